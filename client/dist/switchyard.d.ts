@@ -1,0 +1,154 @@
+/** A message from the server: one compact JSON object per text frame. */
+export interface Message<P = unknown> {
+    /** Id of the sending connection (set by the server, never by a client). */
+    from?: string;
+    /** Channel the message was written to. */
+    channel?: string;
+    cmd: string;
+    /** Any JSON value; `null` when the sender gave none. */
+    param: P;
+}
+/** A message to the server. `channel` defaults to the channel joined at upgrade (`?ch=`). */
+export interface OutgoingMessage {
+    channel?: string;
+    cmd: string;
+    param?: unknown;
+}
+/** `connecting` covers both a handshake in progress and the wait before a reconnect. */
+export type SocketState = "connecting" | "open" | "closed";
+/** What `send` did with a message. */
+export type SendResult = "sent" | "queued" | "dropped";
+export type SocketErrorKind = "config" | "transport" | "parse" | "protocol" | "timeout" | "handler" | "queue";
+/** Everything passed to `onError` is a SocketError; `kind` says where it came from. */
+export declare class SocketError extends Error {
+    readonly kind: SocketErrorKind;
+    readonly detail: unknown;
+    constructor(kind: SocketErrorKind, message: string, detail?: unknown);
+}
+/** The parts of `window.location` the URL rules read. */
+export interface PageLocation {
+    protocol: string;
+    host: string;
+    href?: string;
+}
+/**
+ * The Go client's URL rules. A URL starting with `ws://` or `wss://` is used as it is. Anything
+ * else is resolved against the page (or `page`, a location-like object or a base URL string):
+ * `wss:` when the page is on https, `ws:` otherwise. An absolute `http(s)://` URL keeps its host
+ * and maps to `ws(s)://`.
+ */
+export declare function resolveSocketUrl(url: string, page?: PageLocation | string): string;
+export interface BackoffOptions {
+    /** Upper bound of the first retry's delay, in ms. */
+    initialMs: number;
+    /** Cap: no delay is ever longer than this, in ms. */
+    maxMs: number;
+    /** Growth of the upper bound per failed attempt. */
+    factor: number;
+    /** A connection that stayed open at least this long resets the attempt count, in ms. */
+    resetAfterMs: number;
+}
+export declare const DEFAULT_BACKOFF: Readonly<BackoffOptions>;
+/** Upper bound of the delay before retry number `attempt` (0-based): min(max, initial·factor^n). */
+export declare function backoffCeiling(attempt: number, options: BackoffOptions): number;
+/** Full jitter: a uniformly random delay in [0, ceiling). `random` is injectable for tests. */
+export declare function backoffDelay(attempt: number, options: BackoffOptions, random?: () => number): number;
+/** A bounded FIFO of encoded frames waiting for a connection; when full, the oldest goes. */
+export declare class SendQueue {
+    #private;
+    readonly limit: number;
+    constructor(limit: number);
+    get size(): number;
+    /** Adds `frame`; returns the frame dropped to make room (or `frame` itself when limit is 0). */
+    push(frame: string): string | undefined;
+    /** Removes and returns every queued frame, oldest first. */
+    drain(): string[];
+    clear(): void;
+}
+/** A WebSocket class: the browser's global, or `WebSocket` from the `ws` package in Node. */
+export type WebSocketConstructor = new (url: string) => unknown;
+export interface HeartbeatOptions {
+    /** Send a `heartbeat` after this long without hearing anything from the server, in ms. */
+    idleMs: number;
+    /** Reconnect if nothing at all arrives this long after a heartbeat was sent, in ms. */
+    timeoutMs: number;
+}
+export declare const DEFAULT_HEARTBEAT: Readonly<HeartbeatOptions>;
+export interface OpenInfo {
+    /** False for the first connection, true for every one after a reconnect. */
+    reconnected: boolean;
+}
+export interface CloseInfo {
+    code: number;
+    reason: string;
+    /** True when a reconnect is scheduled; false after close(), close-connection or page unload. */
+    willReconnect: boolean;
+}
+export interface ReconnectInfo {
+    /** 1 for the first retry after a connection was lost, growing while retries fail. */
+    attempt: number;
+    /** How long the client waits before this retry, in ms. */
+    delayMs: number;
+}
+export type MessageHandler = (message: Message) => void;
+export interface SocketOptions {
+    /** ws:// or wss:// URL, or a path resolved against the page. Default `/example/socket`. */
+    url?: string;
+    /** Base for relative URLs where there is no page (Node), e.g. `http://127.0.0.1:8080/`. */
+    base?: PageLocation | string;
+    /** Log lifecycle events with console.debug. */
+    debug?: boolean;
+    onOpen?: (info: OpenInfo) => void;
+    /** Every message from the server except the client's own heartbeat replies. */
+    onMessage?: (message: Message) => void;
+    onError?: (error: SocketError) => void;
+    onClose?: (info: CloseInfo) => void;
+    /** Called when a reconnect is scheduled, before the wait. */
+    onReconnect?: (info: ReconnectInfo) => void;
+    backoff?: Partial<BackoffOptions>;
+    /** Heartbeat intervals, or `false` to turn the heartbeat off. */
+    heartbeat?: Partial<HeartbeatOptions> | false;
+    /** Give up on a handshake that has not opened after this long and retry, in ms. Default 10 s. */
+    connectTimeoutMs?: number;
+    /** Messages kept while disconnected (oldest dropped beyond it). Default 100. */
+    maxQueue?: number;
+    /** WebSocket class; defaults to the global `WebSocket`. Required in Node 20. */
+    WebSocket?: WebSocketConstructor;
+    /** Random source for the backoff jitter (tests). Default Math.random. */
+    random?: () => number;
+}
+/**
+ * A switchyard connection that stays connected: it reconnects with capped, jittered backoff,
+ * queues sends while down, restores rooms joined through `join`, and detects dead connections
+ * with a heartbeat.
+ *
+ *     new Socket(debug, onOpen, onMessage, onError, url?)   // the Go client's signature
+ *     new Socket({ url, onMessage, WebSocket, ... })         // options form
+ */
+export declare class Socket {
+    #private;
+    readonly url: string;
+    constructor(options?: SocketOptions);
+    constructor(debug: boolean, onOpen?: ((info: OpenInfo) => void) | null, onMessage?: ((message: Message) => void) | null, onError?: ((error: SocketError) => void) | null, url?: string);
+    get state(): SocketState;
+    /** Rooms joined through `join` and not left; they are joined again after every reconnect. */
+    get rooms(): string[];
+    /** Messages waiting for a connection. */
+    get queued(): number;
+    /**
+     * Sends a message now when connected, else queues it (flushed in order on the next open).
+     * After close() the message is dropped.
+     */
+    send(message: OutgoingMessage): SendResult;
+    /** Sends raw text as it is (no queue, no JSON). For debugging and tests. */
+    sendRaw(text: string): boolean;
+    /** Registers a handler for one command; returns a function that removes it. */
+    on(cmd: string, handler: MessageHandler): () => void;
+    off(cmd: string, handler: MessageHandler): void;
+    /** Joins a room (the example protocol's `join-room`); it is joined again after reconnects. */
+    join(room: string): void;
+    /** Leaves a room (`leave-room`) and stops restoring it. */
+    leave(room: string): void;
+    /** Closes for good: no reconnect. Queued messages are discarded. */
+    close(code?: number, reason?: string): void;
+}

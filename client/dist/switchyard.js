@@ -1,0 +1,529 @@
+// switchyard.ts — the whole switchyard client, as one ES module.
+//
+// It is one file on purpose: the server embeds the build output (dist/switchyard.js) and serves
+// it as /client/switchyard.js, so a page imports a single module with no bundler. The file owns,
+// in this order:
+//   1. wire types        — Message, OutgoingMessage, SocketState, SocketError
+//   2. URL rules         — resolveSocketUrl: relative path → ws:// or wss:// of the page's host
+//   3. backoff           — backoffCeiling / backoffDelay: exponential, capped, full jitter
+//   4. send queue        — SendQueue: bounded FIFO, oldest dropped
+//   5. Socket            — connection lifecycle, reconnect, rooms, heartbeat, handler dispatch
+// Zero runtime dependencies; works in browsers and in Node ≥ 20 (pass a WebSocket constructor,
+// e.g. the `ws` package, where there is no global one).
+/** Everything passed to `onError` is a SocketError; `kind` says where it came from. */
+export class SocketError extends Error {
+    kind;
+    detail;
+    constructor(kind, message, detail) {
+        super(message);
+        this.name = "SocketError";
+        this.kind = kind;
+        this.detail = detail;
+    }
+}
+/**
+ * The Go client's URL rules. A URL starting with `ws://` or `wss://` is used as it is. Anything
+ * else is resolved against the page (or `page`, a location-like object or a base URL string):
+ * `wss:` when the page is on https, `ws:` otherwise. An absolute `http(s)://` URL keeps its host
+ * and maps to `ws(s)://`.
+ */
+export function resolveSocketUrl(url, page) {
+    if (/^wss?:\/\//i.test(url))
+        return url;
+    const location = page ?? globalThis.location;
+    if (location === undefined) {
+        throw new SocketError("config", `relative socket URL "${url}" needs a page to resolve against: ` +
+            `outside a browser pass an absolute ws:// or wss:// URL, or the "base" option`);
+    }
+    const base = typeof location === "string"
+        ? new URL(location)
+        : new URL(location.href ?? `${location.protocol}//${location.host}/`);
+    const resolved = new URL(url, base);
+    const scheme = resolved.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${resolved.host}${resolved.pathname}${resolved.search}`;
+}
+export const DEFAULT_BACKOFF = Object.freeze({
+    initialMs: 500,
+    maxMs: 30_000,
+    factor: 2,
+    resetAfterMs: 5_000,
+});
+/** Upper bound of the delay before retry number `attempt` (0-based): min(max, initial·factor^n). */
+export function backoffCeiling(attempt, options) {
+    const grown = options.initialMs * Math.pow(options.factor, Math.max(0, attempt));
+    return Math.min(options.maxMs, Number.isFinite(grown) ? grown : options.maxMs);
+}
+/** Full jitter: a uniformly random delay in [0, ceiling). `random` is injectable for tests. */
+export function backoffDelay(attempt, options, random = Math.random) {
+    return Math.floor(random() * backoffCeiling(attempt, options));
+}
+// ─── 4. send queue ──────────────────────────────────────────────────────────────────────────
+/** A bounded FIFO of encoded frames waiting for a connection; when full, the oldest goes. */
+export class SendQueue {
+    limit;
+    #items = [];
+    constructor(limit) {
+        if (!Number.isInteger(limit) || limit < 0) {
+            throw new SocketError("config", `queue size must be a whole number ≥ 0, got ${limit}`);
+        }
+        this.limit = limit;
+    }
+    get size() {
+        return this.#items.length;
+    }
+    /** Adds `frame`; returns the frame dropped to make room (or `frame` itself when limit is 0). */
+    push(frame) {
+        if (this.limit === 0)
+            return frame;
+        this.#items.push(frame);
+        return this.#items.length > this.limit ? this.#items.shift() : undefined;
+    }
+    /** Removes and returns every queued frame, oldest first. */
+    drain() {
+        const items = this.#items;
+        this.#items = [];
+        return items;
+    }
+    clear() {
+        this.#items = [];
+    }
+}
+const WS_OPEN = 1;
+export const DEFAULT_HEARTBEAT = Object.freeze({
+    idleMs: 20_000,
+    timeoutMs: 10_000,
+});
+/**
+ * A switchyard connection that stays connected: it reconnects with capped, jittered backoff,
+ * queues sends while down, restores rooms joined through `join`, and detects dead connections
+ * with a heartbeat.
+ *
+ *     new Socket(debug, onOpen, onMessage, onError, url?)   // the Go client's signature
+ *     new Socket({ url, onMessage, WebSocket, ... })         // options form
+ */
+export class Socket {
+    url;
+    #debug;
+    #onOpen;
+    #onMessage;
+    #onError;
+    #onClose;
+    #onReconnect;
+    #backoff;
+    #heartbeat;
+    #connectTimeoutMs;
+    #WebSocket;
+    #random;
+    #ws = null;
+    #state = "connecting";
+    /** close(), close-connection or page unload: never reconnect again. */
+    #stopped = false;
+    #stoppedByUnload = false;
+    #everOpened = false;
+    #failedAttempts = 0;
+    #openedAt = 0;
+    #lastHeardAt = 0;
+    #heartbeatSentAt = 0;
+    #reconnectTimer;
+    #livenessTimer;
+    #queue;
+    #rooms = new Set();
+    #handlers = new Map();
+    #page;
+    constructor(debugOrOptions = {}, onOpen, onMessage, onError, url) {
+        const options = typeof debugOrOptions === "boolean"
+            ? withoutUndefined({
+                debug: debugOrOptions,
+                onOpen: onOpen ?? undefined,
+                onMessage: onMessage ?? undefined,
+                onError: onError ?? undefined,
+                url,
+            })
+            : debugOrOptions;
+        this.#debug = options.debug ?? false;
+        this.#onOpen = options.onOpen;
+        this.#onMessage = options.onMessage;
+        this.#onError = options.onError;
+        this.#onClose = options.onClose;
+        this.#onReconnect = options.onReconnect;
+        this.#backoff = { ...DEFAULT_BACKOFF, ...withoutUndefined(options.backoff ?? {}) };
+        checkBackoff(this.#backoff);
+        this.#heartbeat =
+            options.heartbeat === false
+                ? false
+                : { ...DEFAULT_HEARTBEAT, ...withoutUndefined(options.heartbeat ?? {}) };
+        if (this.#heartbeat)
+            checkHeartbeat(this.#heartbeat);
+        this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+        this.#queue = new SendQueue(options.maxQueue ?? 100);
+        this.#random = options.random ?? Math.random;
+        const WebSocketClass = options.WebSocket ?? globalThis.WebSocket;
+        if (WebSocketClass === undefined) {
+            throw new SocketError("config", "no global WebSocket here (Node 20?): pass one as the WebSocket option, " +
+                'e.g. `import { WebSocket } from "ws"`');
+        }
+        this.#WebSocket = WebSocketClass;
+        this.url = resolveSocketUrl(options.url ?? "/example/socket", options.base);
+        this.#watchPageUnload();
+        this.#connect();
+    }
+    // ── public API ──
+    get state() {
+        return this.#state;
+    }
+    /** Rooms joined through `join` and not left; they are joined again after every reconnect. */
+    get rooms() {
+        return [...this.#rooms];
+    }
+    /** Messages waiting for a connection. */
+    get queued() {
+        return this.#queue.size;
+    }
+    /**
+     * Sends a message now when connected, else queues it (flushed in order on the next open).
+     * After close() the message is dropped.
+     */
+    send(message) {
+        if (typeof message !== "object" || message === null || typeof message.cmd !== "string" || message.cmd === "") {
+            throw new SocketError("config", "send needs a message with a non-empty string cmd");
+        }
+        const frame = JSON.stringify({
+            channel: message.channel,
+            cmd: message.cmd,
+            param: message.param === undefined ? null : message.param,
+        });
+        if (this.#stopped) {
+            this.#log("dropped (socket closed):", frame);
+            return "dropped";
+        }
+        if (this.#trySend(frame))
+            return "sent";
+        const dropped = this.#queue.push(frame);
+        if (dropped !== undefined) {
+            this.#report(new SocketError("queue", `send queue full (${this.#queue.limit}): dropped the oldest message`, dropped));
+        }
+        this.#log("queued:", frame);
+        return dropped === frame ? "dropped" : "queued";
+    }
+    /** Sends raw text as it is (no queue, no JSON). For debugging and tests. */
+    sendRaw(text) {
+        return this.#trySend(text);
+    }
+    /** Registers a handler for one command; returns a function that removes it. */
+    on(cmd, handler) {
+        let set = this.#handlers.get(cmd);
+        if (set === undefined) {
+            set = new Set();
+            this.#handlers.set(cmd, set);
+        }
+        set.add(handler);
+        return () => this.off(cmd, handler);
+    }
+    off(cmd, handler) {
+        const set = this.#handlers.get(cmd);
+        set?.delete(handler);
+        if (set?.size === 0)
+            this.#handlers.delete(cmd);
+    }
+    /** Joins a room (the example protocol's `join-room`); it is joined again after reconnects. */
+    join(room) {
+        checkRoom(room);
+        this.#rooms.add(room);
+        this.#trySend(roomFrame("join-room", room));
+    }
+    /** Leaves a room (`leave-room`) and stops restoring it. */
+    leave(room) {
+        checkRoom(room);
+        this.#rooms.delete(room);
+        this.#trySend(roomFrame("leave-room", room));
+    }
+    /** Closes for good: no reconnect. Queued messages are discarded. */
+    close(code = 1000, reason = "") {
+        this.#stop(code, reason);
+    }
+    // ── connection lifecycle ──
+    #connect() {
+        this.#reconnectTimer = undefined;
+        this.#state = "connecting";
+        this.#log("connecting to", this.url);
+        let ws;
+        try {
+            ws = new this.#WebSocket(this.url);
+        }
+        catch (error) {
+            this.#report(new SocketError("transport", `cannot open ${this.url}: ${describe(error)}`, error));
+            this.#afterDisconnect(1006, "constructor failed");
+            return;
+        }
+        this.#ws = ws;
+        ws.onopen = () => ws === this.#ws && this.#handleOpen();
+        ws.onmessage = (event) => ws === this.#ws && this.#handleData(event.data);
+        ws.onerror = (event) => ws === this.#ws && this.#report(new SocketError("transport", "WebSocket error", event));
+        ws.onclose = (event) => {
+            if (ws !== this.#ws)
+                return;
+            this.#ws = null;
+            this.#afterDisconnect(event.code, event.reason);
+        };
+        this.#armTimer(this.#connectTimeoutMs, () => {
+            this.#report(new SocketError("timeout", `no open within ${this.#connectTimeoutMs} ms`));
+            this.#abandon(4000, "connect timeout");
+        });
+    }
+    #handleOpen() {
+        const reconnected = this.#everOpened;
+        this.#everOpened = true;
+        this.#state = "open";
+        this.#openedAt = this.#lastHeardAt = Date.now();
+        this.#heartbeatSentAt = 0;
+        this.#log(reconnected ? "reopened" : "open");
+        for (const room of this.#rooms)
+            this.#trySend(roomFrame("join-room", room));
+        for (const frame of this.#queue.drain())
+            this.#trySend(frame);
+        this.#checkLiveness();
+        this.#call("onOpen", () => this.#onOpen?.({ reconnected }));
+    }
+    #handleData(data) {
+        this.#lastHeardAt = Date.now();
+        if (typeof data !== "string") {
+            this.#report(new SocketError("protocol", "binary frame ignored: switchyard sends text", data));
+            return;
+        }
+        let message;
+        try {
+            message = JSON.parse(data);
+        }
+        catch (error) {
+            this.#report(new SocketError("parse", `server sent bad JSON: ${describe(error)}`, data));
+            return;
+        }
+        if (!isMessage(message)) {
+            this.#report(new SocketError("protocol", "server sent JSON that is not a message", data));
+            return;
+        }
+        if (message.param === undefined)
+            message.param = null;
+        if (message.cmd === "heartbeat") {
+            this.#log("heartbeat answered");
+            return;
+        }
+        this.#dispatch(message);
+        if (message.cmd === "close-connection") {
+            this.#log("server asked to close for good");
+            this.#stop(1000, "close-connection");
+        }
+    }
+    #dispatch(message) {
+        this.#call("onMessage", () => this.#onMessage?.(message));
+        const handlers = this.#handlers.get(message.cmd);
+        if (handlers === undefined)
+            return;
+        for (const handler of [...handlers])
+            this.#call(`on("${message.cmd}")`, () => handler(message));
+    }
+    /** The connection is gone (closed, failed, or abandoned): reconnect unless stopped. */
+    #afterDisconnect(code, reason) {
+        this.#clearTimer();
+        const stayedUp = this.#openedAt !== 0 && Date.now() - this.#openedAt >= this.#backoff.resetAfterMs;
+        if (stayedUp)
+            this.#failedAttempts = 0;
+        this.#openedAt = 0;
+        const willReconnect = !this.#stopped;
+        this.#state = willReconnect ? "connecting" : "closed";
+        this.#log("closed", code, reason, willReconnect ? "(will reconnect)" : "(for good)");
+        this.#call("onClose", () => this.#onClose?.({ code, reason, willReconnect }));
+        if (willReconnect && !this.#stopped)
+            this.#scheduleReconnect();
+    }
+    #scheduleReconnect() {
+        const delayMs = backoffDelay(this.#failedAttempts, this.#backoff, this.#random);
+        this.#failedAttempts += 1;
+        this.#log(`reconnect #${this.#failedAttempts} in ${delayMs} ms`);
+        this.#call("onReconnect", () => this.#onReconnect?.({ attempt: this.#failedAttempts, delayMs }));
+        if (this.#stopped)
+            return;
+        this.#reconnectTimer = setTimeout(() => this.#connect(), delayMs);
+    }
+    /** Drops the current WebSocket without waiting for its close event, then reconnects. */
+    #abandon(code, reason) {
+        const ws = this.#ws;
+        if (ws === null)
+            return;
+        this.#ws = null;
+        detach(ws);
+        try {
+            ws.close(code, reason);
+        }
+        catch {
+            // browsers accept only 1000 and 3000–4999 from scripts: close without a code instead
+            try {
+                ws.close();
+            }
+            catch {
+                // already closing
+            }
+        }
+        this.#afterDisconnect(code, reason);
+    }
+    /** Stops for good: close(), close-connection or page unload. */
+    #stop(code, reason) {
+        if (this.#stopped)
+            return;
+        this.#stopped = true;
+        clearTimeout(this.#reconnectTimer);
+        this.#reconnectTimer = undefined;
+        this.#queue.clear();
+        if (!this.#stoppedByUnload)
+            this.#unwatchPageUnload();
+        if (this.#ws !== null) {
+            this.#abandon(code, reason);
+        }
+        else if (this.#state !== "closed") {
+            this.#clearTimer();
+            this.#state = "closed";
+            this.#call("onClose", () => this.#onClose?.({ code, reason, willReconnect: false }));
+        }
+    }
+    // ── liveness: heartbeat while open, handshake timeout while connecting ──
+    /** Sends a heartbeat after `idleMs` of silence; abandons the connection if it goes unanswered. */
+    #checkLiveness() {
+        const heartbeat = this.#heartbeat;
+        if (heartbeat === false || this.#state !== "open")
+            return this.#clearTimer();
+        const now = Date.now();
+        if (this.#heartbeatSentAt > this.#lastHeardAt) {
+            const waited = now - this.#heartbeatSentAt;
+            if (waited >= heartbeat.timeoutMs) {
+                this.#report(new SocketError("timeout", `no reply within ${heartbeat.timeoutMs} ms of a heartbeat`));
+                this.#abandon(4000, "heartbeat timeout");
+                return;
+            }
+            this.#armTimer(heartbeat.timeoutMs - waited, () => this.#checkLiveness());
+            return;
+        }
+        const silent = now - this.#lastHeardAt;
+        if (silent >= heartbeat.idleMs) {
+            this.#heartbeatSentAt = now; // anything heard from now on (lastHeardAt ≥ now) answers it
+            this.#trySend(JSON.stringify({ cmd: "heartbeat", param: null }));
+            this.#armTimer(heartbeat.timeoutMs, () => this.#checkLiveness());
+            return;
+        }
+        this.#armTimer(heartbeat.idleMs - silent, () => this.#checkLiveness());
+    }
+    #armTimer(ms, then) {
+        clearTimeout(this.#livenessTimer);
+        this.#livenessTimer = setTimeout(then, ms);
+    }
+    #clearTimer() {
+        clearTimeout(this.#livenessTimer);
+        this.#livenessTimer = undefined;
+    }
+    // ── page unload: the browser closes the socket itself; do not reconnect from a dying page ──
+    #onPageHide = (event) => {
+        this.#log("page hidden", event.persisted ? "(kept in back/forward cache)" : "(unloading)");
+        this.#stoppedByUnload = true;
+        this.#stop(1000, "page unload");
+    };
+    #onPageShow = (event) => {
+        if (!event.persisted || !this.#stoppedByUnload)
+            return;
+        this.#log("page restored from back/forward cache: reconnecting");
+        this.#stopped = false;
+        this.#stoppedByUnload = false;
+        this.#failedAttempts = 0;
+        this.#connect();
+    };
+    #watchPageUnload() {
+        const page = globalThis;
+        if (typeof page.addEventListener !== "function" || page.document === undefined)
+            return;
+        this.#page = page;
+        this.#page.addEventListener("pagehide", this.#onPageHide);
+        this.#page.addEventListener("pageshow", this.#onPageShow);
+    }
+    #unwatchPageUnload() {
+        this.#page?.removeEventListener("pagehide", this.#onPageHide);
+        this.#page?.removeEventListener("pageshow", this.#onPageShow);
+        this.#page = undefined;
+    }
+    // ── helpers ──
+    #trySend(frame) {
+        const ws = this.#ws;
+        if (this.#state !== "open" || ws === null || ws.readyState !== WS_OPEN)
+            return false;
+        try {
+            ws.send(frame);
+            return true;
+        }
+        catch (error) {
+            this.#report(new SocketError("transport", `send failed: ${describe(error)}`, error));
+            return false;
+        }
+    }
+    #call(where, callback) {
+        try {
+            callback();
+        }
+        catch (error) {
+            if (where === "onError")
+                throw error;
+            this.#report(new SocketError("handler", `${where} threw: ${describe(error)}`, error));
+        }
+    }
+    #report(error) {
+        this.#log(`error (${error.kind}):`, error.message);
+        if (this.#onError === undefined)
+            return;
+        try {
+            this.#onError(error);
+        }
+        catch (thrown) {
+            this.#log("onError threw:", describe(thrown));
+        }
+    }
+    #log(...parts) {
+        if (this.#debug)
+            console.debug("[switchyard]", ...parts);
+    }
+}
+function isMessage(value) {
+    return (typeof value === "object" &&
+        value !== null &&
+        !Array.isArray(value) &&
+        typeof value.cmd === "string");
+}
+function roomFrame(cmd, room) {
+    return JSON.stringify({ cmd, param: { room } });
+}
+function checkRoom(room) {
+    if (typeof room !== "string" || room === "") {
+        throw new SocketError("config", "room must be a non-empty string");
+    }
+}
+function checkBackoff(backoff) {
+    const { initialMs, maxMs, factor, resetAfterMs } = backoff;
+    if (!(initialMs > 0 && maxMs >= initialMs && factor >= 1 && resetAfterMs >= 0)) {
+        throw new SocketError("config", `backoff needs initialMs > 0, maxMs ≥ initialMs, factor ≥ 1, resetAfterMs ≥ 0; got ${JSON.stringify(backoff)}`);
+    }
+}
+function checkHeartbeat(heartbeat) {
+    if (!(heartbeat.idleMs > 0 && heartbeat.timeoutMs > 0)) {
+        throw new SocketError("config", `heartbeat needs idleMs > 0 and timeoutMs > 0; got ${JSON.stringify(heartbeat)}`);
+    }
+}
+/** Replaces a WebSocket's handlers with no-ops (not null: `ws` throws on an unheard error). */
+function detach(ws) {
+    const ignore = () => { };
+    ws.onopen = ignore;
+    ws.onmessage = ignore;
+    ws.onerror = ignore;
+    ws.onclose = ignore;
+}
+function describe(error) {
+    return error instanceof Error ? error.message : String(error);
+}
+/** Drops keys whose value is undefined, so spreads over defaults keep the defaults. */
+function withoutUndefined(object) {
+    return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined));
+}

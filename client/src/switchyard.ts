@@ -1,0 +1,729 @@
+// switchyard.ts — the whole switchyard client, as one ES module.
+//
+// It is one file on purpose: the server embeds the build output (dist/switchyard.js) and serves
+// it as /client/switchyard.js, so a page imports a single module with no bundler. The file owns,
+// in this order:
+//   1. wire types        — Message, OutgoingMessage, SocketState, SocketError
+//   2. URL rules         — resolveSocketUrl: relative path → ws:// or wss:// of the page's host
+//   3. backoff           — backoffCeiling / backoffDelay: exponential, capped, full jitter
+//   4. send queue        — SendQueue: bounded FIFO, oldest dropped
+//   5. Socket            — connection lifecycle, reconnect, rooms, heartbeat, handler dispatch
+// Zero runtime dependencies; works in browsers and in Node ≥ 20 (pass a WebSocket constructor,
+// e.g. the `ws` package, where there is no global one).
+
+// ─── 1. wire types ──────────────────────────────────────────────────────────────────────────
+
+/** A message from the server: one compact JSON object per text frame. */
+export interface Message<P = unknown> {
+  /** Id of the sending connection (set by the server, never by a client). */
+  from?: string;
+  /** Channel the message was written to. */
+  channel?: string;
+  cmd: string;
+  /** Any JSON value; `null` when the sender gave none. */
+  param: P;
+}
+
+/** A message to the server. `channel` defaults to the channel joined at upgrade (`?ch=`). */
+export interface OutgoingMessage {
+  channel?: string;
+  cmd: string;
+  param?: unknown;
+}
+
+/** `connecting` covers both a handshake in progress and the wait before a reconnect. */
+export type SocketState = "connecting" | "open" | "closed";
+
+/** What `send` did with a message. */
+export type SendResult = "sent" | "queued" | "dropped";
+
+export type SocketErrorKind =
+  | "config" // bad options (thrown from the constructor or a method)
+  | "transport" // the WebSocket reported an error (details are hidden by browsers)
+  | "parse" // the server sent a frame that is not JSON; the connection is kept
+  | "protocol" // the server sent JSON that is not a message, or a binary frame
+  | "timeout" // no answer to a heartbeat, or a handshake that took too long
+  | "handler" // an onMessage / on(cmd) / onOpen handler threw
+  | "queue"; // the send queue was full and dropped its oldest message
+
+/** Everything passed to `onError` is a SocketError; `kind` says where it came from. */
+export class SocketError extends Error {
+  readonly kind: SocketErrorKind;
+  readonly detail: unknown;
+  constructor(kind: SocketErrorKind, message: string, detail?: unknown) {
+    super(message);
+    this.name = "SocketError";
+    this.kind = kind;
+    this.detail = detail;
+  }
+}
+
+// ─── 2. URL rules ───────────────────────────────────────────────────────────────────────────
+
+/** The parts of `window.location` the URL rules read. */
+export interface PageLocation {
+  protocol: string;
+  host: string;
+  href?: string;
+}
+
+/**
+ * The Go client's URL rules. A URL starting with `ws://` or `wss://` is used as it is. Anything
+ * else is resolved against the page (or `page`, a location-like object or a base URL string):
+ * `wss:` when the page is on https, `ws:` otherwise. An absolute `http(s)://` URL keeps its host
+ * and maps to `ws(s)://`.
+ */
+export function resolveSocketUrl(url: string, page?: PageLocation | string): string {
+  if (/^wss?:\/\//i.test(url)) return url;
+  const location = page ?? (globalThis as { location?: PageLocation }).location;
+  if (location === undefined) {
+    throw new SocketError(
+      "config",
+      `relative socket URL "${url}" needs a page to resolve against: ` +
+        `outside a browser pass an absolute ws:// or wss:// URL, or the "base" option`,
+    );
+  }
+  const base =
+    typeof location === "string"
+      ? new URL(location)
+      : new URL(location.href ?? `${location.protocol}//${location.host}/`);
+  const resolved = new URL(url, base);
+  const scheme = resolved.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${resolved.host}${resolved.pathname}${resolved.search}`;
+}
+
+// ─── 3. backoff ─────────────────────────────────────────────────────────────────────────────
+
+export interface BackoffOptions {
+  /** Upper bound of the first retry's delay, in ms. */
+  initialMs: number;
+  /** Cap: no delay is ever longer than this, in ms. */
+  maxMs: number;
+  /** Growth of the upper bound per failed attempt. */
+  factor: number;
+  /** A connection that stayed open at least this long resets the attempt count, in ms. */
+  resetAfterMs: number;
+}
+
+export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = Object.freeze({
+  initialMs: 500,
+  maxMs: 30_000,
+  factor: 2,
+  resetAfterMs: 5_000,
+});
+
+/** Upper bound of the delay before retry number `attempt` (0-based): min(max, initial·factor^n). */
+export function backoffCeiling(attempt: number, options: BackoffOptions): number {
+  const grown = options.initialMs * Math.pow(options.factor, Math.max(0, attempt));
+  return Math.min(options.maxMs, Number.isFinite(grown) ? grown : options.maxMs);
+}
+
+/** Full jitter: a uniformly random delay in [0, ceiling). `random` is injectable for tests. */
+export function backoffDelay(
+  attempt: number,
+  options: BackoffOptions,
+  random: () => number = Math.random,
+): number {
+  return Math.floor(random() * backoffCeiling(attempt, options));
+}
+
+// ─── 4. send queue ──────────────────────────────────────────────────────────────────────────
+
+/** A bounded FIFO of encoded frames waiting for a connection; when full, the oldest goes. */
+export class SendQueue {
+  readonly limit: number;
+  #items: string[] = [];
+
+  constructor(limit: number) {
+    if (!Number.isInteger(limit) || limit < 0) {
+      throw new SocketError("config", `queue size must be a whole number ≥ 0, got ${limit}`);
+    }
+    this.limit = limit;
+  }
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  /** Adds `frame`; returns the frame dropped to make room (or `frame` itself when limit is 0). */
+  push(frame: string): string | undefined {
+    if (this.limit === 0) return frame;
+    this.#items.push(frame);
+    return this.#items.length > this.limit ? this.#items.shift() : undefined;
+  }
+
+  /** Removes and returns every queued frame, oldest first. */
+  drain(): string[] {
+    const items = this.#items;
+    this.#items = [];
+    return items;
+  }
+
+  clear(): void {
+    this.#items = [];
+  }
+}
+
+// ─── 5. Socket ──────────────────────────────────────────────────────────────────────────────
+
+/** The subset of the WebSocket API the client uses; browsers' and `ws`'s both fit. */
+interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** A WebSocket class: the browser's global, or `WebSocket` from the `ws` package in Node. */
+export type WebSocketConstructor = new (url: string) => unknown;
+
+const WS_OPEN = 1;
+
+export interface HeartbeatOptions {
+  /** Send a `heartbeat` after this long without hearing anything from the server, in ms. */
+  idleMs: number;
+  /** Reconnect if nothing at all arrives this long after a heartbeat was sent, in ms. */
+  timeoutMs: number;
+}
+
+export const DEFAULT_HEARTBEAT: Readonly<HeartbeatOptions> = Object.freeze({
+  idleMs: 20_000,
+  timeoutMs: 10_000,
+});
+
+export interface OpenInfo {
+  /** False for the first connection, true for every one after a reconnect. */
+  reconnected: boolean;
+}
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  /** True when a reconnect is scheduled; false after close(), close-connection or page unload. */
+  willReconnect: boolean;
+}
+
+export interface ReconnectInfo {
+  /** 1 for the first retry after a connection was lost, growing while retries fail. */
+  attempt: number;
+  /** How long the client waits before this retry, in ms. */
+  delayMs: number;
+}
+
+export type MessageHandler = (message: Message) => void;
+
+export interface SocketOptions {
+  /** ws:// or wss:// URL, or a path resolved against the page. Default `/example/socket`. */
+  url?: string;
+  /** Base for relative URLs where there is no page (Node), e.g. `http://127.0.0.1:8080/`. */
+  base?: PageLocation | string;
+  /** Log lifecycle events with console.debug. */
+  debug?: boolean;
+  onOpen?: (info: OpenInfo) => void;
+  /** Every message from the server except the client's own heartbeat replies. */
+  onMessage?: (message: Message) => void;
+  onError?: (error: SocketError) => void;
+  onClose?: (info: CloseInfo) => void;
+  /** Called when a reconnect is scheduled, before the wait. */
+  onReconnect?: (info: ReconnectInfo) => void;
+  backoff?: Partial<BackoffOptions>;
+  /** Heartbeat intervals, or `false` to turn the heartbeat off. */
+  heartbeat?: Partial<HeartbeatOptions> | false;
+  /** Give up on a handshake that has not opened after this long and retry, in ms. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Messages kept while disconnected (oldest dropped beyond it). Default 100. */
+  maxQueue?: number;
+  /** WebSocket class; defaults to the global `WebSocket`. Required in Node 20. */
+  WebSocket?: WebSocketConstructor;
+  /** Random source for the backoff jitter (tests). Default Math.random. */
+  random?: () => number;
+}
+
+/** Listener target for page-unload detection (a browser `window`). */
+interface PageEvents {
+  addEventListener(type: string, listener: (event: { persisted?: boolean }) => void): void;
+  removeEventListener(type: string, listener: (event: { persisted?: boolean }) => void): void;
+}
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/**
+ * A switchyard connection that stays connected: it reconnects with capped, jittered backoff,
+ * queues sends while down, restores rooms joined through `join`, and detects dead connections
+ * with a heartbeat.
+ *
+ *     new Socket(debug, onOpen, onMessage, onError, url?)   // the Go client's signature
+ *     new Socket({ url, onMessage, WebSocket, ... })         // options form
+ */
+export class Socket {
+  readonly url: string;
+  #debug: boolean;
+  #onOpen: ((info: OpenInfo) => void) | undefined;
+  #onMessage: ((message: Message) => void) | undefined;
+  #onError: ((error: SocketError) => void) | undefined;
+  #onClose: ((info: CloseInfo) => void) | undefined;
+  #onReconnect: ((info: ReconnectInfo) => void) | undefined;
+  #backoff: BackoffOptions;
+  #heartbeat: HeartbeatOptions | false;
+  #connectTimeoutMs: number;
+  #WebSocket: WebSocketConstructor;
+  #random: () => number;
+
+  #ws: WebSocketLike | null = null;
+  #state: SocketState = "connecting";
+  /** close(), close-connection or page unload: never reconnect again. */
+  #stopped = false;
+  #stoppedByUnload = false;
+  #everOpened = false;
+  #failedAttempts = 0;
+  #openedAt = 0;
+  #lastHeardAt = 0;
+  #heartbeatSentAt = 0;
+  #reconnectTimer: Timer | undefined;
+  #livenessTimer: Timer | undefined;
+  #queue: SendQueue;
+  #rooms = new Set<string>();
+  #handlers = new Map<string, Set<MessageHandler>>();
+  #page: PageEvents | undefined;
+
+  constructor(options?: SocketOptions);
+  constructor(
+    debug: boolean,
+    onOpen?: ((info: OpenInfo) => void) | null,
+    onMessage?: ((message: Message) => void) | null,
+    onError?: ((error: SocketError) => void) | null,
+    url?: string,
+  );
+  constructor(
+    debugOrOptions: boolean | SocketOptions = {},
+    onOpen?: ((info: OpenInfo) => void) | null,
+    onMessage?: ((message: Message) => void) | null,
+    onError?: ((error: SocketError) => void) | null,
+    url?: string,
+  ) {
+    const options: SocketOptions =
+      typeof debugOrOptions === "boolean"
+        ? withoutUndefined({
+            debug: debugOrOptions,
+            onOpen: onOpen ?? undefined,
+            onMessage: onMessage ?? undefined,
+            onError: onError ?? undefined,
+            url,
+          })
+        : debugOrOptions;
+
+    this.#debug = options.debug ?? false;
+    this.#onOpen = options.onOpen;
+    this.#onMessage = options.onMessage;
+    this.#onError = options.onError;
+    this.#onClose = options.onClose;
+    this.#onReconnect = options.onReconnect;
+    this.#backoff = { ...DEFAULT_BACKOFF, ...withoutUndefined(options.backoff ?? {}) };
+    checkBackoff(this.#backoff);
+    this.#heartbeat =
+      options.heartbeat === false
+        ? false
+        : { ...DEFAULT_HEARTBEAT, ...withoutUndefined(options.heartbeat ?? {}) };
+    if (this.#heartbeat) checkHeartbeat(this.#heartbeat);
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#queue = new SendQueue(options.maxQueue ?? 100);
+    this.#random = options.random ?? Math.random;
+    const WebSocketClass =
+      options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (WebSocketClass === undefined) {
+      throw new SocketError(
+        "config",
+        "no global WebSocket here (Node 20?): pass one as the WebSocket option, " +
+          'e.g. `import { WebSocket } from "ws"`',
+      );
+    }
+    this.#WebSocket = WebSocketClass;
+    this.url = resolveSocketUrl(options.url ?? "/example/socket", options.base);
+
+    this.#watchPageUnload();
+    this.#connect();
+  }
+
+  // ── public API ──
+
+  get state(): SocketState {
+    return this.#state;
+  }
+
+  /** Rooms joined through `join` and not left; they are joined again after every reconnect. */
+  get rooms(): string[] {
+    return [...this.#rooms];
+  }
+
+  /** Messages waiting for a connection. */
+  get queued(): number {
+    return this.#queue.size;
+  }
+
+  /**
+   * Sends a message now when connected, else queues it (flushed in order on the next open).
+   * After close() the message is dropped.
+   */
+  send(message: OutgoingMessage): SendResult {
+    if (typeof message !== "object" || message === null || typeof message.cmd !== "string" || message.cmd === "") {
+      throw new SocketError("config", "send needs a message with a non-empty string cmd");
+    }
+    const frame = JSON.stringify({
+      channel: message.channel,
+      cmd: message.cmd,
+      param: message.param === undefined ? null : message.param,
+    });
+    if (this.#stopped) {
+      this.#log("dropped (socket closed):", frame);
+      return "dropped";
+    }
+    if (this.#trySend(frame)) return "sent";
+    const dropped = this.#queue.push(frame);
+    if (dropped !== undefined) {
+      this.#report(
+        new SocketError("queue", `send queue full (${this.#queue.limit}): dropped the oldest message`, dropped),
+      );
+    }
+    this.#log("queued:", frame);
+    return dropped === frame ? "dropped" : "queued";
+  }
+
+  /** Sends raw text as it is (no queue, no JSON). For debugging and tests. */
+  sendRaw(text: string): boolean {
+    return this.#trySend(text);
+  }
+
+  /** Registers a handler for one command; returns a function that removes it. */
+  on(cmd: string, handler: MessageHandler): () => void {
+    let set = this.#handlers.get(cmd);
+    if (set === undefined) {
+      set = new Set();
+      this.#handlers.set(cmd, set);
+    }
+    set.add(handler);
+    return () => this.off(cmd, handler);
+  }
+
+  off(cmd: string, handler: MessageHandler): void {
+    const set = this.#handlers.get(cmd);
+    set?.delete(handler);
+    if (set?.size === 0) this.#handlers.delete(cmd);
+  }
+
+  /** Joins a room (the example protocol's `join-room`); it is joined again after reconnects. */
+  join(room: string): void {
+    checkRoom(room);
+    this.#rooms.add(room);
+    this.#trySend(roomFrame("join-room", room));
+  }
+
+  /** Leaves a room (`leave-room`) and stops restoring it. */
+  leave(room: string): void {
+    checkRoom(room);
+    this.#rooms.delete(room);
+    this.#trySend(roomFrame("leave-room", room));
+  }
+
+  /** Closes for good: no reconnect. Queued messages are discarded. */
+  close(code = 1000, reason = ""): void {
+    this.#stop(code, reason);
+  }
+
+  // ── connection lifecycle ──
+
+  #connect(): void {
+    this.#reconnectTimer = undefined;
+    this.#state = "connecting";
+    this.#log("connecting to", this.url);
+    let ws: WebSocketLike;
+    try {
+      ws = new this.#WebSocket(this.url) as WebSocketLike;
+    } catch (error) {
+      this.#report(new SocketError("transport", `cannot open ${this.url}: ${describe(error)}`, error));
+      this.#afterDisconnect(1006, "constructor failed");
+      return;
+    }
+    this.#ws = ws;
+    ws.onopen = () => ws === this.#ws && this.#handleOpen();
+    ws.onmessage = (event) => ws === this.#ws && this.#handleData(event.data);
+    ws.onerror = (event) =>
+      ws === this.#ws && this.#report(new SocketError("transport", "WebSocket error", event));
+    ws.onclose = (event) => {
+      if (ws !== this.#ws) return;
+      this.#ws = null;
+      this.#afterDisconnect(event.code, event.reason);
+    };
+    this.#armTimer(this.#connectTimeoutMs, () => {
+      this.#report(new SocketError("timeout", `no open within ${this.#connectTimeoutMs} ms`));
+      this.#abandon(4000, "connect timeout");
+    });
+  }
+
+  #handleOpen(): void {
+    const reconnected = this.#everOpened;
+    this.#everOpened = true;
+    this.#state = "open";
+    this.#openedAt = this.#lastHeardAt = Date.now();
+    this.#heartbeatSentAt = 0;
+    this.#log(reconnected ? "reopened" : "open");
+    for (const room of this.#rooms) this.#trySend(roomFrame("join-room", room));
+    for (const frame of this.#queue.drain()) this.#trySend(frame);
+    this.#checkLiveness();
+    this.#call("onOpen", () => this.#onOpen?.({ reconnected }));
+  }
+
+  #handleData(data: unknown): void {
+    this.#lastHeardAt = Date.now();
+    if (typeof data !== "string") {
+      this.#report(new SocketError("protocol", "binary frame ignored: switchyard sends text", data));
+      return;
+    }
+    let message: unknown;
+    try {
+      message = JSON.parse(data);
+    } catch (error) {
+      this.#report(new SocketError("parse", `server sent bad JSON: ${describe(error)}`, data));
+      return;
+    }
+    if (!isMessage(message)) {
+      this.#report(new SocketError("protocol", "server sent JSON that is not a message", data));
+      return;
+    }
+    if (message.param === undefined) message.param = null;
+    if (message.cmd === "heartbeat") {
+      this.#log("heartbeat answered");
+      return;
+    }
+    this.#dispatch(message);
+    if (message.cmd === "close-connection") {
+      this.#log("server asked to close for good");
+      this.#stop(1000, "close-connection");
+    }
+  }
+
+  #dispatch(message: Message): void {
+    this.#call("onMessage", () => this.#onMessage?.(message));
+    const handlers = this.#handlers.get(message.cmd);
+    if (handlers === undefined) return;
+    for (const handler of [...handlers]) this.#call(`on("${message.cmd}")`, () => handler(message));
+  }
+
+  /** The connection is gone (closed, failed, or abandoned): reconnect unless stopped. */
+  #afterDisconnect(code: number, reason: string): void {
+    this.#clearTimer();
+    const stayedUp = this.#openedAt !== 0 && Date.now() - this.#openedAt >= this.#backoff.resetAfterMs;
+    if (stayedUp) this.#failedAttempts = 0;
+    this.#openedAt = 0;
+    const willReconnect = !this.#stopped;
+    this.#state = willReconnect ? "connecting" : "closed";
+    this.#log("closed", code, reason, willReconnect ? "(will reconnect)" : "(for good)");
+    this.#call("onClose", () => this.#onClose?.({ code, reason, willReconnect }));
+    if (willReconnect && !this.#stopped) this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    const delayMs = backoffDelay(this.#failedAttempts, this.#backoff, this.#random);
+    this.#failedAttempts += 1;
+    this.#log(`reconnect #${this.#failedAttempts} in ${delayMs} ms`);
+    this.#call("onReconnect", () => this.#onReconnect?.({ attempt: this.#failedAttempts, delayMs }));
+    if (this.#stopped) return;
+    this.#reconnectTimer = setTimeout(() => this.#connect(), delayMs);
+  }
+
+  /** Drops the current WebSocket without waiting for its close event, then reconnects. */
+  #abandon(code: number, reason: string): void {
+    const ws = this.#ws;
+    if (ws === null) return;
+    this.#ws = null;
+    detach(ws);
+    try {
+      ws.close(code, reason);
+    } catch {
+      // browsers accept only 1000 and 3000–4999 from scripts: close without a code instead
+      try {
+        ws.close();
+      } catch {
+        // already closing
+      }
+    }
+    this.#afterDisconnect(code, reason);
+  }
+
+  /** Stops for good: close(), close-connection or page unload. */
+  #stop(code: number, reason: string): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    this.#queue.clear();
+    if (!this.#stoppedByUnload) this.#unwatchPageUnload();
+    if (this.#ws !== null) {
+      this.#abandon(code, reason);
+    } else if (this.#state !== "closed") {
+      this.#clearTimer();
+      this.#state = "closed";
+      this.#call("onClose", () => this.#onClose?.({ code, reason, willReconnect: false }));
+    }
+  }
+
+  // ── liveness: heartbeat while open, handshake timeout while connecting ──
+
+  /** Sends a heartbeat after `idleMs` of silence; abandons the connection if it goes unanswered. */
+  #checkLiveness(): void {
+    const heartbeat = this.#heartbeat;
+    if (heartbeat === false || this.#state !== "open") return this.#clearTimer();
+    const now = Date.now();
+    if (this.#heartbeatSentAt > this.#lastHeardAt) {
+      const waited = now - this.#heartbeatSentAt;
+      if (waited >= heartbeat.timeoutMs) {
+        this.#report(new SocketError("timeout", `no reply within ${heartbeat.timeoutMs} ms of a heartbeat`));
+        this.#abandon(4000, "heartbeat timeout");
+        return;
+      }
+      this.#armTimer(heartbeat.timeoutMs - waited, () => this.#checkLiveness());
+      return;
+    }
+    const silent = now - this.#lastHeardAt;
+    if (silent >= heartbeat.idleMs) {
+      this.#heartbeatSentAt = now; // anything heard from now on (lastHeardAt ≥ now) answers it
+      this.#trySend(JSON.stringify({ cmd: "heartbeat", param: null }));
+      this.#armTimer(heartbeat.timeoutMs, () => this.#checkLiveness());
+      return;
+    }
+    this.#armTimer(heartbeat.idleMs - silent, () => this.#checkLiveness());
+  }
+
+  #armTimer(ms: number, then: () => void): void {
+    clearTimeout(this.#livenessTimer);
+    this.#livenessTimer = setTimeout(then, ms);
+  }
+
+  #clearTimer(): void {
+    clearTimeout(this.#livenessTimer);
+    this.#livenessTimer = undefined;
+  }
+
+  // ── page unload: the browser closes the socket itself; do not reconnect from a dying page ──
+
+  #onPageHide = (event: { persisted?: boolean }): void => {
+    this.#log("page hidden", event.persisted ? "(kept in back/forward cache)" : "(unloading)");
+    this.#stoppedByUnload = true;
+    this.#stop(1000, "page unload");
+  };
+
+  #onPageShow = (event: { persisted?: boolean }): void => {
+    if (!event.persisted || !this.#stoppedByUnload) return;
+    this.#log("page restored from back/forward cache: reconnecting");
+    this.#stopped = false;
+    this.#stoppedByUnload = false;
+    this.#failedAttempts = 0;
+    this.#connect();
+  };
+
+  #watchPageUnload(): void {
+    const page = globalThis as Partial<PageEvents> & { document?: unknown };
+    if (typeof page.addEventListener !== "function" || page.document === undefined) return;
+    this.#page = page as PageEvents;
+    this.#page.addEventListener("pagehide", this.#onPageHide);
+    this.#page.addEventListener("pageshow", this.#onPageShow);
+  }
+
+  #unwatchPageUnload(): void {
+    this.#page?.removeEventListener("pagehide", this.#onPageHide);
+    this.#page?.removeEventListener("pageshow", this.#onPageShow);
+    this.#page = undefined;
+  }
+
+  // ── helpers ──
+
+  #trySend(frame: string): boolean {
+    const ws = this.#ws;
+    if (this.#state !== "open" || ws === null || ws.readyState !== WS_OPEN) return false;
+    try {
+      ws.send(frame);
+      return true;
+    } catch (error) {
+      this.#report(new SocketError("transport", `send failed: ${describe(error)}`, error));
+      return false;
+    }
+  }
+
+  #call(where: string, callback: () => void): void {
+    try {
+      callback();
+    } catch (error) {
+      if (where === "onError") throw error;
+      this.#report(new SocketError("handler", `${where} threw: ${describe(error)}`, error));
+    }
+  }
+
+  #report(error: SocketError): void {
+    this.#log(`error (${error.kind}):`, error.message);
+    if (this.#onError === undefined) return;
+    try {
+      this.#onError(error);
+    } catch (thrown) {
+      this.#log("onError threw:", describe(thrown));
+    }
+  }
+
+  #log(...parts: unknown[]): void {
+    if (this.#debug) console.debug("[switchyard]", ...parts);
+  }
+}
+
+function isMessage(value: unknown): value is Message {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    !Array.isArray(value) &&
+    typeof (value as { cmd?: unknown }).cmd === "string"
+  );
+}
+
+function roomFrame(cmd: "join-room" | "leave-room", room: string): string {
+  return JSON.stringify({ cmd, param: { room } });
+}
+
+function checkRoom(room: string): void {
+  if (typeof room !== "string" || room === "") {
+    throw new SocketError("config", "room must be a non-empty string");
+  }
+}
+
+function checkBackoff(backoff: BackoffOptions): void {
+  const { initialMs, maxMs, factor, resetAfterMs } = backoff;
+  if (!(initialMs > 0 && maxMs >= initialMs && factor >= 1 && resetAfterMs >= 0)) {
+    throw new SocketError(
+      "config",
+      `backoff needs initialMs > 0, maxMs ≥ initialMs, factor ≥ 1, resetAfterMs ≥ 0; got ${JSON.stringify(backoff)}`,
+    );
+  }
+}
+
+function checkHeartbeat(heartbeat: HeartbeatOptions): void {
+  if (!(heartbeat.idleMs > 0 && heartbeat.timeoutMs > 0)) {
+    throw new SocketError("config", `heartbeat needs idleMs > 0 and timeoutMs > 0; got ${JSON.stringify(heartbeat)}`);
+  }
+}
+
+/** Replaces a WebSocket's handlers with no-ops (not null: `ws` throws on an unheard error). */
+function detach(ws: WebSocketLike): void {
+  const ignore = (): void => {};
+  ws.onopen = ignore;
+  ws.onmessage = ignore;
+  ws.onerror = ignore;
+  ws.onclose = ignore;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Drops keys whose value is undefined, so spreads over defaults keep the defaults. */
+function withoutUndefined<T extends object>(object: T): T {
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as T;
+}
