@@ -1,0 +1,147 @@
+//! Command-line flags of `switchyard-bench`: one subcommand per scenario and `compare`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::scenario::Common;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "switchyard-bench",
+    about = "Load generator for switchyard and its peers"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// N connections, W echo commands in flight each: replies/s and round-trip latency.
+    Echo {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[arg(long, default_value_t = 100)]
+        conns: usize,
+        #[arg(long, default_value_t = 1)]
+        in_flight: usize,
+        #[arg(long, default_value_t = 64)]
+        payload: usize,
+        /// `{i}` is replaced by the connection index.
+        #[arg(long, default_value = "/example/socket?ch=echo-{i}")]
+        path: String,
+    },
+    /// S subscribers, P publishers in one channel: deliveries/s, exactly-once in order, latency.
+    Fanout {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 1)]
+        publishers: usize,
+        #[arg(long, default_value_t = 64)]
+        payload: usize,
+        /// Messages per second over all publishers (default: as fast as the window allows).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Messages in flight (published, not yet delivered everywhere) at most.
+        #[arg(long, default_value_t = 64)]
+        window: usize,
+        #[arg(long, default_value = "fan")]
+        channel: String,
+        /// Sample latency on every n-th subscriber.
+        #[arg(long, default_value_t = 8)]
+        sample_every: usize,
+    },
+    /// Open N idle connections: connects+upgrades/s and the server's RSS per connection.
+    Conns {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[arg(long, default_value_t = 10_000)]
+        conns: usize,
+        #[arg(long, default_value = "/example/socket?ch=idle-{i}")]
+        path: String,
+        /// Seconds to hold them before reading the RSS.
+        #[arg(long, default_value_t = 1.0)]
+        hold: f64,
+    },
+    /// Connect, chat, close, again, with C loops at once: cycles/s.
+    Churn {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+    /// Start switchyard and the tokio-tungstenite peers pinned to core 0, run every scenario
+    /// against each from core 1, print medians and switchyard / peer ratios.
+    Compare(CompareArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// The server to load (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub target: SocketAddr,
+    /// The server's pid, for its CPU and RSS.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    #[arg(long, default_value_t = 0.5)]
+    pub warmup: f64,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 3.0)]
+    pub duration: f64,
+    #[arg(long, default_value_t = 256)]
+    pub connect_concurrency: usize,
+}
+
+impl CommonArgs {
+    pub fn to_common(&self) -> Result<Common, String> {
+        if !self.target.ip().is_loopback() {
+            return Err(format!(
+                "{} is not a loopback address: only local servers are measured",
+                self.target
+            ));
+        }
+        Ok(Common {
+            target: self.target,
+            server_pid: self.server_pid,
+            warmup: Duration::from_secs_f64(self.warmup),
+            duration: Duration::from_secs_f64(self.duration),
+            connect_concurrency: self.connect_concurrency.max(1),
+        })
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    /// A few seconds in all: small sizes, one repetition (a smoke test for CI).
+    #[arg(long)]
+    pub quick: bool,
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+    /// The switchyard binary (default: ../target/release/switchyard beside this crate).
+    #[arg(long)]
+    pub switchyard: Option<PathBuf>,
+    /// Extra arguments for switchyard, space separated.
+    #[arg(long, default_value = "")]
+    pub switchyard_args: String,
+    /// Run the peers only (when switchyard is not built).
+    #[arg(long)]
+    pub skip_switchyard: bool,
+    /// Skip the peers (switchyard only; no ratios).
+    #[arg(long)]
+    pub skip_peers: bool,
+    /// Only these scenarios (comma separated names as printed), default all.
+    #[arg(long)]
+    pub only: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    pub server_core: usize,
+    #[arg(long, default_value_t = 1)]
+    pub generator_core: usize,
+    /// Seconds measured per run (default 3, quick 0.5).
+    #[arg(long)]
+    pub duration: Option<f64>,
+}

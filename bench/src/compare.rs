@@ -1,0 +1,531 @@
+//! The `compare` command: every benchmark scenario against switchyard and the two
+//! tokio-tungstenite peers (defaults, 4 KiB read buffer), each server on its own core and the
+//! generator on another, repeated; prints medians, switchyard ÷ peer ratios and one JSON line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cli::CompareArgs;
+use crate::report::{format_number, ScenarioResult};
+use crate::scenario::{churn, conns, echo, fanout, Common};
+use crate::server_proc::{self, RunningServer, ServerSpec};
+
+/// The measured scenarios, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    EchoOne,
+    EchoSixteen,
+    FanoutSmall,
+    FanoutLarge,
+    IdleConns,
+    Churn,
+    HalfRateLatency,
+}
+
+const STEPS: [Step; 7] = [
+    Step::EchoOne,
+    Step::EchoSixteen,
+    Step::FanoutSmall,
+    Step::FanoutLarge,
+    Step::IdleConns,
+    Step::Churn,
+    Step::HalfRateLatency,
+];
+
+/// Sizes and times of one compare run.
+#[derive(Debug, Clone)]
+struct Plan {
+    reps: usize,
+    warmup: Duration,
+    duration: Duration,
+    echo_conns: usize,
+    fanout_small: usize,
+    fanout_large: usize,
+    idle_conns: usize,
+    churn_loops: usize,
+    strict: bool,
+    generator_core: Option<usize>,
+    server_core: Option<usize>,
+}
+
+impl Plan {
+    fn from_args(args: &CompareArgs) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pinning = cores > args.server_core.max(args.generator_core);
+        let (reps, duration, warmup) = if args.quick {
+            (1, 0.5, 0.2)
+        } else {
+            (args.reps.max(1), 3.0, 0.5)
+        };
+        let sized = |full, quick| if args.quick { quick } else { full };
+        Plan {
+            reps,
+            warmup: Duration::from_secs_f64(warmup),
+            duration: Duration::from_secs_f64(args.duration.unwrap_or(duration)),
+            echo_conns: sized(100, 10),
+            fanout_small: sized(1_000, 100),
+            fanout_large: sized(10_000, 500),
+            idle_conns: sized(19_000, 500),
+            churn_loops: sized(64, 8),
+            strict: args.quick,
+            generator_core: pinning.then_some(args.generator_core),
+            server_core: pinning.then_some(args.server_core),
+        }
+    }
+}
+
+/// One row of the table: a step and the number taken from its result.
+struct Row {
+    step: Step,
+    name: String,
+    metric: &'static str,
+    unit: &'static str,
+    higher_is_better: bool,
+}
+
+fn rows(plan: &Plan) -> Vec<Row> {
+    let row = |step, name: String, metric, unit, higher_is_better| Row {
+        step,
+        name,
+        metric,
+        unit,
+        higher_is_better,
+    };
+    vec![
+        row(
+            Step::EchoOne,
+            format!("echo {} conns x 1 in flight", plan.echo_conns),
+            "echo msgs/s",
+            "msgs/s",
+            true,
+        ),
+        row(
+            Step::EchoSixteen,
+            format!("echo {} conns x 16 in flight", plan.echo_conns),
+            "echo msgs/s",
+            "msgs/s",
+            true,
+        ),
+        row(
+            Step::FanoutSmall,
+            format!("fanout 1 -> {}", plan.fanout_small),
+            "deliveries/s",
+            "deliv/s",
+            true,
+        ),
+        row(
+            Step::FanoutLarge,
+            format!("fanout 1 -> {}", plan.fanout_large),
+            "deliveries/s",
+            "deliv/s",
+            true,
+        ),
+        row(
+            Step::IdleConns,
+            format!("RSS per idle conn ({} held)", plan.idle_conns),
+            "server RSS per connection",
+            "KiB",
+            false,
+        ),
+        row(
+            Step::IdleConns,
+            format!("connects+upgrades ({} conns)", plan.idle_conns),
+            "connects+upgrades/s",
+            "conns/s",
+            true,
+        ),
+        row(
+            Step::Churn,
+            format!("churn ({} loops) connect/chat/close", plan.churn_loops),
+            "cycles/s",
+            "cycles/s",
+            true,
+        ),
+        row(
+            Step::HalfRateLatency,
+            format!(
+                "p99 delivery latency, 1 -> {} at half max",
+                plan.fanout_small
+            ),
+            "p99",
+            "us",
+            false,
+        ),
+    ]
+}
+
+/// Every run of one server.
+struct ServerRuns {
+    spec: ServerSpec,
+    runs: Vec<(Step, ScenarioResult)>,
+    failures: Vec<String>,
+}
+
+impl ServerRuns {
+    fn values(&self, row: &Row) -> Vec<f64> {
+        self.runs
+            .iter()
+            .filter(|(step, _)| *step == row.step)
+            .filter_map(|(_, result)| value_of(result, row.metric))
+            .collect()
+    }
+
+    fn errors(&self, step: Step) -> u64 {
+        self.runs
+            .iter()
+            .filter(|(s, _)| *s == step)
+            .map(|(_, result)| result.errors)
+            .sum()
+    }
+}
+
+fn value_of(result: &ScenarioResult, metric: &str) -> Option<f64> {
+    if metric == "p99" {
+        return result.latency.map(|latency| latency.p99_us);
+    }
+    result.metric(metric)
+}
+
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    match sorted.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(sorted[mid]),
+        _ => Some((sorted[mid - 1] + sorted[mid]) / 2.0),
+    }
+}
+
+pub fn run(args: &CompareArgs) -> Result<(), String> {
+    let plan = Plan::from_args(args);
+    crate::scenario::conns::raise_fd_limit();
+    if let Some(core) = plan.generator_core {
+        server_proc::pin_self_to(core).map_err(|err| format!("pinning the generator: {err}"))?;
+    }
+    let specs = server_specs(args)?;
+    let only: Option<Vec<String>> = args
+        .only
+        .as_ref()
+        .map(|list| list.split(',').map(str::to_string).collect());
+    let mut all = Vec::new();
+    for spec in specs {
+        all.push(run_server(&plan, spec, only.as_deref()));
+    }
+    print_summary(&plan, &all);
+    let failed = all.iter().any(|runs| !runs.failures.is_empty());
+    let erred = all
+        .iter()
+        .any(|runs| runs.runs.iter().any(|(_, result)| result.errors > 0));
+    if failed || (plan.strict && erred) {
+        return Err("some runs failed or counted errors (see above)".into());
+    }
+    Ok(())
+}
+
+fn server_specs(args: &CompareArgs) -> Result<Vec<ServerSpec>, String> {
+    let mut specs = Vec::new();
+    if !args.skip_switchyard {
+        let program = args
+            .switchyard
+            .clone()
+            .unwrap_or_else(default_switchyard_path);
+        if !program.exists() {
+            return Err(format!(
+                "{} not found: run `cargo build --release` in the repository root, or pass --switchyard or --skip-switchyard",
+                program.display()
+            ));
+        }
+        let mut server_args = vec!["--workers".to_string(), "1".to_string()];
+        server_args.extend(args.switchyard_args.split_whitespace().map(str::to_string));
+        specs.push(ServerSpec {
+            name: "switchyard".into(),
+            program,
+            args: server_args,
+        });
+    }
+    if !args.skip_peers {
+        let peer = peer_path()?;
+        let base = vec!["--workers".to_string(), "1".to_string()];
+        specs.push(ServerSpec {
+            name: "peer-default".into(),
+            program: peer.clone(),
+            args: base.clone(),
+        });
+        let mut small = base;
+        small.extend(["--read-buffer-size".to_string(), "4096".to_string()]);
+        specs.push(ServerSpec {
+            name: "peer-4k".into(),
+            program: peer,
+            args: small,
+        });
+    }
+    Ok(specs)
+}
+
+fn default_switchyard_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/switchyard")
+}
+
+fn peer_path() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|err| err.to_string())?;
+    let peer = exe.with_file_name("peer-tokio");
+    if peer.exists() {
+        Ok(peer)
+    } else {
+        Err(format!(
+            "{} not found: run `cargo build --release` in bench/",
+            peer.display()
+        ))
+    }
+}
+
+fn step_name(step: Step) -> &'static str {
+    match step {
+        Step::EchoOne => "echo-1",
+        Step::EchoSixteen => "echo-16",
+        Step::FanoutSmall => "fanout-small",
+        Step::FanoutLarge => "fanout-large",
+        Step::IdleConns => "conns",
+        Step::Churn => "churn",
+        Step::HalfRateLatency => "latency",
+    }
+}
+
+fn run_server(plan: &Plan, spec: ServerSpec, only: Option<&[String]>) -> ServerRuns {
+    let mut runs = ServerRuns {
+        spec,
+        runs: Vec::new(),
+        failures: Vec::new(),
+    };
+    for step in STEPS {
+        if only.is_some_and(|names| !names.iter().any(|name| name == step_name(step))) {
+            continue;
+        }
+        for rep in 1..=plan.reps {
+            match run_once(plan, &runs, step) {
+                Ok(result) => {
+                    print_run(&runs.spec.name, step, rep, &result);
+                    runs.runs.push((step, result));
+                }
+                Err(err) => {
+                    let failure =
+                        format!("{} {} rep {rep}: {err}", runs.spec.name, step_name(step));
+                    eprintln!("FAILED {failure}");
+                    runs.failures.push(failure);
+                }
+            }
+        }
+    }
+    runs
+}
+
+fn run_once(plan: &Plan, runs: &ServerRuns, step: Step) -> Result<ScenarioResult, String> {
+    let server =
+        RunningServer::start(&runs.spec, plan.server_core).map_err(|err| err.to_string())?;
+    let common = Common {
+        target: server.addr,
+        server_pid: Some(server.pid()),
+        warmup: plan.warmup,
+        duration: plan.duration,
+        connect_concurrency: 256,
+    };
+    let result = match step {
+        Step::EchoOne => echo::run(&common, &echo_config(plan, 1)),
+        Step::EchoSixteen => echo::run(&common, &echo_config(plan, 16)),
+        Step::FanoutSmall => fanout::run(&common, &fanout_config(plan.fanout_small, None)),
+        Step::FanoutLarge => fanout::run(&common, &fanout_config(plan.fanout_large, None)),
+        Step::IdleConns => conns::run(
+            &common,
+            &conns::ConnsConfig {
+                conns: plan.idle_conns,
+                path: "/example/socket?ch=idle-{i}".into(),
+                hold: Duration::from_secs(1),
+            },
+        ),
+        Step::Churn => churn::run(
+            &common,
+            &churn::ChurnConfig {
+                concurrency: plan.churn_loops,
+            },
+        ),
+        Step::HalfRateLatency => {
+            let rate = half_max_rate(runs, plan)
+                .ok_or("no fanout-small result to take half the rate of")?;
+            let mut config = fanout_config(plan.fanout_small, Some(rate));
+            config.latency_sample_every = 1;
+            fanout::run(&common, &config)
+        }
+    };
+    drop(server);
+    result.map_err(|err| err.to_string())
+}
+
+fn echo_config(plan: &Plan, in_flight: usize) -> echo::EchoConfig {
+    echo::EchoConfig {
+        conns: plan.echo_conns,
+        in_flight,
+        payload_bytes: 64,
+        path: "/example/socket?ch=echo-{i}".into(),
+    }
+}
+
+fn fanout_config(subscribers: usize, rate: Option<f64>) -> fanout::FanoutConfig {
+    fanout::FanoutConfig {
+        subscribers,
+        publishers: 1,
+        payload_bytes: 64,
+        rate,
+        window: 64,
+        channel: "fan".into(),
+        latency_sample_every: 8,
+    }
+}
+
+/// Half the median maximum message rate this server reached in the small fan-out.
+fn half_max_rate(runs: &ServerRuns, plan: &Plan) -> Option<f64> {
+    let row = Row {
+        step: Step::FanoutSmall,
+        name: String::new(),
+        metric: "messages/s",
+        unit: "",
+        higher_is_better: true,
+    };
+    let _ = plan;
+    median(&runs.values(&row)).map(|rate| rate / 2.0)
+}
+
+fn print_run(server: &str, step: Step, rep: usize, result: &ScenarioResult) {
+    let headline: Vec<String> = result
+        .metrics
+        .iter()
+        .map(|metric| format!("{} {}", format_number(metric.value), metric.unit))
+        .collect();
+    let p99 = result.latency.map_or(String::new(), |latency| {
+        format!(", p99 {:.0} us", latency.p99_us)
+    });
+    let server_cpu = result
+        .cpu
+        .server
+        .map_or("n/a".into(), |share| format!("{:.0}%", share * 100.0));
+    println!(
+        "{server:<13} {:<13} rep {rep}: {}{p99} (cpu: generator {:.0}%, server {server_cpu}) errors {}",
+        step_name(step),
+        headline.join(", "),
+        result.cpu.generator * 100.0,
+        result.errors
+    );
+    for note in result
+        .notes
+        .iter()
+        .filter(|note| result.errors > 0 || note.starts_with("WARNING"))
+    {
+        println!("    {note}");
+    }
+}
+
+#[derive(Serialize)]
+struct JsonRow {
+    scenario: String,
+    metric: &'static str,
+    unit: &'static str,
+    higher_is_better: bool,
+    servers: Vec<JsonServer>,
+}
+
+#[derive(Serialize)]
+struct JsonServer {
+    server: String,
+    median: Option<f64>,
+    runs: Vec<f64>,
+    errors: u64,
+    switchyard_ratio: Option<f64>,
+}
+
+fn print_summary(plan: &Plan, all: &[ServerRuns]) {
+    let switchyard = all.iter().find(|runs| runs.spec.name == "switchyard");
+    println!();
+    println!(
+        "medians of {} run(s); server on core {:?}, generator on core {:?}",
+        plan.reps, plan.server_core, plan.generator_core
+    );
+    let mut header = format!("{:<44}", "scenario");
+    for runs in all {
+        header += &format!(" {:>14}", runs.spec.name);
+    }
+    if switchyard.is_some() {
+        for runs in all.iter().filter(|runs| runs.spec.name != "switchyard") {
+            header += &format!(" {:>16}", format!("sy/{}", runs.spec.name));
+        }
+    }
+    println!("{header}");
+    let mut json_rows = Vec::new();
+    for row in rows(plan) {
+        let (line, json) = summary_row(&row, all, switchyard);
+        println!("{line}");
+        json_rows.push(json);
+    }
+    println!("ratios are switchyard / peer: above 1 is better for rates; for RSS and latency below 1 is better");
+    for failure in all.iter().flat_map(|runs| &runs.failures) {
+        println!("FAILED {failure}");
+    }
+    let json = serde_json::json!({ "compare": json_rows, "reps": plan.reps, "duration_s": plan.duration.as_secs_f64() });
+    println!("{json}");
+}
+
+fn summary_row(
+    row: &Row,
+    all: &[ServerRuns],
+    switchyard: Option<&ServerRuns>,
+) -> (String, JsonRow) {
+    let label = format!("{} ({})", row.name, row.unit);
+    let mut line = format!("{label:<44}");
+    let switchyard_median = switchyard.and_then(|runs| median(&runs.values(row)));
+    let mut servers = Vec::new();
+    for runs in all {
+        let values = runs.values(row);
+        let value = median(&values);
+        let errors = runs.errors(row.step);
+        let mark = if errors > 0 { "!" } else { "" };
+        line += &format!(
+            " {:>14}",
+            value.map_or("-".into(), |v| format!("{}{mark}", format_number(v)))
+        );
+        let switchyard_ratio = match (switchyard_median, value) {
+            (Some(ours), Some(theirs)) if theirs > 0.0 && runs.spec.name != "switchyard" => {
+                Some(ours / theirs)
+            }
+            _ => None,
+        };
+        servers.push(JsonServer {
+            server: runs.spec.name.clone(),
+            median: value,
+            runs: values,
+            errors,
+            switchyard_ratio,
+        });
+    }
+    if switchyard.is_some() {
+        for server in servers
+            .iter()
+            .filter(|server| server.server != "switchyard")
+        {
+            line += &format!(
+                " {:>16}",
+                server
+                    .switchyard_ratio
+                    .map_or("-".into(), |ratio| format!("{ratio:.2}x"))
+            );
+        }
+    }
+    let json = JsonRow {
+        scenario: row.name.clone(),
+        metric: row.metric,
+        unit: row.unit,
+        higher_is_better: row.higher_is_better,
+        servers,
+    };
+    (line, json)
+}

@@ -1,0 +1,96 @@
+//! `switchyard-bench`: the load generator (echo, fanout, conns, churn) and the `compare`
+//! command that runs switchyard and the tokio-tungstenite peers side by side.
+
+mod chat_text;
+mod cli;
+mod client;
+mod compare;
+mod fleet;
+mod histogram;
+mod net;
+mod report;
+mod scenario;
+mod server_proc;
+mod usage;
+mod wire;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use scenario::{churn, conns, echo, fanout};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("switchyard-bench: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), String> {
+    let result = match command {
+        Command::Compare(args) => return compare::run(&args),
+        Command::Echo {
+            common,
+            conns,
+            in_flight,
+            payload,
+            path,
+        } => {
+            let config = echo::EchoConfig {
+                conns,
+                in_flight,
+                payload_bytes: payload,
+                path,
+            };
+            echo::run(&common.to_common()?, &config)
+        }
+        Command::Fanout {
+            common,
+            subscribers,
+            publishers,
+            payload,
+            rate,
+            window,
+            channel,
+            sample_every,
+        } => {
+            let config = fanout::FanoutConfig {
+                subscribers,
+                publishers: publishers.max(1),
+                payload_bytes: payload,
+                rate,
+                window: window.max(1),
+                channel,
+                latency_sample_every: sample_every,
+            };
+            fanout::run(&common.to_common()?, &config)
+        }
+        Command::Conns {
+            common,
+            conns,
+            path,
+            hold,
+        } => {
+            let config = conns::ConnsConfig {
+                conns,
+                path,
+                hold: Duration::from_secs_f64(hold),
+            };
+            conns::run(&common.to_common()?, &config)
+        }
+        Command::Churn {
+            common,
+            concurrency,
+        } => churn::run(&common.to_common()?, &churn::ChurnConfig { concurrency }),
+    };
+    let result = result.map_err(|err| err.to_string())?;
+    result.print();
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The `conns` scenario: open N idle connections as fast as the server takes them (source
+//! addresses 127.0.0.2 and up), report connects + upgrades per second, hold them, and read the
+//! server's resident memory per connection from /proc/PID/status.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use super::{path_for, per_second, Common};
+use crate::client::Client;
+use crate::fleet::{Fleet, FleetHandler, OpenAware};
+use crate::net;
+use crate::report::{Metric, ScenarioResult};
+use crate::usage::{self, CpuWindow};
+use crate::wire::{self, Frame};
+
+#[derive(Debug, Clone)]
+pub struct ConnsConfig {
+    pub conns: usize,
+    /// Route template; `{i}` is the connection index.
+    pub path: String,
+    /// How long to hold the connections idle before reading the RSS.
+    pub hold: Duration,
+}
+
+#[derive(Default)]
+struct IdleLoad {
+    frames: u64,
+    closed: u64,
+    first_error: Option<String>,
+}
+
+impl FleetHandler for IdleLoad {
+    fn on_frame(&mut self, _conn: usize, _frame: Frame<'_>, _now: Instant) {
+        self.frames += 1;
+    }
+
+    fn on_close(&mut self, conn: usize, _was_open: bool, error: Option<io::Error>) {
+        self.closed += 1;
+        let why = error.map_or("closed by the server".to_string(), |err| err.to_string());
+        self.first_error
+            .get_or_insert(format!("connection {conn}: {why}"));
+    }
+}
+
+impl OpenAware for IdleLoad {
+    fn opened(&mut self, _conn: usize, _client: &mut Client) {}
+
+    fn frame_while_opening(&mut self, conn: usize, frame: Frame<'_>, now: Instant) {
+        self.on_frame(conn, frame, now);
+    }
+
+    fn failed(&mut self, conn: usize, error: Option<io::Error>) {
+        self.on_close(conn, false, error);
+    }
+}
+
+pub fn run(common: &Common, config: &ConnsConfig) -> io::Result<ScenarioResult> {
+    raise_fd_limit();
+    let mut fleet = Fleet::new(common.target)?;
+    let mut load = IdleLoad::default();
+    let rss_before = common.server_pid.and_then(usage::process_rss_bytes);
+    let host = fleet.host_header().to_string();
+    let request_for = |i| wire::upgrade_request(&host, &path_for(&config.path, i));
+    let window = CpuWindow::start(common.server_pid);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let opened = fleet.open_many(
+        0,
+        config.conns,
+        common.connect_concurrency,
+        &request_for,
+        &|i| Some(net::loopback_source(i)),
+        &mut load,
+        deadline,
+    )?;
+    let cpu = window.finish();
+    hold(&mut fleet, &mut load, config.hold)?;
+    let held = fleet.open_count();
+    let rss_after = common.server_pid.and_then(usage::process_rss_bytes);
+
+    let mut result = ScenarioResult::new(
+        "conns",
+        format!("{} idle connections, path {}", config.conns, config.path),
+    );
+    result.metrics.push(Metric::higher(
+        "connects+upgrades/s",
+        per_second(opened.opened as u64, opened.elapsed),
+        "conns/s",
+    ));
+    result
+        .metrics
+        .push(Metric::higher("connections held", held as f64, "conns"));
+    if let (Some(before), Some(after)) = (rss_before, rss_after) {
+        let per_connection = after.saturating_sub(before) as f64 / held.max(1) as f64;
+        result.metrics.push(Metric::lower(
+            "server RSS per connection",
+            per_connection / 1024.0,
+            "KiB",
+        ));
+        result.notes.push(format!(
+            "server RSS {:.1} MiB before, {:.1} MiB holding {held}",
+            before as f64 / 1048576.0,
+            after as f64 / 1048576.0
+        ));
+    } else {
+        result
+            .notes
+            .push("server RSS unknown: pass --server-pid".into());
+    }
+    result.cpu = cpu;
+    result.errors = opened.failed as u64
+        + (config.conns - opened.opened.min(config.conns)) as u64
+        + load.closed;
+    result.notes.extend(load.first_error.take());
+    result.note_bottleneck();
+    drop(fleet);
+    Ok(result)
+}
+
+/// Keeps the connections open (answering pings) for `period`.
+fn hold(fleet: &mut Fleet, load: &mut IdleLoad, period: Duration) -> io::Result<()> {
+    let until = Instant::now() + period;
+    while Instant::now() < until {
+        fleet.poll_once(Some(Duration::from_millis(50)), load)?;
+    }
+    Ok(())
+}
+
+/// Lifts the soft open-files limit to the hard one.
+pub fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit with a valid resource and a struct we own.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
