@@ -1,1 +1,50 @@
+//! # switchyard
+//!
+//! A realtime WebSocket server and library: it holds many client connections, groups them
+//! into channels, routes their JSON messages `{"channel","cmd","param"}` to the handlers an
+//! application registers, and pushes messages to a connection, a channel, a user or
+//! everyone.
+//!
+//! ## Layout
+//!
+//! - [`config`]: `Config`, every limit and its default; also the binary's flags.
+//! - [`server`]: the event loop and everything that touches a socket.
+//!   - `worker.rs`: one thread per core, its `mio::Poll`, its `SO_REUSEPORT` listener,
+//!     its inbox; reads into one scratch buffer per worker and flushes once per turn.
+//!   - `core.rs`: a worker's connections (`Slab`), its channel index, handshake, dispatch
+//!     to handlers, fan-out of shared frames, closing and timers.
+//!   - `frames.rs`: client frames to messages (checks, unmasking, reassembly, UTF-8) and
+//!     server frame encoding, on tungstenite's frame header.
+//!   - `outqueue.rs`: a connection's queue of shared frames, vectored writes, backlog.
+//!   - `http.rs`: incremental HTTP/1.1 parsing (httparse) and the RFC 6455 upgrade.
+//!   - `conn.rs`, `routes.rs`, `listener.rs`: connection state, routes, listeners.
+//! - [`service`]: the public API. `Service` (a clonable handle for any thread), `Context`
+//!   (what a handler can do, on its worker), `Handler` and `Router`, the wire messages
+//!   (`message.rs`), the cold-path `registry.rs`, the inter-worker `bus.rs`, `stats.rs`.
+//! - [`example`]: the example chat handler and page served by the binary.
+//!
+//! The hot path, end to end: `worker.rs` (read) → `frames.rs` (frame) → `core.rs`
+//! (dispatch, fan-out) → `message.rs` (serialize once) → `outqueue.rs` (write).
+//!
+//! ## Embedding
+//!
+//! ```no_run
+//! use switchyard::{Config, Router, Server};
+//! let handler = Router::new().route("say", |ctx, _conn, channel, text: String| {
+//!     ctx.write_channel("said", &text, channel).map_err(|e| switchyard::HandlerError::other(e.to_string()))
+//! });
+//! Server::new(Config::default())?.socket("/socket", handler).run()?;
+//! # Ok::<(), switchyard::Error>(())
+//! ```
 
+pub mod config;
+pub mod example;
+pub mod server;
+pub mod service;
+
+pub use config::Config;
+pub use server::{HttpRequest, HttpResponse, Running, Server};
+pub use service::{
+    ChannelInfo, ConnId, Connection, ConnectionInfo, Context, Counters, Error, Handler,
+    HandlerError, HandlerResult, Profile, Router, Service, Status,
+};

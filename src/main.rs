@@ -1,1 +1,29 @@
-fn main() {}
+//! The `switchyard` binary: parses flags (clap, `SWITCHYARD_*` variables), sets up logging
+//! (`RUST_LOG`, default `info`), and serves the example chat app, the raw `/echo` route and
+//! `/healthz` until SIGINT or SIGTERM.
+
+use clap::Parser;
+use switchyard::{example, Config, HttpResponse, Server};
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let config = Config::parse();
+    if let Err(e) = serve(config) {
+        log::error!("{e}");
+        std::process::exit(1);
+    }
+}
+
+fn serve(config: Config) -> Result<(), switchyard::Error> {
+    Server::new(config)?
+        .socket("/example/socket", example::handler())
+        .echo("/echo")
+        .http("/example", |_, _| HttpResponse::html(example::PAGE))
+        .http("/", |_, _| {
+            HttpResponse::new(302, "text/plain", "").with_header("Location", "/example")
+        })
+        .http("/client/switchyard.js", |_, _| {
+            HttpResponse::new(200, "text/javascript; charset=utf-8", example::CLIENT_JS)
+        })
+        .run()
+}

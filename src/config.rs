@@ -1,0 +1,118 @@
+//! `Config`: every tunable of a server, its safe default, and its command-line flag.
+//!
+//! The same struct is the library's configuration and the binary's flag set (clap derive,
+//! each flag also read from a `SWITCHYARD_*` environment variable). It owns no behaviour:
+//! the event loop and the service read it; nothing here touches a socket.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Parses a duration flag: `25s`, `500ms`, `2m`, or a plain number of seconds (`0.5`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<f64>() {
+        if seconds.is_finite() && seconds >= 0.0 {
+            return Ok(Duration::from_secs_f64(seconds));
+        }
+        return Err(format!("'{text}' is not a non-negative number of seconds"));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("'{text}': {e}"))
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Server configuration; `Config::default()` is what `switchyard` runs with no flags.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "A realtime WebSocket server: channels, routing, fan-out."
+)]
+pub struct Config {
+    /// Address to listen on (HTTP and WebSocket on the same port).
+    #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Event-loop threads, each with its own listener (SO_REUSEPORT); default: the number of cores.
+    #[arg(long, env = "SWITCHYARD_WORKERS", default_value_t = default_workers())]
+    pub workers: usize,
+
+    /// Interval between server pings on an idle connection.
+    #[arg(long, env = "SWITCHYARD_PING_INTERVAL", default_value = "25s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+
+    /// A connection silent this long (no data, no pong) is closed.
+    #[arg(long, env = "SWITCHYARD_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// The HTTP upgrade must complete within this time.
+    #[arg(long, env = "SWITCHYARD_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// Largest message (after reassembly of fragments) a client may send; larger closes with 1009.
+    #[arg(long, env = "SWITCHYARD_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Largest message on the raw `/echo` conformance route.
+    #[arg(long, env = "SWITCHYARD_ECHO_MAX_MESSAGE_BYTES", default_value_t = 20 * 1024 * 1024)]
+    pub echo_max_message_bytes: usize,
+
+    /// Out-queue limit per connection: a client further behind is a slow consumer (close 1008).
+    #[arg(long, env = "SWITCHYARD_SEND_BUFFER_BYTES", default_value_t = 1024 * 1024)]
+    pub send_buffer_bytes: usize,
+
+    /// Time allowed for the close handshake before the socket is dropped.
+    #[arg(long, env = "SWITCHYARD_CLOSE_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub close_timeout: Duration,
+
+    /// Time shutdown waits for clients to answer the 1001 close before exiting.
+    #[arg(long, env = "SWITCHYARD_SHUTDOWN_GRACE", default_value = "3s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::parse_from(["switchyard"])
+    }
+}
+
+impl Config {
+    /// The period of the timer sweep: fine enough for the shortest timeout configured.
+    pub fn tick(&self) -> Duration {
+        let shortest = self
+            .ping_interval
+            .min(self.idle_timeout)
+            .min(self.handshake_timeout)
+            .min(self.close_timeout);
+        (shortest / 4).clamp(Duration::from_millis(5), Duration::from_secs(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_units_and_plain_seconds() {
+        assert_eq!(parse_duration("25s"), Ok(Duration::from_secs(25)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0.25"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = Config::default();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.ping_interval, Duration::from_secs(25));
+        assert_eq!(config.idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_message_bytes, 65536);
+        assert!(config.workers >= 1);
+    }
+}

@@ -1,0 +1,102 @@
+//! One client connection as its worker holds it: the socket, its phase (HTTP handshake,
+//! open WebSocket, closing), its frame reader and out-queue, its channels and its timers.
+//!
+//! Owns per-connection state only; kept small, because a server holds many of these and
+//! most are idle (no buffer is held between messages). What happens on each event is
+//! decided by the worker core, not here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+
+use super::frames::FrameReader;
+use super::outqueue::OutQueue;
+use crate::service::connection::{ConnId, Connection, Counters};
+
+/// Where a connection is in its life.
+#[derive(Debug)]
+pub enum Phase {
+    /// Reading the HTTP request; `received` holds what has arrived of it.
+    Handshake { received: Vec<u8>, since: Instant },
+    /// A WebSocket session.
+    Open,
+    /// A close frame (or a plain HTTP response) is queued: flush it, shut down our side,
+    /// wait for the peer's end or `close_timeout`.
+    Closing { since: Instant },
+}
+
+#[derive(Debug)]
+pub struct Conn {
+    pub socket: TcpStream,
+    pub remote: SocketAddr,
+    pub phase: Phase,
+    pub out: OutQueue,
+    pub reader: FrameReader,
+    /// Set while the session is open; taken (once) when it ends.
+    pub session: Option<Arc<Connection>>,
+    pub id: ConnId,
+    /// Index of its socket route.
+    pub route: usize,
+    pub channels: Vec<Arc<str>>,
+    pub counters: Counters,
+    pub last_heard: Instant,
+    pub last_ping: Instant,
+    /// In the worker's list of connections to flush this turn.
+    pub dirty: bool,
+    /// The socket refused bytes; wait for a writable event.
+    pub write_blocked: bool,
+    /// Our side of the TCP connection is shut down.
+    pub write_shut: bool,
+}
+
+impl Conn {
+    pub fn new(socket: TcpStream, remote: SocketAddr, now: Instant) -> Self {
+        Conn {
+            socket,
+            remote,
+            phase: Phase::Handshake {
+                received: Vec::new(),
+                since: now,
+            },
+            out: OutQueue::default(),
+            reader: FrameReader::default(),
+            session: None,
+            id: ConnId::nil(),
+            route: 0,
+            channels: Vec::new(),
+            counters: Counters::default(),
+            last_heard: now,
+            last_ping: now,
+            dirty: false,
+            write_blocked: false,
+            write_shut: false,
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        matches!(self.phase, Phase::Open)
+    }
+
+    pub fn is_closing(&self) -> bool {
+        matches!(self.phase, Phase::Closing { .. })
+    }
+
+    pub fn in_channel(&self, channel: &str) -> bool {
+        self.channels.iter().any(|c| &**c == channel)
+    }
+
+    /// Heap bytes this connection holds of its own (buffers, channel list), excluding
+    /// shared frames and the registry entry.
+    pub fn heap_bytes(&self) -> usize {
+        let handshake = match &self.phase {
+            Phase::Handshake { received, .. } => received.capacity(),
+            _ => 0,
+        };
+        handshake
+            + self.out.heap_bytes()
+            + self.reader.heap_bytes()
+            + self.channels.capacity() * std::mem::size_of::<Arc<str>>()
+    }
+}

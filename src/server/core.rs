@@ -1,0 +1,746 @@
+//! A worker's state and everything that happens to its connections: handshake, frames,
+//! dispatch to handlers, channel fan-out, closing, timers.
+//!
+//! Owns the worker's `Slab` of connections, its channel index (channel → local member
+//! tokens) and its connection-id map; nothing here is shared or locked on the per-message
+//! path. Fan-out queues one shared frame on each member (no copy, no allocation per
+//! recipient) and marks it dirty; `flush_dirty` then writes each dirty connection once per
+//! loop turn (corking) and disconnects slow consumers. It does not poll or accept: the
+//! worker loop (`worker.rs`) feeds it bytes and events.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use indexmap::IndexSet;
+use serde::Serialize;
+use slab::Slab;
+use tungstenite::protocol::frame::coding::{Data, OpCode};
+
+use super::conn::{Conn, Phase};
+use super::frames::{self, Flow, FrameEvent, SharedFrame};
+use super::http::{self, HttpRequest, HttpResponse, Parse};
+use super::outqueue::Flushed;
+use super::routes::{valid_channel_name, Routes, SocketKind};
+use crate::service::bus::Command;
+use crate::service::connection::{ConnId, Connection, Profile};
+use crate::service::message::{error_frame, Inbound};
+use crate::service::ops::{self, Dispatch};
+use crate::service::stats::{bump, WorkerStats};
+use crate::service::{Context, Service, Shared};
+
+/// Frames every connection may get, encoded once per worker.
+struct CommonFrames {
+    ping: SharedFrame,
+    heartbeat: SharedFrame,
+    close_connection: SharedFrame,
+}
+
+#[derive(Serialize)]
+struct OnlineUpdate<'a> {
+    #[serde(rename = "userID")]
+    user_id: &'a str,
+    connected: bool,
+}
+
+pub struct WorkerCore {
+    pub index: usize,
+    pub conns: Slab<Conn>,
+    channels: HashMap<Arc<str>, IndexSet<usize>>,
+    ids: HashMap<ConnId, usize>,
+    dirty: Vec<usize>,
+    doomed: Vec<usize>,
+    pub now: Instant,
+    pub service: Service,
+    routes: Arc<Routes>,
+    common: CommonFrames,
+}
+
+impl WorkerCore {
+    pub fn new(index: usize, service: Service, routes: Arc<Routes>) -> Self {
+        let common = CommonFrames {
+            ping: frames::ping(),
+            heartbeat: frames::text(br#"{"cmd":"heartbeat","param":null}"#),
+            close_connection: frames::text(br#"{"cmd":"close-connection","param":null}"#),
+        };
+        WorkerCore {
+            index,
+            conns: Slab::new(),
+            channels: HashMap::new(),
+            ids: HashMap::new(),
+            dirty: Vec::new(),
+            doomed: Vec::new(),
+            now: Instant::now(),
+            service,
+            routes,
+            common,
+        }
+    }
+
+    fn stats(&self) -> &WorkerStats {
+        &self.service.shared.stats[self.index]
+    }
+
+    /// Tokens of connections to remove from the slab (the worker drops their sockets).
+    pub fn take_doomed(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.doomed)
+    }
+
+    fn doom(&mut self, token: usize) {
+        self.end_session(token);
+        self.doomed.push(token);
+    }
+
+    // ---- input -------------------------------------------------------------------------
+
+    /// Bytes read from a connection's socket.
+    pub fn on_bytes(&mut self, token: usize, data: &mut [u8]) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        conn.last_heard = self.now;
+        conn.counters.bytes_in += data.len() as u64;
+        bump(
+            &self.service.shared.stats[self.index].bytes_in,
+            data.len() as u64,
+        );
+        match conn.phase {
+            Phase::Handshake { .. } => self.on_handshake_bytes(token, data),
+            Phase::Open => self.on_frame_bytes(token, data),
+            Phase::Closing { .. } => {}
+        }
+    }
+
+    /// The peer closed its side (read returned 0) or the socket failed.
+    pub fn on_peer_gone(&mut self, token: usize) {
+        self.doom(token);
+    }
+
+    fn on_handshake_bytes(&mut self, token: usize, data: &[u8]) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        let Phase::Handshake { received, .. } = &mut conn.phase else {
+            return;
+        };
+        received.extend_from_slice(data);
+        match http::parse_request(received, conn.remote) {
+            Ok(Parse::Partial) => {}
+            Err(response) => self.reject(token, response),
+            Ok(Parse::Complete(request, used)) => {
+                let leftover = received[used..].to_vec();
+                self.on_request(token, *request, leftover);
+            }
+        }
+    }
+
+    fn on_request(&mut self, token: usize, request: HttpRequest, mut leftover: Vec<u8>) {
+        if let Some(route) = self.routes.socket(&request.path) {
+            match http::check_upgrade(&request) {
+                Ok(accept) => self.upgrade(token, route, &request, &accept, &mut leftover),
+                Err(response) => self.reject(token, response),
+            }
+            return;
+        }
+        bump(&self.stats().http_requests, 1);
+        let response = match self.routes.http(&request.path) {
+            Some(handler) => handler(&request, &self.service),
+            None => HttpResponse::text(404, "not found"),
+        };
+        self.respond(token, response);
+    }
+
+    fn reject(&mut self, token: usize, response: HttpResponse) {
+        bump(&self.stats().handshakes_rejected, 1);
+        self.respond(token, response);
+    }
+
+    /// Queues a plain HTTP response; the connection closes once it is sent.
+    fn respond(&mut self, token: usize, response: HttpResponse) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        conn.out.push(response.to_bytes());
+        conn.phase = Phase::Closing { since: self.now };
+        self.mark_dirty(token);
+    }
+
+    fn upgrade(
+        &mut self,
+        token: usize,
+        route_index: usize,
+        request: &HttpRequest,
+        accept: &str,
+        leftover: &mut [u8],
+    ) {
+        let routes = self.routes.clone();
+        let route = &routes.sockets[route_index];
+        let channel = match request.query_param("ch") {
+            Some(name) if valid_channel_name(&name) => name,
+            Some(_) => return self.reject(token, HttpResponse::text(400, "invalid channel name")),
+            None => format!(
+                "{}-{}",
+                route.channel_prefix,
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+        };
+        let id = ConnId::new_v4();
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        let session = Arc::new(Connection {
+            id,
+            profile: Profile::anonymous(id),
+            remote: conn.remote,
+            path: request.path.clone(),
+            channel: channel.clone(),
+            connected_at: SystemTime::now(),
+            counters: Default::default(),
+        });
+        conn.out.push(http::switching_protocols(accept));
+        conn.phase = Phase::Open;
+        conn.id = id;
+        conn.route = route_index;
+        conn.session = Some(session.clone());
+        conn.last_ping = self.now;
+        self.ids.insert(id, token);
+        self.service
+            .shared
+            .registry
+            .add(session.clone(), self.index);
+        bump(&self.stats().connections, 1);
+        bump(&self.stats().connections_opened, 1);
+        self.mark_dirty(token);
+        self.join_here(token, &channel);
+        if let SocketKind::Json(handler) = &route.kind {
+            let handler = handler.clone();
+            handler.on_open(&mut Context::new(self, Some(id)), &session);
+        }
+        if !leftover.is_empty() {
+            self.on_frame_bytes(token, leftover);
+        }
+    }
+
+    fn on_frame_bytes(&mut self, token: usize, data: &mut [u8]) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        let mut reader = std::mem::take(&mut conn.reader);
+        let max_message = self.routes.sockets[conn.route].max_message_bytes;
+        let result = reader.feed(data, max_message, &mut |event| {
+            self.on_frame_event(token, event)
+        });
+        match result {
+            Err(violation) => {
+                bump(&self.stats().protocol_closes, 1);
+                log::debug!("connection {token}: {violation}");
+                self.start_close(token, violation.code, violation.reason);
+            }
+            Ok(_) => {
+                if let Some(conn) = self.conns.get_mut(token).filter(|c| c.is_open()) {
+                    conn.reader = reader;
+                }
+            }
+        }
+    }
+
+    fn on_frame_event(&mut self, token: usize, event: FrameEvent<'_>) -> Flow {
+        match event {
+            FrameEvent::Text(text) => self.on_message(token, text.as_bytes(), true),
+            FrameEvent::Binary(data) => self.on_message(token, data, false),
+            FrameEvent::Ping(payload) => self.queue_control(token, frames::pong(payload)),
+            FrameEvent::Pong => {}
+            FrameEvent::Close(code) => {
+                let code = code.map_or(1000, |(code, _)| code);
+                self.start_close(token, code, "");
+            }
+        }
+        match self.conns.get(token) {
+            Some(conn) if conn.is_open() => Flow::Continue,
+            _ => Flow::Stop,
+        }
+    }
+
+    fn on_message(&mut self, token: usize, payload: &[u8], is_text: bool) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        conn.counters.messages_in += 1;
+        bump(&self.service.shared.stats[self.index].messages_in, 1);
+        let kind = self.routes.sockets[conn.route].kind.clone();
+        match kind {
+            SocketKind::Echo => {
+                let opcode = OpCode::Data(if is_text { Data::Text } else { Data::Binary });
+                self.queue(token, frames::encode(opcode, payload));
+            }
+            SocketKind::Json(_) if !is_text => self.send_error(
+                token,
+                "bad-message",
+                "binary messages are not supported; send JSON text",
+            ),
+            SocketKind::Json(handler) => {
+                // The frame reader checked that text frames are UTF-8.
+                let text = std::str::from_utf8(payload).unwrap_or_default();
+                self.on_json(token, &*handler, text);
+            }
+        }
+    }
+
+    fn on_json(&mut self, token: usize, handler: &dyn crate::service::Handler, text: &str) {
+        let message = match Inbound::parse(text) {
+            Ok(message) => message,
+            Err(e) => return self.send_error(token, "bad-json", &format!("invalid message: {e}")),
+        };
+        if message.cmd == "heartbeat" {
+            bump(&self.stats().heartbeats, 1);
+            let heartbeat = self.common.heartbeat.clone();
+            return self.queue(token, heartbeat);
+        }
+        let Some(conn) = self.conns.get(token) else {
+            return;
+        };
+        let Some(session) = conn.session.clone() else {
+            return;
+        };
+        let channel = message.channel.as_deref().unwrap_or(&session.channel);
+        if !conn.in_channel(channel) {
+            return self.send_error(
+                token,
+                "not-member",
+                &format!("not a member of channel '{channel}'"),
+            );
+        }
+        let result = handler.on_message(
+            &mut Context::new(self, Some(session.id)),
+            &session,
+            channel,
+            &message.cmd,
+            message.param(),
+        );
+        if let Err(e) = result {
+            self.send_error(token, e.code(), &e.to_string());
+        }
+    }
+
+    fn send_error(&mut self, token: usize, code: &str, message: &str) {
+        bump(&self.stats().errors_sent, 1);
+        self.queue(token, error_frame(code, message));
+    }
+
+    // ---- output ------------------------------------------------------------------------
+
+    fn mark_dirty(&mut self, token: usize) {
+        if let Some(conn) = self.conns.get_mut(token) {
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(token);
+            }
+        }
+    }
+
+    /// Queues a data frame on an open connection.
+    pub fn queue(&mut self, token: usize, frame: SharedFrame) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        queue_on(
+            conn,
+            token,
+            frame,
+            &mut self.dirty,
+            &self.service.shared.stats[self.index],
+        );
+    }
+
+    /// Queues a control frame (pong), allowed while open.
+    fn queue_control(&mut self, token: usize, frame: SharedFrame) {
+        if let Some(conn) = self.conns.get_mut(token).filter(|c| c.is_open()) {
+            conn.out.push(frame);
+            self.mark_dirty(token);
+        }
+    }
+
+    /// Queues one shared frame on every local member of `channel` except `except`.
+    pub fn fan_out(&mut self, channel: &str, frame: &SharedFrame, except: Option<ConnId>) {
+        let Some(members) = self.channels.get(channel) else {
+            return;
+        };
+        let skip = except.and_then(|id| self.ids.get(&id).copied());
+        let stats = &self.service.shared.stats[self.index];
+        for &token in members {
+            if Some(token) == skip {
+                continue;
+            }
+            if let Some(conn) = self.conns.get_mut(token) {
+                queue_on(conn, token, frame.clone(), &mut self.dirty, stats);
+            }
+        }
+    }
+
+    /// Writes every dirty connection once; disconnects those past their out-queue limit.
+    pub fn flush_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &token in &dirty {
+            self.flush(token);
+        }
+        let mut dirty = dirty;
+        dirty.clear();
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+    }
+
+    /// The socket became writable again.
+    pub fn on_writable(&mut self, token: usize) {
+        if let Some(conn) = self.conns.get_mut(token) {
+            conn.write_blocked = false;
+            self.mark_dirty(token);
+        }
+    }
+
+    fn flush(&mut self, token: usize) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        conn.dirty = false;
+        if conn.write_blocked {
+            return self.check_backlog(token);
+        }
+        match conn.out.flush_into(&mut conn.socket) {
+            Ok(Flushed::All) => {
+                if conn.is_closing() && !conn.write_shut {
+                    conn.write_shut = true;
+                    let _ = conn.socket.shutdown(std::net::Shutdown::Write);
+                }
+            }
+            Ok(Flushed::Blocked) => {
+                conn.write_blocked = true;
+                self.check_backlog(token);
+            }
+            Err(e) => {
+                log::debug!("connection {token}: write failed: {e}");
+                self.doom(token);
+            }
+        }
+    }
+
+    /// A connection whose queue outgrew its route's limit is a slow consumer.
+    fn check_backlog(&mut self, token: usize) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        let limit = self.routes.sockets[conn.route].send_buffer_bytes;
+        if conn.out.queued_bytes() <= limit || conn.is_closing() {
+            return;
+        }
+        log::info!(
+            "closing slow consumer {} ({} bytes queued)",
+            conn.id,
+            conn.out.queued_bytes()
+        );
+        conn.out.clear();
+        bump(
+            &self.service.shared.stats[self.index].slow_consumer_closes,
+            1,
+        );
+        conn.write_blocked = false;
+        self.start_close(token, 1008, "slow consumer");
+    }
+
+    // ---- channels ----------------------------------------------------------------------
+
+    /// Joins a local connection to a channel; tells the other members. False if it was
+    /// already a member or is not open.
+    fn join_here(&mut self, token: usize, channel: &str) -> bool {
+        let Some(conn) = self.conns.get_mut(token).filter(|c| c.is_open()) else {
+            return false;
+        };
+        if conn.in_channel(channel) || !valid_channel_name(channel) {
+            return false;
+        }
+        let name = match self.channels.get_key_value(channel) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(channel),
+        };
+        conn.channels.push(name.clone());
+        let (id, user) = session_ids(conn);
+        self.channels.entry(name).or_default().insert(token);
+        self.service.shared.registry.join(&id, channel);
+        self.announce(channel, &user, true, id);
+        true
+    }
+
+    /// Removes a local connection from a channel; tells the remaining members.
+    fn leave_here(&mut self, token: usize, channel: &str) -> bool {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return false;
+        };
+        let Some(position) = conn.channels.iter().position(|c| &**c == channel) else {
+            return false;
+        };
+        conn.channels.swap_remove(position);
+        let (id, user) = session_ids(conn);
+        self.remove_member(channel, token);
+        self.service.shared.registry.leave(&id, channel);
+        self.announce(channel, &user, false, id);
+        true
+    }
+
+    fn remove_member(&mut self, channel: &str, token: usize) {
+        if let Some(members) = self.channels.get_mut(channel) {
+            members.swap_remove(&token);
+            if members.is_empty() {
+                self.channels.remove(channel);
+            }
+        }
+    }
+
+    /// `online-update` to the other members of a channel, on every worker.
+    fn announce(&mut self, channel: &str, user: &str, connected: bool, except: ConnId) {
+        let update = OnlineUpdate {
+            user_id: user,
+            connected,
+        };
+        if let Err(e) =
+            ops::write_channel(self, None, "online-update", &update, channel, Some(except))
+        {
+            log::warn!("online-update not sent: {e}");
+        }
+    }
+
+    // ---- closing -----------------------------------------------------------------------
+
+    /// Sends a close frame and ends the session; the socket goes once the peer answers or
+    /// `close_timeout` passes.
+    pub fn start_close(&mut self, token: usize, code: u16, reason: &str) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        match conn.phase {
+            Phase::Closing { .. } => return,
+            Phase::Handshake { .. } => return self.doom(token),
+            Phase::Open => {}
+        }
+        conn.out.push(frames::close(code, reason));
+        conn.phase = Phase::Closing { since: self.now };
+        conn.reader = Default::default();
+        self.mark_dirty(token);
+        self.end_session(token);
+    }
+
+    /// Everything that ends a session, exactly once: leave every channel (telling the
+    /// others), leave the registry, run `on_close`.
+    fn end_session(&mut self, token: usize) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        let Some(session) = conn.session.take() else {
+            return;
+        };
+        let channels = std::mem::take(&mut conn.channels);
+        session.counters.publish(&conn.counters);
+        let (id, user) = (session.id, session.profile.id.clone());
+        let route = conn.route;
+        self.ids.remove(&id);
+        for channel in &channels {
+            self.remove_member(channel, token);
+            self.service.shared.registry.leave(&id, channel);
+            self.announce(channel, &user, false, id);
+        }
+        self.service.shared.registry.remove(&id);
+        let connections = &self.stats().connections;
+        connections.store(
+            connections
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .saturating_sub(1),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        if let SocketKind::Json(handler) = &self.routes.sockets[route].kind {
+            let handler = handler.clone();
+            handler.on_close(&mut Context::new(self, Some(id)), &session);
+        }
+    }
+
+    /// Begins shutdown: every client gets close 1001; handshakes in progress are dropped.
+    pub fn close_all(&mut self) {
+        let tokens: Vec<usize> = self.conns.iter().map(|(token, _)| token).collect();
+        for token in tokens {
+            self.start_close(token, 1001, "server shutting down");
+        }
+    }
+
+    // ---- timers ------------------------------------------------------------------------
+
+    /// The periodic sweep: pings, idle, handshake and close timeouts, counter publishing.
+    pub fn sweep(&mut self) {
+        let config = &self.service.shared.config;
+        let (now, ping_every, idle, handshake, closing) = (
+            self.now,
+            config.ping_interval,
+            config.idle_timeout,
+            config.handshake_timeout,
+            config.close_timeout,
+        );
+        let mut idle_out = Vec::new();
+        let mut expired = Vec::new();
+        for (token, conn) in self.conns.iter_mut() {
+            match &conn.phase {
+                Phase::Handshake { since, .. } if now.duration_since(*since) >= handshake => {
+                    bump(&self.service.shared.stats[self.index].handshake_timeouts, 1);
+                    expired.push(token);
+                }
+                Phase::Closing { since } if now.duration_since(*since) >= closing => {
+                    expired.push(token)
+                }
+                Phase::Open if now.duration_since(conn.last_heard) >= idle => idle_out.push(token),
+                Phase::Open if now.duration_since(conn.last_ping) >= ping_every => {
+                    conn.last_ping = now;
+                    conn.out.push(self.common.ping.clone());
+                    if !conn.dirty {
+                        conn.dirty = true;
+                        self.dirty.push(token);
+                    }
+                }
+                _ => {}
+            }
+            if let Some(session) = &conn.session {
+                conn.counters.queued_bytes = conn.out.queued_bytes() as u64;
+                session.counters.publish(&conn.counters);
+            }
+        }
+        for token in idle_out {
+            bump(&self.stats().idle_closes, 1);
+            self.start_close(token, 1001, "idle timeout");
+        }
+        for token in expired {
+            self.doom(token);
+        }
+    }
+
+    // ---- commands ----------------------------------------------------------------------
+
+    /// Applies a command to this worker's connections.
+    pub fn apply(&mut self, command: Command) -> bool {
+        match command {
+            Command::ToConn { id, frame } => {
+                self.with_conn(id, |core, token| core.queue(token, frame))
+            }
+            Command::ToChannel {
+                channel,
+                frame,
+                except,
+            } => {
+                self.fan_out(&channel, &frame, except);
+                true
+            }
+            Command::ToAll { frame } => {
+                let tokens: Vec<usize> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.is_open())
+                    .map(|(t, _)| t)
+                    .collect();
+                for token in tokens {
+                    self.queue(token, frame.clone());
+                }
+                true
+            }
+            Command::Join { id, channel } => self
+                .ids
+                .get(&id)
+                .copied()
+                .is_some_and(|t| self.join_here(t, &channel)),
+            Command::Leave { id, channel } => self
+                .ids
+                .get(&id)
+                .copied()
+                .is_some_and(|t| self.leave_here(t, &channel)),
+            Command::Close { id, code, notify } => self.with_conn(id, |core, token| {
+                if notify {
+                    let frame = core.common.close_connection.clone();
+                    core.queue(token, frame);
+                }
+                core.start_close(token, code, "closed by the server");
+            }),
+            Command::Shutdown => {
+                self.close_all();
+                true
+            }
+        }
+    }
+
+    fn with_conn(&mut self, id: ConnId, f: impl FnOnce(&mut Self, usize)) -> bool {
+        match self.ids.get(&id).copied() {
+            Some(token) => {
+                f(self, token);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The connection id and user id of a connection with a session.
+fn session_ids(conn: &Conn) -> (ConnId, String) {
+    let user = conn
+        .session
+        .as_ref()
+        .map_or_else(|| conn.id.to_string(), |s| s.profile.id.clone());
+    (conn.id, user)
+}
+
+/// Queues a shared frame on an open connection and marks it for this turn's flush.
+#[inline]
+fn queue_on(
+    conn: &mut Conn,
+    token: usize,
+    frame: SharedFrame,
+    dirty: &mut Vec<usize>,
+    stats: &WorkerStats,
+) {
+    if !conn.is_open() {
+        return;
+    }
+    let len = frame.len() as u64;
+    conn.counters.messages_out += 1;
+    conn.counters.bytes_out += len;
+    bump(&stats.messages_out, 1);
+    bump(&stats.bytes_out, len);
+    conn.out.push(frame);
+    if !conn.dirty {
+        conn.dirty = true;
+        dirty.push(token);
+    }
+}
+
+impl Dispatch for WorkerCore {
+    fn shared(&self) -> &Shared {
+        &self.service.shared
+    }
+
+    fn locate(&self, id: &ConnId) -> Option<usize> {
+        if self.ids.contains_key(id) {
+            return Some(self.index);
+        }
+        self.service.shared.registry.worker_of(id)
+    }
+
+    fn local_worker(&self) -> Option<usize> {
+        Some(self.index)
+    }
+
+    fn fan_out_here(&mut self, channel: &str, frame: &SharedFrame, except: Option<ConnId>) {
+        self.fan_out(channel, frame, except);
+    }
+
+    fn dispatch(&mut self, worker: usize, command: Command) -> bool {
+        if worker == self.index {
+            return self.apply(command);
+        }
+        self.service
+            .shared
+            .inboxes
+            .get(worker)
+            .is_some_and(|inbox| inbox.send(command))
+    }
+}

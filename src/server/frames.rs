@@ -1,0 +1,493 @@
+//! WebSocket frames: reading client frames into messages, and encoding server frames.
+//!
+//! Owns RFC 6455 framing on the server side: header parsing (tungstenite's `FrameHeader`),
+//! unmasking, the checks a server must make (masking, reserved bits and opcodes, control
+//! frame rules, fragment order, UTF-8, close codes, the size limit), and reassembly of
+//! fragmented messages. It works in place on the bytes the worker read, so a complete frame
+//! is never copied; only a frame split across reads is kept, in a per-connection buffer that
+//! is freed as soon as the frame completes. It does no I/O and knows nothing of JSON.
+
+use std::io::Cursor;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
+
+/// The longest header of a server frame (no mask): 2 + 8 bytes.
+pub const MAX_SERVER_HEADER: usize = 10;
+
+/// A complete server frame, encoded once and shared by every out-queue that sends it.
+pub type SharedFrame = Bytes;
+
+/// What a client frame, or a completed fragmented message, means to the connection.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FrameEvent<'a> {
+    Text(&'a str),
+    Binary(&'a [u8]),
+    Ping(&'a [u8]),
+    Pong,
+    /// The client's close frame: its status code and reason, if it gave one.
+    Close(Option<(u16, &'a str)>),
+}
+
+/// Whether the reader should go on with the next frame.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// A client broke the protocol: the close code and reason to answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("close {code}: {reason}")]
+pub struct Violation {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+impl Violation {
+    const fn protocol(reason: &'static str) -> Self {
+        Violation { code: 1002, reason }
+    }
+    const INVALID_UTF8: Violation = Violation {
+        code: 1007,
+        reason: "invalid UTF-8",
+    };
+    const TOO_BIG: Violation = Violation {
+        code: 1009,
+        reason: "message too big",
+    };
+}
+
+/// A fragmented message being reassembled.
+#[derive(Debug)]
+struct Fragmented {
+    is_text: bool,
+    buffer: Vec<u8>,
+    /// Prefix of `buffer` known to be valid UTF-8 (fail fast on a bad fragment).
+    utf8_checked: usize,
+}
+
+/// Per-connection read state. Empty (no heap) between messages.
+#[derive(Debug, Default)]
+pub struct FrameReader {
+    /// Bytes of a frame that has not fully arrived yet.
+    partial: Vec<u8>,
+    fragmented: Option<Box<Fragmented>>,
+}
+
+impl FrameReader {
+    /// Heap bytes this reader holds (zero while idle).
+    pub fn heap_bytes(&self) -> usize {
+        self.partial.capacity()
+            + self
+                .fragmented
+                .as_ref()
+                .map_or(0, |f| f.buffer.capacity() + 48)
+    }
+
+    /// Feeds freshly read bytes; calls `on_event` for each complete frame or message.
+    /// `input` is modified in place (unmasked). On a violation, the caller must close.
+    pub fn feed(
+        &mut self,
+        input: &mut [u8],
+        max_message: usize,
+        on_event: &mut dyn FnMut(FrameEvent<'_>) -> Flow,
+    ) -> Result<Flow, Violation> {
+        if self.partial.is_empty() {
+            let (consumed, flow) = self.decode(input, max_message, on_event)?;
+            if flow == Flow::Continue && consumed < input.len() {
+                self.keep_partial(&input[consumed..], max_message);
+            }
+            return Ok(flow);
+        }
+        let mut buffer = std::mem::take(&mut self.partial);
+        buffer.extend_from_slice(input);
+        let (consumed, flow) = self.decode(&mut buffer, max_message, on_event)?;
+        if flow == Flow::Continue && consumed < buffer.len() {
+            buffer.drain(..consumed);
+            self.partial = buffer;
+        }
+        Ok(flow)
+    }
+
+    /// Keeps the start of an incomplete frame, reserving room for all of it (bounded).
+    fn keep_partial(&mut self, rest: &[u8], max_message: usize) {
+        let expected = expected_frame_len(rest).unwrap_or(rest.len());
+        let reserve = expected
+            .min(max_message + MAX_SERVER_HEADER + 4)
+            .max(rest.len());
+        let mut buffer = Vec::with_capacity(reserve);
+        buffer.extend_from_slice(rest);
+        self.partial = buffer;
+    }
+
+    /// Decodes every complete frame of `buffer`; returns how many bytes were consumed.
+    fn decode(
+        &mut self,
+        buffer: &mut [u8],
+        max_message: usize,
+        on_event: &mut dyn FnMut(FrameEvent<'_>) -> Flow,
+    ) -> Result<(usize, Flow), Violation> {
+        let mut position = 0;
+        while position < buffer.len() {
+            let mut cursor = Cursor::new(&buffer[position..]);
+            let (header, length) = match FrameHeader::parse(&mut cursor) {
+                Ok(Some(parsed)) => parsed,
+                Ok(None) => break,
+                Err(_) => return Err(Violation::protocol("invalid opcode")),
+            };
+            let header_len = cursor.position() as usize;
+            self.check_header(&header, length, max_message)?;
+            let frame_len = header_len + length as usize;
+            if buffer.len() - position < frame_len {
+                break;
+            }
+            let payload = &mut buffer[position + header_len..position + frame_len];
+            if let Some(mask) = header.mask {
+                apply_mask(payload, mask);
+            }
+            position += frame_len;
+            if self.on_frame(&header, payload, max_message, on_event)? == Flow::Stop {
+                return Ok((position, Flow::Stop));
+            }
+        }
+        Ok((position, Flow::Continue))
+    }
+
+    /// The checks that need only the header, made before the payload arrives.
+    fn check_header(
+        &self,
+        header: &FrameHeader,
+        length: u64,
+        max_message: usize,
+    ) -> Result<(), Violation> {
+        if header.rsv1 || header.rsv2 || header.rsv3 {
+            return Err(Violation::protocol("reserved bits set"));
+        }
+        if header.mask.is_none() {
+            return Err(Violation::protocol("client frames must be masked"));
+        }
+        match header.opcode {
+            OpCode::Control(_) if !header.is_final => {
+                Err(Violation::protocol("fragmented control frame"))
+            }
+            OpCode::Control(_) if length > 125 => {
+                Err(Violation::protocol("control frame too long"))
+            }
+            OpCode::Control(_) => Ok(()),
+            OpCode::Data(Data::Continue) if self.fragmented.is_none() => {
+                Err(Violation::protocol("continuation without a message"))
+            }
+            OpCode::Data(Data::Text | Data::Binary) if self.fragmented.is_some() => {
+                Err(Violation::protocol("new message inside a fragmented one"))
+            }
+            OpCode::Data(_) => {
+                let so_far = self
+                    .fragmented
+                    .as_ref()
+                    .map_or(0, |f| f.buffer.len() as u64);
+                if so_far + length > max_message as u64 {
+                    Err(Violation::TOO_BIG)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn on_frame(
+        &mut self,
+        header: &FrameHeader,
+        payload: &[u8],
+        max_message: usize,
+        on_event: &mut dyn FnMut(FrameEvent<'_>) -> Flow,
+    ) -> Result<Flow, Violation> {
+        match header.opcode {
+            OpCode::Control(Control::Ping) => Ok(on_event(FrameEvent::Ping(payload))),
+            OpCode::Control(Control::Pong) => Ok(on_event(FrameEvent::Pong)),
+            OpCode::Control(Control::Close) => {
+                Ok(on_event(FrameEvent::Close(parse_close(payload)?)))
+            }
+            OpCode::Control(Control::Reserved(_)) | OpCode::Data(Data::Reserved(_)) => {
+                Err(Violation::protocol("reserved opcode"))
+            }
+            OpCode::Data(Data::Continue) => {
+                self.continue_message(header.is_final, payload, on_event)
+            }
+            OpCode::Data(kind) => {
+                let is_text = kind == Data::Text;
+                if header.is_final {
+                    return Ok(on_event(whole_message(is_text, payload)?));
+                }
+                let mut fragmented = Box::new(Fragmented {
+                    is_text,
+                    buffer: Vec::with_capacity(payload.len().min(max_message)),
+                    utf8_checked: 0,
+                });
+                fragmented.buffer.extend_from_slice(payload);
+                fragmented.check_utf8_so_far()?;
+                self.fragmented = Some(fragmented);
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    fn continue_message(
+        &mut self,
+        is_final: bool,
+        payload: &[u8],
+        on_event: &mut dyn FnMut(FrameEvent<'_>) -> Flow,
+    ) -> Result<Flow, Violation> {
+        let Some(fragmented) = self.fragmented.as_mut() else {
+            return Err(Violation::protocol("continuation without a message"));
+        };
+        fragmented.buffer.extend_from_slice(payload);
+        fragmented.check_utf8_so_far()?;
+        if !is_final {
+            return Ok(Flow::Continue);
+        }
+        let Some(done) = self.fragmented.take() else {
+            return Err(Violation::protocol("continuation without a message"));
+        };
+        Ok(on_event(whole_message(done.is_text, &done.buffer)?))
+    }
+}
+
+impl Fragmented {
+    fn check_utf8_so_far(&mut self) -> Result<(), Violation> {
+        if !self.is_text {
+            return Ok(());
+        }
+        match std::str::from_utf8(&self.buffer[self.utf8_checked..]) {
+            Ok(_) => self.utf8_checked = self.buffer.len(),
+            Err(e) if e.error_len().is_none() => self.utf8_checked += e.valid_up_to(),
+            Err(_) => return Err(Violation::INVALID_UTF8),
+        }
+        Ok(())
+    }
+}
+
+fn whole_message(is_text: bool, payload: &[u8]) -> Result<FrameEvent<'_>, Violation> {
+    if is_text {
+        std::str::from_utf8(payload)
+            .map(FrameEvent::Text)
+            .map_err(|_| Violation::INVALID_UTF8)
+    } else {
+        Ok(FrameEvent::Binary(payload))
+    }
+}
+
+fn parse_close(payload: &[u8]) -> Result<Option<(u16, &str)>, Violation> {
+    match payload {
+        [] => Ok(None),
+        [_] => Err(Violation::protocol("close payload of one byte")),
+        [high, low, reason @ ..] => {
+            let code = u16::from_be_bytes([*high, *low]);
+            if !is_valid_close_code(code) {
+                return Err(Violation::protocol("invalid close code"));
+            }
+            let reason = std::str::from_utf8(reason).map_err(|_| Violation::INVALID_UTF8)?;
+            Ok(Some((code, reason)))
+        }
+    }
+}
+
+/// Close codes a peer may send (RFC 6455 7.4 and the IANA registry).
+pub fn is_valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=4999)
+        && CloseCode::from(code).is_allowed()
+        && !matches!(code, 1004 | 1016..=2999)
+}
+
+/// The full length of the frame that starts `bytes`, if its header is complete.
+fn expected_frame_len(bytes: &[u8]) -> Option<usize> {
+    let mut cursor = Cursor::new(bytes);
+    let (_, length) = FrameHeader::parse(&mut cursor).ok().flatten()?;
+    usize::try_from(length)
+        .ok()
+        .map(|l| l.saturating_add(cursor.position() as usize))
+}
+
+/// Unmasks (or masks) `payload` in place, eight bytes at a time.
+pub fn apply_mask(payload: &mut [u8], mask: [u8; 4]) {
+    let wide = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut chunks = payload.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
+    }
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= mask[i & 3];
+    }
+}
+
+/// Writes a server frame header (FIN set, no mask) for `opcode` and `length`.
+pub fn put_header(out: &mut impl BufMut, opcode: OpCode, length: usize) {
+    let header = FrameHeader {
+        opcode,
+        ..FrameHeader::default()
+    };
+    let mut bytes = [0u8; MAX_SERVER_HEADER];
+    let mut cursor = Cursor::new(&mut bytes[..]);
+    // Writing at most 10 bytes into a 10-byte array cannot fail.
+    let _ = header.format(length as u64, &mut cursor);
+    let written = cursor.position() as usize;
+    out.put_slice(&bytes[..written]);
+}
+
+/// Encodes one complete server frame.
+pub fn encode(opcode: OpCode, payload: &[u8]) -> SharedFrame {
+    let mut out = BytesMut::with_capacity(payload.len() + MAX_SERVER_HEADER);
+    put_header(&mut out, opcode, payload.len());
+    out.put_slice(payload);
+    out.freeze()
+}
+
+/// A text frame.
+pub fn text(payload: &[u8]) -> SharedFrame {
+    encode(OpCode::Data(Data::Text), payload)
+}
+
+/// A close frame with a status code and a short reason.
+pub fn close(code: u16, reason: &str) -> SharedFrame {
+    let mut payload = Vec::with_capacity(2 + reason.len());
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(&reason.as_bytes()[..reason.len().min(123)]);
+    encode(OpCode::Control(Control::Close), &payload)
+}
+
+/// A pong answering a ping's payload.
+pub fn pong(payload: &[u8]) -> SharedFrame {
+    encode(OpCode::Control(Control::Pong), payload)
+}
+
+/// The server's heartbeat ping (one shared frame for every connection).
+pub fn ping() -> SharedFrame {
+    encode(OpCode::Control(Control::Ping), b"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [1, 2, 3, 4];
+        let mut out = vec![first];
+        match payload.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n if n < 65536 => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(0x80 | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        let mut body = payload.to_vec();
+        apply_mask(&mut body, mask);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    fn events(
+        reader: &mut FrameReader,
+        bytes: &[u8],
+        max: usize,
+    ) -> Result<Vec<String>, Violation> {
+        let mut seen = Vec::new();
+        let mut input = bytes.to_vec();
+        reader.feed(&mut input, max, &mut |event| {
+            seen.push(format!("{event:?}"));
+            Flow::Continue
+        })?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn reads_a_text_frame_split_at_every_byte() {
+        let frame = client_frame(0x81, b"hello world");
+        let mut reader = FrameReader::default();
+        let mut seen = Vec::new();
+        for byte in &frame {
+            seen.extend(events(&mut reader, &[*byte], 1024).unwrap());
+        }
+        assert_eq!(seen, vec![r#"Text("hello world")"#]);
+        assert_eq!(
+            reader.heap_bytes(),
+            0,
+            "nothing held once the frame is read"
+        );
+    }
+
+    #[test]
+    fn reassembles_fragments_with_a_ping_between() {
+        let mut bytes = client_frame(0x01, b"hel");
+        bytes.extend(client_frame(0x89, b"p"));
+        bytes.extend(client_frame(0x80, b"lo"));
+        let seen = events(&mut FrameReader::default(), &bytes, 1024).unwrap();
+        assert_eq!(seen, vec![r#"Ping([112])"#, r#"Text("hello")"#]);
+    }
+
+    #[test]
+    fn rejects_what_a_server_must_reject() {
+        let unmasked = [0x81u8, 0x02, b'h', b'i'];
+        let cases: Vec<(Vec<u8>, u16)> = vec![
+            (unmasked.to_vec(), 1002),
+            (client_frame(0xC1, b"x"), 1002),          // rsv1
+            (client_frame(0x83, b"x"), 1002),          // reserved data opcode
+            (client_frame(0x8B, b"x"), 1002),          // reserved control opcode
+            (client_frame(0x09, b"x"), 1002),          // fragmented ping
+            (client_frame(0x89, &[0; 126]), 1002),     // long ping
+            (client_frame(0x80, b"x"), 1002),          // continuation first
+            (client_frame(0x81, &[0xff, 0xfe]), 1007), // bad UTF-8
+            (client_frame(0x82, &[0; 2000]), 1009),    // too big
+            (client_frame(0x88, &[3]), 1002),          // one-byte close
+            (client_frame(0x88, &[0x03, 0xEC]), 1002), // close 1004
+        ];
+        for (bytes, code) in cases {
+            let result = events(&mut FrameReader::default(), &bytes, 1000);
+            assert_eq!(result.map_err(|v| v.code), Err(code), "frame {bytes:02x?}");
+        }
+    }
+
+    #[test]
+    fn fails_fast_on_bad_utf8_in_a_first_fragment() {
+        let bytes = client_frame(0x01, &[b'a', 0xC0, 0x80]);
+        assert_eq!(
+            events(&mut FrameReader::default(), &bytes, 1024).map_err(|v| v.code),
+            Err(1007)
+        );
+    }
+
+    #[test]
+    fn close_frames_carry_code_and_reason() {
+        let mut payload = 1000u16.to_be_bytes().to_vec();
+        payload.extend_from_slice(b"bye");
+        let seen = events(
+            &mut FrameReader::default(),
+            &client_frame(0x88, &payload),
+            1024,
+        )
+        .unwrap();
+        assert_eq!(seen, vec![r#"Close(Some((1000, "bye")))"#]);
+    }
+
+    #[test]
+    fn server_frames_have_the_right_headers() {
+        assert_eq!(&text(b"hi")[..], &[0x81, 2, b'h', b'i']);
+        let long = text(&[b'a'; 300]);
+        assert_eq!(&long[..4], &[0x81, 126, 1, 44]);
+        let huge = text(&vec![b'a'; 70000]);
+        assert_eq!(&huge[..2], &[0x81, 127]);
+        assert_eq!(
+            &close(1001, "bye")[..],
+            &[0x88, 5, 0x03, 0xE9, b'b', b'y', b'e']
+        );
+    }
+}

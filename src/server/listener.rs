@@ -1,0 +1,36 @@
+//! The listening sockets: one per worker on the same address with `SO_REUSEPORT`, so the
+//! kernel spreads new connections across workers. With port 0, the first bind picks the
+//! port and the others share it.
+
+use std::io;
+use std::net::SocketAddr;
+
+use mio::net::TcpListener;
+use socket2::{Domain, Protocol, Socket, Type};
+
+const BACKLOG: i32 = 4096;
+
+pub fn bind_all(address: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::with_capacity(count);
+    let mut address = address;
+    for _ in 0..count {
+        let listener = bind(address)?;
+        address = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+fn bind(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
+}

@@ -1,0 +1,200 @@
+//! The server layer: building a server (routes, listeners, workers), running it, and
+//! stopping it. Everything that touches a socket lives below this module.
+//!
+//! - `worker.rs`  the per-core loop: poll, accept, read, flush, timers
+//! - `core.rs`    a worker's connections, channels, dispatch and fan-out
+//! - `conn.rs`    one connection's state
+//! - `frames.rs`  WebSocket frames in and out
+//! - `outqueue.rs` corked, vectored writes and the backlog count
+//! - `http.rs`    the HTTP/1.1 request parser and the upgrade
+//! - `routes.rs`  socket and HTTP routes
+//! - `listener.rs` the `SO_REUSEPORT` listeners
+
+pub mod conn;
+pub mod core;
+pub mod frames;
+pub mod http;
+mod listener;
+pub mod outqueue;
+pub mod routes;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use mio::{Poll, Waker};
+
+use crate::config::Config;
+use crate::service::bus::{self, InboxReceiver};
+use crate::service::{Error, Handler, Service};
+pub use http::{HttpRequest, HttpResponse};
+use routes::Routes;
+pub use routes::{HttpHandler, SocketKind, SocketRoute};
+
+/// A server being configured. `start` runs it in the background; `run` runs it until
+/// SIGINT or SIGTERM.
+pub struct Server {
+    config: Config,
+    routes: Routes,
+    service: Service,
+    polls: Vec<(Poll, InboxReceiver)>,
+}
+
+impl Server {
+    pub fn new(config: Config) -> Result<Self, Error> {
+        let workers = config.workers.max(1);
+        let mut inboxes = Vec::with_capacity(workers);
+        let mut polls = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let poll = Poll::new()?;
+            let waker = Waker::new(poll.registry(), worker::WAKER)?;
+            let (inbox, receiver) = bus::inbox(waker);
+            inboxes.push(inbox);
+            polls.push((poll, receiver));
+        }
+        let service = Service::new(config.clone(), inboxes);
+        let mut routes = Routes::default();
+        routes.add_http("/healthz", Arc::new(|_, _| HttpResponse::text(200, "ok")));
+        Ok(Server {
+            config,
+            routes,
+            service,
+            polls,
+        })
+    }
+
+    /// The handle the application keeps (usable before and after `start`).
+    pub fn service(&self) -> Service {
+        self.service.clone()
+    }
+
+    /// A WebSocket route whose JSON messages go to `handler`. A connection joins the
+    /// channel named by the `ch` query parameter, or a random `{prefix}-xxxxxxxx`, where the
+    /// prefix is the path's first segment.
+    pub fn socket(mut self, path: &str, handler: impl Handler) -> Self {
+        let prefix = path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("channel");
+        let route = SocketRoute {
+            path: path.to_string(),
+            kind: SocketKind::Json(Arc::new(handler)),
+            channel_prefix: prefix.to_string(),
+            max_message_bytes: self.config.max_message_bytes,
+            send_buffer_bytes: self.config.send_buffer_bytes,
+        };
+        self.routes.add_socket(route);
+        self
+    }
+
+    /// A raw echo route (conformance tests): every message comes back unchanged.
+    pub fn echo(mut self, path: &str) -> Self {
+        let max = self.config.echo_max_message_bytes;
+        let route = SocketRoute {
+            path: path.to_string(),
+            kind: SocketKind::Echo,
+            channel_prefix: "echo".to_string(),
+            max_message_bytes: max,
+            send_buffer_bytes: self.config.send_buffer_bytes.max(max.saturating_mul(2)),
+        };
+        self.routes.add_socket(route);
+        self
+    }
+
+    /// A plain HTTP route on an exact path.
+    pub fn http(
+        mut self,
+        path: &str,
+        handler: impl Fn(&HttpRequest, &Service) -> HttpResponse + Send + Sync + 'static,
+    ) -> Self {
+        self.routes.add_http(path, Arc::new(handler));
+        self
+    }
+
+    /// A plain HTTP route for every path under `prefix`.
+    pub fn http_prefix(
+        mut self,
+        prefix: &str,
+        handler: impl Fn(&HttpRequest, &Service) -> HttpResponse + Send + Sync + 'static,
+    ) -> Self {
+        self.routes.add_http_prefix(prefix, Arc::new(handler));
+        self
+    }
+
+    /// Binds the listeners and starts the workers.
+    pub fn start(self) -> Result<Running, Error> {
+        let listeners = listener::bind_all(self.config.listen, self.polls.len())?;
+        let local_addr = listeners[0].local_addr()?;
+        let routes = Arc::new(self.routes);
+        let mut threads = Vec::with_capacity(listeners.len());
+        for (index, ((poll, receiver), listener)) in
+            self.polls.into_iter().zip(listeners).enumerate()
+        {
+            let worker = worker::Worker::new(
+                index,
+                poll,
+                listener,
+                receiver,
+                self.service.clone(),
+                routes.clone(),
+            )?;
+            let thread = std::thread::Builder::new()
+                .name(format!("switchyard-worker-{index}"))
+                .spawn(move || worker.run())?;
+            threads.push(thread);
+        }
+        log::info!(
+            "switchyard listening on http://{local_addr} with {} workers",
+            threads.len()
+        );
+        Ok(Running {
+            service: self.service,
+            local_addr,
+            threads,
+        })
+    }
+
+    /// Starts, then serves until SIGINT or SIGTERM, then shuts down gracefully.
+    pub fn run(self) -> Result<(), Error> {
+        let mut signals = signal_hook::iterator::Signals::new([
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+        ])?;
+        let running = self.start()?;
+        if let Some(signal) = signals.forever().next() {
+            log::info!("signal {signal}: closing every connection and shutting down");
+        }
+        running.shutdown();
+        Ok(())
+    }
+}
+
+/// A started server.
+pub struct Running {
+    service: Service,
+    local_addr: SocketAddr,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn service(&self) -> Service {
+        self.service.clone()
+    }
+
+    /// Closes every client with 1001, waits up to the shutdown grace, joins the workers.
+    pub fn shutdown(self) {
+        self.service.shutdown();
+        for thread in self.threads {
+            if thread.join().is_err() {
+                log::error!("a worker thread panicked");
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! A connection's out-queue: shared frames waiting for the socket, corked and written with
+//! one vectored write per loop turn, and counted for backpressure.
+//!
+//! Owns the bytes waiting to be sent to one client. Chunks are `Bytes` handles: a frame
+//! fanned out to ten thousand members is queued ten thousand times but stored once. The
+//! queue holds no heap while empty and idle. It does not decide what a slow consumer is
+//! (the worker compares `queued_bytes` against the route's limit).
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+
+use bytes::{Buf, Bytes};
+
+/// How many chunks one `writev` takes at most.
+const MAX_IOVECS: usize = 64;
+/// A drained queue keeps its ring only if it is this small (avoid holding memory when idle).
+const KEEP_CAPACITY: usize = 8;
+
+/// Outcome of a flush.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Flushed {
+    /// Everything queued is on the socket.
+    All,
+    /// The socket is full; wait for it to become writable.
+    Blocked,
+}
+
+#[derive(Debug, Default)]
+pub struct OutQueue {
+    chunks: VecDeque<Bytes>,
+    queued_bytes: usize,
+}
+
+impl OutQueue {
+    pub fn push(&mut self, chunk: Bytes) {
+        self.queued_bytes += chunk.len();
+        self.chunks.push_back(chunk);
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Heap bytes held by the queue's ring (not the shared frames it points at).
+    pub fn heap_bytes(&self) -> usize {
+        self.chunks.capacity() * std::mem::size_of::<Bytes>()
+    }
+
+    /// Drops everything queued (a slow consumer's backlog).
+    pub fn clear(&mut self) {
+        self.chunks = VecDeque::new();
+        self.queued_bytes = 0;
+    }
+
+    /// Writes as much as the socket takes, `MAX_IOVECS` chunks per system call.
+    pub fn flush_into(&mut self, socket: &mut impl Write) -> io::Result<Flushed> {
+        while !self.chunks.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let count = self.chunks.len().min(MAX_IOVECS);
+            for (slot, chunk) in slices.iter_mut().zip(self.chunks.iter()) {
+                *slot = IoSlice::new(chunk);
+            }
+            match socket.write_vectored(&slices[..count]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => self.consume(written),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.chunks.capacity() > KEEP_CAPACITY {
+            self.chunks = VecDeque::new();
+        }
+        Ok(Flushed::All)
+    }
+
+    fn consume(&mut self, mut written: usize) {
+        self.queued_bytes -= written;
+        while written > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                return;
+            };
+            if front.len() <= written {
+                written -= front.len();
+                self.chunks.pop_front();
+            } else {
+                front.advance(written);
+                written = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket that takes at most `limit` bytes per call, then blocks once `budget` is spent.
+    struct Trickle {
+        taken: Vec<u8>,
+        limit: usize,
+        budget: usize,
+        calls: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.budget == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.limit - n).min(self.budget);
+                self.taken.extend_from_slice(&b[..take]);
+                n += take;
+                self.budget -= take;
+                if n == self.limit || self.budget == 0 {
+                    break;
+                }
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn partial_writes_keep_order_and_count() {
+        let mut queue = OutQueue::default();
+        for word in ["alpha", "beta", "gamma"] {
+            queue.push(Bytes::from_static(word.as_bytes()));
+        }
+        assert_eq!(queue.queued_bytes(), 14);
+        let mut socket = Trickle {
+            taken: vec![],
+            limit: 3,
+            budget: 8,
+            calls: 0,
+        };
+        assert_eq!(queue.flush_into(&mut socket).unwrap(), Flushed::Blocked);
+        assert_eq!(queue.queued_bytes(), 6);
+        socket.budget = 100;
+        assert_eq!(queue.flush_into(&mut socket).unwrap(), Flushed::All);
+        assert_eq!(socket.taken, b"alphabetagamma");
+        assert_eq!(queue.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn many_chunks_go_in_one_call() {
+        let mut queue = OutQueue::default();
+        for _ in 0..50 {
+            queue.push(Bytes::from_static(b"frame"));
+        }
+        let mut socket = Trickle {
+            taken: vec![],
+            limit: usize::MAX,
+            budget: usize::MAX,
+            calls: 0,
+        };
+        queue.flush_into(&mut socket).unwrap();
+        assert_eq!(socket.calls, 1);
+        assert_eq!(queue.heap_bytes(), 0, "a drained queue holds no ring");
+    }
+}

@@ -1,0 +1,76 @@
+//! The routes of a server: WebSocket routes (a JSON `Handler`, or the raw echo used for
+//! conformance tests) and plain HTTP routes, all on one port.
+//!
+//! Built before the server starts, then shared read-only by every worker. Owns matching a
+//! path to a route and each route's limits; does not run handlers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::http::{HttpRequest, HttpResponse};
+use crate::service::{Handler, Service};
+
+/// A plain HTTP handler. It runs on the event loop: it must answer quickly.
+pub type HttpHandler = Arc<dyn Fn(&HttpRequest, &Service) -> HttpResponse + Send + Sync>;
+
+/// What a WebSocket route does with messages.
+#[derive(Clone)]
+pub enum SocketKind {
+    /// JSON messages `{"channel","cmd","param"}` handed to a `Handler`.
+    Json(Arc<dyn Handler>),
+    /// Every text or binary message sent back unchanged.
+    Echo,
+}
+
+#[derive(Clone)]
+pub struct SocketRoute {
+    pub path: String,
+    pub kind: SocketKind,
+    /// Prefix of the random channel a connection joins when the upgrade names none.
+    pub channel_prefix: String,
+    pub max_message_bytes: usize,
+    pub send_buffer_bytes: usize,
+}
+
+#[derive(Default, Clone)]
+pub struct Routes {
+    pub sockets: Vec<SocketRoute>,
+    http: HashMap<String, HttpHandler>,
+    prefixes: Vec<(String, HttpHandler)>,
+}
+
+impl Routes {
+    pub fn add_socket(&mut self, route: SocketRoute) {
+        self.sockets.retain(|r| r.path != route.path);
+        self.sockets.push(route);
+    }
+
+    pub fn add_http(&mut self, path: &str, handler: HttpHandler) {
+        self.http.insert(path.to_string(), handler);
+    }
+
+    /// Routes every path that starts with `prefix` (longest prefix wins).
+    pub fn add_http_prefix(&mut self, prefix: &str, handler: HttpHandler) {
+        self.prefixes.push((prefix.to_string(), handler));
+        self.prefixes
+            .sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+    }
+
+    pub fn socket(&self, path: &str) -> Option<usize> {
+        self.sockets.iter().position(|r| r.path == path)
+    }
+
+    pub fn http(&self, path: &str) -> Option<&HttpHandler> {
+        self.http.get(path).or_else(|| {
+            self.prefixes
+                .iter()
+                .find(|(p, _)| path.starts_with(p.as_str()))
+                .map(|(_, h)| h)
+        })
+    }
+}
+
+/// A channel name a client may name: non-empty, at most 128 bytes, no control characters.
+pub fn valid_channel_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 128 && !name.chars().any(char::is_control)
+}

@@ -1,0 +1,201 @@
+//! One worker: a thread with its own `mio::Poll`, its own `SO_REUSEPORT` listener, its
+//! inbox, and the loop that turns readiness into calls on its `WorkerCore`.
+//!
+//! The loop, per turn: accept, read every readable socket into the worker's one scratch
+//! buffer (connections hold no read buffer of their own), apply inbox commands, then flush
+//! every connection that has something queued with one vectored write each, and run the
+//! timer sweep when due. It never blocks except in `poll`.
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+
+use super::conn::Conn;
+use super::core::WorkerCore;
+use super::routes::Routes;
+use crate::service::bus::{Command, InboxReceiver};
+use crate::service::Service;
+
+pub const LISTENER: Token = Token(usize::MAX - 1);
+pub const WAKER: Token = Token(usize::MAX - 2);
+
+/// Size of the per-worker read buffer.
+const SCRATCH_BYTES: usize = 64 * 1024;
+
+pub struct Worker {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    inbox: InboxReceiver,
+    core: WorkerCore,
+    scratch: Vec<u8>,
+    shutdown_deadline: Option<Instant>,
+}
+
+impl Worker {
+    pub fn new(
+        index: usize,
+        poll: Poll,
+        listener: TcpListener,
+        inbox: InboxReceiver,
+        service: Service,
+        routes: Arc<Routes>,
+    ) -> io::Result<Self> {
+        let mut listener = listener;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok(Worker {
+            poll,
+            listener: Some(listener),
+            inbox,
+            core: WorkerCore::new(index, service, routes),
+            scratch: vec![0; SCRATCH_BYTES],
+            shutdown_deadline: None,
+        })
+    }
+
+    pub fn run(mut self) {
+        let tick = self.core.service.shared.config.tick();
+        let mut events = Events::with_capacity(1024);
+        let mut next_sweep = Instant::now() + tick;
+        loop {
+            let timeout = next_sweep.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log::error!("worker {}: poll failed: {e}", self.core.index);
+                    return;
+                }
+            }
+            self.core.now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(),
+                    WAKER => self.drain_inbox(),
+                    Token(token) => {
+                        if event.is_writable() {
+                            self.core.on_writable(token);
+                        }
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read_all(token);
+                        }
+                    }
+                }
+            }
+            self.core.flush_dirty();
+            self.reap();
+            if self.core.now >= next_sweep {
+                self.core.sweep();
+                self.core.flush_dirty();
+                self.reap();
+                next_sweep = self.core.now + tick;
+            }
+            if self.finished() {
+                return;
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        match self.shutdown_deadline {
+            Some(deadline) => self.core.conns.is_empty() || self.core.now >= deadline,
+            None => false,
+        }
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((socket, remote)) => self.add_connection(socket, remote),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors, or a connection reset before accept: retry next event.
+                    log::warn!("worker {}: accept failed: {e}", self.core.index);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_connection(&mut self, mut socket: mio::net::TcpStream, remote: SocketAddr) {
+        let _ = socket.set_nodelay(true);
+        let entry = self.core.conns.vacant_entry();
+        let token = entry.key();
+        if let Err(e) = self.poll.registry().register(
+            &mut socket,
+            Token(token),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log::warn!(
+                "worker {}: cannot register a connection: {e}",
+                self.core.index
+            );
+            return;
+        }
+        entry.insert(Conn::new(socket, remote, self.core.now));
+    }
+
+    /// Reads until the socket is drained (a short read means it is), feeding the core.
+    fn read_all(&mut self, token: usize) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        loop {
+            let Some(conn) = self.core.conns.get_mut(token) else {
+                break;
+            };
+            match conn.socket.read(&mut scratch) {
+                Ok(0) => {
+                    self.core.on_peer_gone(token);
+                    break;
+                }
+                Ok(n) => {
+                    self.core.on_bytes(token, &mut scratch[..n]);
+                    if n < scratch.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::debug!("connection {token}: read failed: {e}");
+                    self.core.on_peer_gone(token);
+                    break;
+                }
+            }
+        }
+        self.scratch = scratch;
+    }
+
+    fn drain_inbox(&mut self) {
+        let commands: Vec<Command> = self.inbox.drain().collect();
+        for command in commands {
+            if matches!(command, Command::Shutdown) {
+                self.begin_shutdown();
+            }
+            self.core.apply(command);
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let grace = self.core.service.shared.config.shutdown_grace;
+        self.shutdown_deadline = Some(Instant::now() + grace);
+    }
+
+    /// Drops the sockets of connections that have ended.
+    fn reap(&mut self) {
+        for token in self.core.take_doomed() {
+            if self.core.conns.contains(token) {
+                let mut conn = self.core.conns.remove(token);
+                let _ = self.poll.registry().deregister(&mut conn.socket);
+            }
+        }
+    }
+}

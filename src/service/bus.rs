@@ -1,0 +1,101 @@
+//! The bus between threads: the commands a worker accepts from other threads, and each
+//! worker's inbox (a queue plus a `mio::Waker`).
+//!
+//! Anything that must happen on a connection owned by another worker (a write, a join, a
+//! close) travels here as a `Command`; frames travel as shared `Bytes`, never copied. A
+//! sender wakes the worker only when its inbox goes from empty to non-empty. The bus does
+//! not touch sockets; the receiving worker applies the commands.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+
+use mio::Waker;
+
+use super::connection::ConnId;
+use crate::server::frames::SharedFrame;
+
+/// Work for a worker, from another thread (or from itself, applied in place).
+#[derive(Debug)]
+pub enum Command {
+    /// Queue a frame on one connection.
+    ToConn {
+        id: ConnId,
+        frame: SharedFrame,
+    },
+    /// Queue a frame on every local member of a channel but `except`.
+    ToChannel {
+        channel: Arc<str>,
+        frame: SharedFrame,
+        except: Option<ConnId>,
+    },
+    /// Queue a frame on every local connection.
+    ToAll {
+        frame: SharedFrame,
+    },
+    Join {
+        id: ConnId,
+        channel: Arc<str>,
+    },
+    Leave {
+        id: ConnId,
+        channel: Arc<str>,
+    },
+    /// Close a connection; with `notify`, send `close-connection` first.
+    Close {
+        id: ConnId,
+        code: u16,
+        notify: bool,
+    },
+    /// Stop accepting, close every client with 1001, exit.
+    Shutdown,
+}
+
+/// The sending side of a worker's inbox.
+pub struct Inbox {
+    sender: Sender<Command>,
+    waker: Arc<Waker>,
+    pending: Arc<AtomicBool>,
+}
+
+/// The worker's side of its inbox.
+pub struct InboxReceiver {
+    receiver: Receiver<Command>,
+    pending: Arc<AtomicBool>,
+}
+
+pub fn inbox(waker: Waker) -> (Inbox, InboxReceiver) {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let pending = Arc::new(AtomicBool::new(false));
+    (
+        Inbox {
+            sender,
+            waker: Arc::new(waker),
+            pending: pending.clone(),
+        },
+        InboxReceiver { receiver, pending },
+    )
+}
+
+impl Inbox {
+    /// Queues a command; false if the worker has exited.
+    pub fn send(&self, command: Command) -> bool {
+        if self.sender.send(command).is_err() {
+            return false;
+        }
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            if let Err(e) = self.waker.wake() {
+                log::warn!("could not wake a worker: {e}");
+            }
+        }
+        true
+    }
+}
+
+impl InboxReceiver {
+    /// Takes every queued command. Call when the waker fires.
+    pub fn drain(&self) -> impl Iterator<Item = Command> + '_ {
+        self.pending.store(false, Ordering::Release);
+        self.receiver.try_iter()
+    }
+}

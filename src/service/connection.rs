@@ -1,0 +1,118 @@
+//! What the application sees of a connection: its id, its user's `Profile`, where it came
+//! from, when, and its counters.
+//!
+//! A `Connection` is created at upgrade and shared (`Arc`) between the worker that owns the
+//! socket and the registry. Its counters are published by the owning worker (single writer,
+//! relaxed atomics) on every timer tick and at close; nothing here does I/O.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+/// A connection's id: a random UUID (v4), shown in full everywhere.
+pub type ConnId = Uuid;
+
+/// The user behind a connection.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Profile {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// True for a connection that did not authenticate.
+    pub anonymous: bool,
+}
+
+impl Profile {
+    /// The profile of an unauthenticated connection: its id is the connection id.
+    pub fn anonymous(conn: ConnId) -> Self {
+        Profile {
+            id: conn.to_string(),
+            name: "anonymous".to_string(),
+            roles: Vec::new(),
+            claims: serde_json::Map::new(),
+            anonymous: true,
+        }
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// Traffic counters of one connection, as last published by its worker.
+#[derive(Debug, Default)]
+pub struct ConnCounters {
+    pub messages_in: AtomicU64,
+    pub messages_out: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub queued_bytes: AtomicU64,
+}
+
+/// A plain copy of `ConnCounters`.
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Counters {
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub queued_bytes: u64,
+}
+
+impl ConnCounters {
+    pub fn publish(&self, c: &Counters) {
+        self.messages_in.store(c.messages_in, Ordering::Relaxed);
+        self.messages_out.store(c.messages_out, Ordering::Relaxed);
+        self.bytes_in.store(c.bytes_in, Ordering::Relaxed);
+        self.bytes_out.store(c.bytes_out, Ordering::Relaxed);
+        self.queued_bytes.store(c.queued_bytes, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Counters {
+        Counters {
+            messages_in: self.messages_in.load(Ordering::Relaxed),
+            messages_out: self.messages_out.load(Ordering::Relaxed),
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            queued_bytes: self.queued_bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One live WebSocket connection.
+#[derive(Debug)]
+pub struct Connection {
+    pub id: ConnId,
+    pub profile: Profile,
+    pub remote: SocketAddr,
+    /// The route path it upgraded on.
+    pub path: String,
+    /// The channel it joined at upgrade (the default `channel` of its messages).
+    pub channel: String,
+    pub connected_at: SystemTime,
+    pub counters: ConnCounters,
+}
+
+/// A serializable view of a connection, for queries and the admin interface.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionInfo {
+    pub id: ConnId,
+    pub user: Profile,
+    pub remote: String,
+    pub path: String,
+    pub channels: Vec<String>,
+    /// Seconds since the Unix epoch.
+    pub connected_at: u64,
+    pub worker: usize,
+    #[serde(flatten)]
+    pub counters: Counters,
+}
+
+pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,108 @@
+//! `Context`: what a handler can do, on the worker that runs it.
+//!
+//! The same operations as `Service`, but the worker's own share is done in place (a reply
+//! to the sender, a write to a channel's local members) with no inbox hop; other workers
+//! get theirs through their inboxes. Writes made while handling a connection's message
+//! carry that connection's id as `from`. A handler must not block: for slow work, clone
+//! `ctx.service()` into another thread and write the result back from there.
+
+use serde::Serialize;
+
+use super::connection::ConnId;
+use super::message::Envelope;
+use super::{ops, Error, Service, Status};
+use crate::server::core::WorkerCore;
+
+pub struct Context<'a> {
+    core: &'a mut WorkerCore,
+    current: Option<ConnId>,
+}
+
+impl<'a> Context<'a> {
+    pub(crate) fn new(core: &'a mut WorkerCore, current: Option<ConnId>) -> Self {
+        Context { core, current }
+    }
+
+    /// A handle usable from any thread.
+    pub fn service(&self) -> Service {
+        self.core.service.clone()
+    }
+
+    /// The connection whose event is being handled.
+    pub fn current(&self) -> Option<ConnId> {
+        self.current
+    }
+
+    /// Joins `conn` to `channel` (created if new); false if unknown, already a member, or
+    /// the name is invalid.
+    pub fn join(&mut self, conn: ConnId, channel: &str) -> bool {
+        ops::join(self.core, conn, channel)
+    }
+
+    /// Removes `conn` from `channel` (deleted when its last member leaves).
+    pub fn leave(&mut self, conn: ConnId, channel: &str) -> bool {
+        ops::leave(self.core, conn, channel)
+    }
+
+    /// Sends `{cmd, param}` to one connection; false if it is not connected.
+    pub fn write_connection<P: Serialize + ?Sized>(
+        &mut self,
+        cmd: &str,
+        param: &P,
+        conn: ConnId,
+    ) -> Result<bool, Error> {
+        ops::write_connection(self.core, Envelope::default(), cmd, param, conn)
+    }
+
+    /// Sends to every member of `channel`, on every worker.
+    pub fn write_channel<P: Serialize + ?Sized>(
+        &mut self,
+        cmd: &str,
+        param: &P,
+        channel: &str,
+    ) -> Result<(), Error> {
+        ops::write_channel(self.core, self.current.as_ref(), cmd, param, channel, None)
+    }
+
+    /// Sends to every member of `channel` except `except`.
+    pub fn write_channel_except<P: Serialize + ?Sized>(
+        &mut self,
+        cmd: &str,
+        param: &P,
+        channel: &str,
+        except: ConnId,
+    ) -> Result<(), Error> {
+        ops::write_channel(
+            self.core,
+            self.current.as_ref(),
+            cmd,
+            param,
+            channel,
+            Some(except),
+        )
+    }
+
+    /// Sends to every connection of a user; returns how many.
+    pub fn write_user<P: Serialize + ?Sized>(
+        &mut self,
+        cmd: &str,
+        param: &P,
+        user: &str,
+    ) -> Result<usize, Error> {
+        ops::write_user(self.core, self.current.as_ref(), cmd, param, user)
+    }
+
+    /// Sends to every connection of the server.
+    pub fn write_all<P: Serialize + ?Sized>(&mut self, cmd: &str, param: &P) -> Result<(), Error> {
+        ops::write_all(self.core, self.current.as_ref(), cmd, param)
+    }
+
+    /// Closes a connection (close code 1000).
+    pub fn close(&mut self, conn: ConnId) -> bool {
+        ops::close(self.core, conn, 1000, false)
+    }
+
+    pub fn status(&self) -> Status {
+        self.core.service.status()
+    }
+}

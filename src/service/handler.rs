@@ -1,0 +1,163 @@
+//! The application's side of a socket route: the `Handler` trait, its errors, and `Router`,
+//! a type-safe handler that maps each `cmd` to a function of the application's own param type.
+//!
+//! Handlers run on the event loop, so they must never block: slow work goes to another thread
+//! with a clone of the `Service`, which writes the result back later. An error a handler
+//! returns becomes an `error` message to the client; the connection stays open.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use super::connection::Connection;
+use super::context::Context;
+
+/// Why a message was not accepted; sent to the client as `error` `{message, code}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandlerError {
+    #[error("unknown command '{0}'")]
+    UnknownCommand(String),
+    #[error("bad param for '{cmd}': {detail}")]
+    BadParam { cmd: String, detail: String },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl HandlerError {
+    /// The machine-readable `code` of the `error` message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HandlerError::UnknownCommand(_) => "unknown-command",
+            HandlerError::BadParam { .. } => "bad-param",
+            HandlerError::Forbidden(_) => "forbidden",
+            HandlerError::Other(_) => "error",
+        }
+    }
+
+    pub fn other(message: impl Into<String>) -> Self {
+        HandlerError::Other(message.into())
+    }
+}
+
+/// What a message handler returns.
+pub type HandlerResult = Result<(), HandlerError>;
+
+/// The application's logic for one socket route.
+pub trait Handler: Send + Sync + 'static {
+    /// After the upgrade, once the connection has joined its channel.
+    fn on_open(&self, _ctx: &mut Context<'_>, _conn: &Connection) {}
+
+    /// A message from the client. `channel` is the message's channel (the upgrade channel
+    /// when it named none); `param` is its raw JSON (`null` when absent).
+    fn on_message(
+        &self,
+        ctx: &mut Context<'_>,
+        conn: &Connection,
+        channel: &str,
+        cmd: &str,
+        param: &RawValue,
+    ) -> HandlerResult;
+
+    /// Exactly once, when the connection has ended, after it left every channel.
+    fn on_close(&self, _ctx: &mut Context<'_>, _conn: &Connection) {}
+}
+
+type Route =
+    Box<dyn Fn(&mut Context<'_>, &Connection, &str, &RawValue) -> HandlerResult + Send + Sync>;
+type Hook = Box<dyn Fn(&mut Context<'_>, &Connection) + Send + Sync>;
+
+/// A `Handler` built from one typed function per command.
+///
+/// ```
+/// use switchyard::{Router, HandlerError};
+/// #[derive(serde::Deserialize)]
+/// struct Chat { text: String }
+/// let router = Router::new().route("chat", |ctx, conn, channel, chat: Chat| {
+///     if chat.text.is_empty() { return Err(HandlerError::other("empty")); }
+///     ctx.write_channel("chat", &chat.text, channel).map_err(|e| HandlerError::other(e.to_string()))
+/// });
+/// ```
+#[derive(Default)]
+pub struct Router {
+    routes: HashMap<String, Route>,
+    on_open: Option<Hook>,
+    on_close: Option<Hook>,
+}
+
+impl Router {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Handles `cmd` with `f`, its param deserialized into `P` (a wrong shape is answered
+    /// with a `bad-param` error naming what was wrong).
+    pub fn route<P, F>(mut self, cmd: &str, f: F) -> Self
+    where
+        P: DeserializeOwned,
+        F: Fn(&mut Context<'_>, &Connection, &str, P) -> HandlerResult + Send + Sync + 'static,
+    {
+        let name = cmd.to_string();
+        let route: Route = Box::new(move |ctx, conn, channel, param| {
+            let typed: P =
+                serde_json::from_str(param.get()).map_err(|e| HandlerError::BadParam {
+                    cmd: name.clone(),
+                    detail: e.to_string(),
+                })?;
+            f(ctx, conn, channel, typed)
+        });
+        self.routes.insert(cmd.to_string(), route);
+        self
+    }
+
+    pub fn on_open(
+        mut self,
+        f: impl Fn(&mut Context<'_>, &Connection) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_open = Some(Box::new(f));
+        self
+    }
+
+    pub fn on_close(
+        mut self,
+        f: impl Fn(&mut Context<'_>, &Connection) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_close = Some(Box::new(f));
+        self
+    }
+
+    pub fn into_handler(self) -> Arc<dyn Handler> {
+        Arc::new(self)
+    }
+}
+
+impl Handler for Router {
+    fn on_open(&self, ctx: &mut Context<'_>, conn: &Connection) {
+        if let Some(hook) = &self.on_open {
+            hook(ctx, conn);
+        }
+    }
+
+    fn on_message(
+        &self,
+        ctx: &mut Context<'_>,
+        conn: &Connection,
+        channel: &str,
+        cmd: &str,
+        param: &RawValue,
+    ) -> HandlerResult {
+        match self.routes.get(cmd) {
+            Some(route) => route(ctx, conn, channel, param),
+            None => Err(HandlerError::UnknownCommand(cmd.to_string())),
+        }
+    }
+
+    fn on_close(&self, ctx: &mut Context<'_>, conn: &Connection) {
+        if let Some(hook) = &self.on_close {
+            hook(ctx, conn);
+        }
+    }
+}

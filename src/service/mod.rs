@@ -1,0 +1,179 @@
+//! The service layer: the public API an application uses (`Service`, `Context`, `Handler`,
+//! `Router`), the wire messages, the registry, the inter-worker bus and the counters.
+//!
+//! `Service` is a cheap, clonable handle (`Clone + Send + Sync`) usable from any thread:
+//! its writes are encoded once and handed to the workers' inboxes; its queries read the
+//! registry. It never touches a socket: the server layer owns all I/O.
+
+pub mod bus;
+pub mod connection;
+pub mod context;
+pub mod handler;
+pub mod message;
+pub(crate) mod ops;
+pub mod registry;
+pub mod stats;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+pub use connection::{ConnId, Connection, ConnectionInfo, Counters, Profile};
+pub use context::Context;
+pub use handler::{Handler, HandlerError, HandlerResult, Router};
+pub use registry::ChannelInfo;
+pub use stats::Status;
+
+use crate::config::Config;
+use bus::Inbox;
+use message::Envelope;
+use registry::Registry;
+use stats::WorkerStats;
+
+/// Errors of the Service API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot serialize the message: {0}")]
+    Serialize(#[from] serde_json::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What every worker and every `Service` handle share.
+pub struct Shared {
+    pub(crate) registry: Registry,
+    pub(crate) inboxes: Vec<Inbox>,
+    pub(crate) stats: Box<[WorkerStats]>,
+    pub(crate) started: SystemTime,
+    pub(crate) config: Config,
+}
+
+/// A handle on a running (or starting) server.
+#[derive(Clone)]
+pub struct Service {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl ops::Dispatch for &Service {
+    fn shared(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl Service {
+    pub(crate) fn new(config: Config, inboxes: Vec<Inbox>) -> Self {
+        let stats = (0..inboxes.len()).map(|_| WorkerStats::default()).collect();
+        Service {
+            shared: Arc::new(Shared {
+                registry: Registry::default(),
+                inboxes,
+                stats,
+                started: SystemTime::now(),
+                config,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Joins a connection to a channel (on its worker, asynchronously); false if unknown.
+    pub fn join(&self, conn: ConnId, channel: &str) -> bool {
+        ops::join(&mut &*self, conn, channel)
+    }
+
+    pub fn leave(&self, conn: ConnId, channel: &str) -> bool {
+        ops::leave(&mut &*self, conn, channel)
+    }
+
+    /// Sends to one connection; `Ok(false)` if it is not connected.
+    pub fn write_connection<P: Serialize + ?Sized>(
+        &self,
+        cmd: &str,
+        param: &P,
+        conn: ConnId,
+    ) -> Result<bool, Error> {
+        ops::write_connection(&mut &*self, Envelope::default(), cmd, param, conn)
+    }
+
+    pub fn write_channel<P: Serialize + ?Sized>(
+        &self,
+        cmd: &str,
+        param: &P,
+        channel: &str,
+    ) -> Result<(), Error> {
+        ops::write_channel(&mut &*self, None, cmd, param, channel, None)
+    }
+
+    pub fn write_channel_except<P: Serialize + ?Sized>(
+        &self,
+        cmd: &str,
+        param: &P,
+        channel: &str,
+        except: ConnId,
+    ) -> Result<(), Error> {
+        ops::write_channel(&mut &*self, None, cmd, param, channel, Some(except))
+    }
+
+    /// Sends to every connection of a user, on every worker; returns how many.
+    pub fn write_user<P: Serialize + ?Sized>(
+        &self,
+        cmd: &str,
+        param: &P,
+        user: &str,
+    ) -> Result<usize, Error> {
+        ops::write_user(&mut &*self, None, cmd, param, user)
+    }
+
+    pub fn write_all<P: Serialize + ?Sized>(&self, cmd: &str, param: &P) -> Result<(), Error> {
+        ops::write_all(&mut &*self, None, cmd, param)
+    }
+
+    /// Closes a connection with 1000; false if unknown.
+    pub fn close(&self, conn: ConnId) -> bool {
+        ops::close(&mut &*self, conn, 1000, false)
+    }
+
+    /// Sends `close-connection` (the client must not reconnect), then closes.
+    pub fn close_for_good(&self, conn: ConnId) -> bool {
+        ops::close(&mut &*self, conn, 1000, true)
+    }
+
+    pub fn status(&self) -> Status {
+        Status::sum(
+            &self.shared.stats,
+            self.shared.started,
+            self.shared.registry.channel_count(),
+        )
+    }
+
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        self.shared.registry.connections()
+    }
+
+    pub fn connection(&self, conn: &ConnId) -> Option<ConnectionInfo> {
+        self.shared.registry.connection(conn)
+    }
+
+    pub fn connections_by_channel(&self, channel: &str) -> Vec<ConnectionInfo> {
+        self.shared.registry.connections_by_channel(channel)
+    }
+
+    pub fn channels(&self) -> Vec<ChannelInfo> {
+        self.shared.registry.channels()
+    }
+
+    /// Distinct users present in a channel.
+    pub fn online(&self, channel: &str) -> Vec<String> {
+        self.shared.registry.online(channel)
+    }
+
+    /// Asks every worker to shut down (close 1001 to every client).
+    pub fn shutdown(&self) {
+        for inbox in &self.shared.inboxes {
+            inbox.send(bus::Command::Shutdown);
+        }
+    }
+}

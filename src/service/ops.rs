@@ -1,0 +1,200 @@
+//! The operations of the Service API, written once for both callers: a `Service` (any
+//! thread: every command goes through worker inboxes) and a handler's `Context` (on a
+//! worker: its own share is applied in place, the rest goes through inboxes).
+//!
+//! Every write serializes its message and encodes its frame exactly once, here; workers
+//! only queue the shared frame. Owns no state.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::bus::Command;
+use super::connection::ConnId;
+use super::message::{encode, Envelope};
+use super::{Error, Shared};
+use crate::server::frames::SharedFrame;
+use crate::server::routes::valid_channel_name;
+
+/// Where commands go.
+pub(crate) trait Dispatch {
+    fn shared(&self) -> &Shared;
+
+    /// The worker that owns a connection.
+    fn locate(&self, id: &ConnId) -> Option<usize> {
+        self.shared().registry.worker_of(id)
+    }
+
+    /// The worker the caller runs on, if it is one.
+    fn local_worker(&self) -> Option<usize> {
+        None
+    }
+
+    /// Queues a frame on the local members of a channel (only called for `local_worker`).
+    fn fan_out_here(&mut self, _channel: &str, _frame: &SharedFrame, _except: Option<ConnId>) {}
+
+    /// Runs `command` on `worker`; false if it could not be delivered or did nothing.
+    fn dispatch(&mut self, worker: usize, command: Command) -> bool {
+        self.shared()
+            .inboxes
+            .get(worker)
+            .is_some_and(|inbox| inbox.send(command))
+    }
+}
+
+pub(crate) fn join(d: &mut impl Dispatch, id: ConnId, channel: &str) -> bool {
+    if !valid_channel_name(channel) {
+        return false;
+    }
+    let Some(worker) = d.locate(&id) else {
+        return false;
+    };
+    d.dispatch(
+        worker,
+        Command::Join {
+            id,
+            channel: Arc::from(channel),
+        },
+    )
+}
+
+pub(crate) fn leave(d: &mut impl Dispatch, id: ConnId, channel: &str) -> bool {
+    let Some(worker) = d.locate(&id) else {
+        return false;
+    };
+    d.dispatch(
+        worker,
+        Command::Leave {
+            id,
+            channel: Arc::from(channel),
+        },
+    )
+}
+
+pub(crate) fn close(d: &mut impl Dispatch, id: ConnId, code: u16, notify: bool) -> bool {
+    let Some(worker) = d.locate(&id) else {
+        return false;
+    };
+    d.dispatch(worker, Command::Close { id, code, notify })
+}
+
+pub(crate) fn write_connection<P: Serialize + ?Sized>(
+    d: &mut impl Dispatch,
+    envelope: Envelope<'_>,
+    cmd: &str,
+    param: &P,
+    id: ConnId,
+) -> Result<bool, Error> {
+    let Some(worker) = d.locate(&id) else {
+        return Ok(false);
+    };
+    let frame = encode(envelope, cmd, param)?;
+    Ok(d.dispatch(worker, Command::ToConn { id, frame }))
+}
+
+pub(crate) fn write_channel<P: Serialize + ?Sized>(
+    d: &mut impl Dispatch,
+    from: Option<&ConnId>,
+    cmd: &str,
+    param: &P,
+    channel: &str,
+    except: Option<ConnId>,
+) -> Result<(), Error> {
+    let frame = encode(
+        Envelope {
+            from,
+            channel: Some(channel),
+        },
+        cmd,
+        param,
+    )?;
+    send_to_channel(d, channel, &frame, except);
+    Ok(())
+}
+
+/// Sends an encoded frame to a channel's members on every worker.
+pub(crate) fn send_to_channel(
+    d: &mut impl Dispatch,
+    channel: &str,
+    frame: &SharedFrame,
+    except: Option<ConnId>,
+) {
+    let workers = d.shared().inboxes.len();
+    let local = d.local_worker();
+    let mut shared_name: Option<Arc<str>> = None;
+    for worker in 0..workers {
+        if Some(worker) == local {
+            d.fan_out_here(channel, frame, except);
+        } else {
+            let name = shared_name
+                .get_or_insert_with(|| Arc::from(channel))
+                .clone();
+            d.dispatch(
+                worker,
+                Command::ToChannel {
+                    channel: name,
+                    frame: frame.clone(),
+                    except,
+                },
+            );
+        }
+    }
+}
+
+/// Writes to every connection of a user, on every worker; returns how many.
+pub(crate) fn write_user<P: Serialize + ?Sized>(
+    d: &mut impl Dispatch,
+    from: Option<&ConnId>,
+    cmd: &str,
+    param: &P,
+    user: &str,
+) -> Result<usize, Error> {
+    let targets = d.shared().registry.user_connections(user);
+    if targets.is_empty() {
+        return Ok(0);
+    }
+    let frame = encode(
+        Envelope {
+            from,
+            channel: None,
+        },
+        cmd,
+        param,
+    )?;
+    let mut delivered = 0;
+    for (id, worker) in targets {
+        delivered += usize::from(d.dispatch(
+            worker,
+            Command::ToConn {
+                id,
+                frame: frame.clone(),
+            },
+        ));
+    }
+    Ok(delivered)
+}
+
+pub(crate) fn write_all<P: Serialize + ?Sized>(
+    d: &mut impl Dispatch,
+    from: Option<&ConnId>,
+    cmd: &str,
+    param: &P,
+) -> Result<(), Error> {
+    let frame = encode(
+        Envelope {
+            from,
+            channel: None,
+        },
+        cmd,
+        param,
+    )?;
+    for worker in 0..d.shared().inboxes.len() {
+        d.dispatch(
+            worker,
+            Command::ToAll {
+                frame: frame.clone(),
+            },
+        );
+    }
+    Ok(())
+}
