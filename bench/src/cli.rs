@@ -62,7 +62,8 @@ pub enum Command {
         common: CommonArgs,
         #[arg(long, default_value_t = 10_000)]
         conns: usize,
-        #[arg(long, default_value = "/example/socket?ch=idle-{i}")]
+        /// `{i}` is the connection index, `{g}` its group of 100 (a channel per group).
+        #[arg(long, default_value = "/example/socket?ch=idle-{g}")]
         path: String,
         /// Seconds to hold them before reading the RSS.
         #[arg(long, default_value_t = 1.0)]

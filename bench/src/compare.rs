@@ -341,7 +341,7 @@ fn run_once(plan: &Plan, runs: &ServerRuns, step: Step) -> Result<ScenarioResult
             &common,
             &conns::ConnsConfig {
                 conns: plan.idle_conns,
-                path: "/example/socket?ch=idle-{i}".into(),
+                path: "/example/socket?ch=idle-{g}".into(),
                 hold: Duration::from_secs(1),
             },
         ),

@@ -36,6 +36,16 @@ pub struct Fleet {
     host_header: String,
 }
 
+/// A batch of connections to open: how many, how many upgrading at once, until when, and
+/// each one's upgrade request and source address.
+pub struct OpenBatch<'a> {
+    pub count: usize,
+    pub concurrency: usize,
+    pub deadline: Instant,
+    pub request_for: &'a dyn Fn(usize) -> Vec<u8>,
+    pub source_for: &'a dyn Fn(usize) -> Option<IpAddr>,
+}
+
 /// How opening a batch of connections went.
 #[derive(Debug, Clone, Copy)]
 pub struct OpenReport {
@@ -96,17 +106,12 @@ impl Fleet {
             .count()
     }
 
-    /// Opens `count` connections (slots `first..first + count`), at most `concurrency`
-    /// upgrading at once, until all are open or `deadline`.
+    /// Opens `batch.count` connections (slots `0..count`), at most `batch.concurrency`
+    /// upgrading at once, until all are open or the batch's deadline.
     pub fn open_many(
         &mut self,
-        first: usize,
-        count: usize,
-        concurrency: usize,
-        request_for: &dyn Fn(usize) -> Vec<u8>,
-        source_for: &dyn Fn(usize) -> Option<IpAddr>,
+        batch: &OpenBatch<'_>,
         handler: &mut dyn OpenAware,
-        deadline: Instant,
     ) -> io::Result<OpenReport> {
         let started = Instant::now();
         let mut tracker = OpenTracker {
@@ -114,13 +119,12 @@ impl Fleet {
             pending: 0,
             opened: 0,
             failed: 0,
-            first,
-            end: first + count,
+            end: batch.count,
         };
-        let mut next = first;
-        while tracker.opened + tracker.failed < count && Instant::now() < deadline {
-            while next < first + count && tracker.pending < concurrency {
-                match self.connect(next, source_for(next), &request_for(next)) {
+        let mut next = 0;
+        while tracker.opened + tracker.failed < batch.count && Instant::now() < batch.deadline {
+            while next < batch.count && tracker.pending < batch.concurrency {
+                match self.connect(next, (batch.source_for)(next), &(batch.request_for)(next)) {
                     Ok(()) => tracker.pending += 1,
                     Err(err) => tracker.note_failure(next, err),
                 }
@@ -224,13 +228,12 @@ struct OpenTracker<'a> {
     pending: usize,
     opened: usize,
     failed: usize,
-    first: usize,
     end: usize,
 }
 
 impl OpenTracker<'_> {
     fn in_batch(&self, conn: usize) -> bool {
-        (self.first..self.end).contains(&conn)
+        conn < self.end
     }
 
     fn note_failure(&mut self, conn: usize, error: io::Error) {

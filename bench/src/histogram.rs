@@ -31,10 +31,6 @@ impl Histogram {
         self.max = self.max.max(nanos);
     }
 
-    pub fn count(&self) -> u64 {
-        self.total
-    }
-
     /// The value at quantile `q` (0.0..=1.0), in nanoseconds; 0 when empty.
     pub fn quantile(&self, q: f64) -> u64 {
         if self.total == 0 {

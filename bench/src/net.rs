@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// Connections opened from one source address before moving to the next.
-pub const CONNECTIONS_PER_SOURCE: usize = 16_000;
+pub const CONNECTIONS_PER_SOURCE: usize = 1_000;
 
 /// The loopback source address for the `index`-th connection: 127.0.0.2, 127.0.0.3, ...
 pub fn loopback_source(index: usize) -> IpAddr {

@@ -6,9 +6,7 @@
 const HANDSHAKE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const EXPECTED_ACCEPT: &[u8] = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
-pub const OPCODE_CONTINUATION: u8 = 0x0;
 pub const OPCODE_TEXT: u8 = 0x1;
-pub const OPCODE_BINARY: u8 = 0x2;
 pub const OPCODE_CLOSE: u8 = 0x8;
 pub const OPCODE_PING: u8 = 0x9;
 pub const OPCODE_PONG: u8 = 0xA;
@@ -81,7 +79,6 @@ pub fn apply_mask(bytes: &mut [u8], mask: [u8; 4]) {
 /// One server frame, borrowed from the inbound buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
-    pub fin: bool,
     pub opcode: u8,
     pub payload: &'a [u8],
 }
@@ -126,7 +123,6 @@ pub fn scan_frame(bytes: &[u8]) -> Scan<'_> {
     match bytes.get(header_len..total) {
         Some(payload) => Scan::Frame(
             Frame {
-                fin: first & 0x80 != 0,
                 opcode: first & 0x0F,
                 payload,
             },
@@ -165,10 +161,7 @@ mod tests {
         let Scan::Frame(second, used) = scan_frame(&bytes[5..]) else {
             panic!("second frame")
         };
-        assert_eq!(
-            (second.opcode, second.payload.len(), used),
-            (OPCODE_BINARY, 200, 204)
-        );
+        assert_eq!((second.opcode, second.payload.len(), used), (0x2, 200, 204));
         assert!(matches!(scan_frame(&bytes[5..100]), Scan::NeedMore(204)));
     }
 

@@ -25,6 +25,7 @@ enum Route {
     Example { channel: String },
 }
 
+#[allow(clippy::result_large_err)] // the callback's signature is tungstenite's
 pub async fn serve(stream: TcpStream, registry: Arc<Registry>, config: WebSocketConfig) {
     let mut route = None;
     let callback = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use clap::Parser;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 #[derive(Parser, Debug)]
@@ -29,8 +29,21 @@ struct PeerArgs {
     #[arg(long)]
     read_buffer_size: Option<usize>,
     /// Messages a channel's broadcast queue holds before a slow member lags (and is closed).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 1024)]
     channel_capacity: usize,
+}
+
+/// Binds with a listen backlog of 4096 (`TcpListener::bind` gives 128 here, which overflows
+/// under a connect storm and costs one-second SYN retransmits).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 fn main() -> std::io::Result<()> {
@@ -48,7 +61,7 @@ async fn serve(args: PeerArgs) -> std::io::Result<()> {
         config = config.read_buffer_size(size);
     }
     let registry = Arc::new(channels::Registry::new(args.channel_capacity));
-    let listener = TcpListener::bind(args.listen).await?;
+    let listener = listen(args.listen)?;
     eprintln!(
         "peer-tokio listening on {} ({} worker(s), read buffer {:?})",
         args.listen, args.workers, args.read_buffer_size

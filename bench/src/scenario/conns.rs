@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{path_for, per_second, Common};
 use crate::client::Client;
-use crate::fleet::{Fleet, FleetHandler, OpenAware};
+use crate::fleet::{Fleet, FleetHandler, OpenAware, OpenBatch};
 use crate::net;
 use crate::report::{Metric, ScenarioResult};
 use crate::usage::{self, CpuWindow};
@@ -64,13 +64,14 @@ pub fn run(common: &Common, config: &ConnsConfig) -> io::Result<ScenarioResult> 
     let window = CpuWindow::start(common.server_pid);
     let deadline = Instant::now() + Duration::from_secs(120);
     let opened = fleet.open_many(
-        0,
-        config.conns,
-        common.connect_concurrency,
-        &request_for,
-        &|i| Some(net::loopback_source(i)),
+        &OpenBatch {
+            count: config.conns,
+            concurrency: common.connect_concurrency,
+            deadline,
+            request_for: &request_for,
+            source_for: &|i| Some(net::loopback_source(i)),
+        },
         &mut load,
-        deadline,
     )?;
     let cpu = window.finish();
     hold(&mut fleet, &mut load, config.hold)?;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{path_for, per_second, Common};
 use crate::client::Client;
-use crate::fleet::{Fleet, FleetHandler, OpenAware};
+use crate::fleet::{Fleet, FleetHandler, OpenAware, OpenBatch};
 use crate::histogram::Histogram;
 use crate::report::{Metric, ScenarioResult};
 use crate::usage::CpuWindow;
@@ -133,13 +133,14 @@ pub fn run(common: &Common, config: &EchoConfig) -> io::Result<ScenarioResult> {
     let request_for = |i| wire::upgrade_request(&host, &path_for(&config.path, i));
     let deadline = Instant::now() + Duration::from_secs(30);
     let opened = fleet.open_many(
-        0,
-        config.conns,
-        common.connect_concurrency,
-        &request_for,
-        &|_| None,
+        &OpenBatch {
+            count: config.conns,
+            concurrency: common.connect_concurrency,
+            deadline,
+            request_for: &request_for,
+            source_for: &|_| None,
+        },
         &mut load,
-        deadline,
     )?;
     if opened.opened < config.conns {
         return Err(io::Error::other(format!(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::{per_second, Common};
 use crate::chat_text::{self, Stamp, STAMP_BYTES};
 use crate::client::Client;
-use crate::fleet::{Fleet, FleetHandler, OpenAware};
+use crate::fleet::{Fleet, FleetHandler, OpenAware, OpenBatch};
 use crate::histogram::Histogram;
 use crate::report::{Metric, ScenarioResult};
 use crate::usage::{CpuShares, CpuWindow};
@@ -127,7 +127,7 @@ impl FanoutLoad {
         self.deliveries.total += 1;
         if self.recording {
             self.deliveries.in_window += 1;
-            if conn % self.sample_every == 0 {
+            if conn.is_multiple_of(self.sample_every) {
                 self.sample_latency(text, now);
             }
         }
@@ -250,13 +250,14 @@ fn join_everyone(
     let total = config.subscribers + config.publishers;
     let deadline = Instant::now() + Duration::from_secs(60);
     let opened = fleet.open_many(
-        0,
-        total,
-        common.connect_concurrency,
-        &request_for,
-        &|i| Some(crate::net::loopback_source(i)),
+        &OpenBatch {
+            count: total,
+            concurrency: common.connect_concurrency,
+            deadline,
+            request_for: &request_for,
+            source_for: &|i| Some(crate::net::loopback_source(i)),
+        },
         load,
-        deadline,
     )?;
     if opened.opened < total {
         return Err(io::Error::other(format!(

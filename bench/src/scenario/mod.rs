@@ -21,12 +21,17 @@ pub struct Common {
     pub connect_concurrency: usize,
 }
 
-/// Expands `{i}` in a path template to the connection index.
+/// Connections that share a channel when a path template says `{g}`.
+pub const GROUP_SIZE: usize = 100;
+
+/// Expands a path template: `{i}` is the connection index, `{g}` its group of [`GROUP_SIZE`].
 pub fn path_for(template: &str, index: usize) -> String {
-    template.replace("{i}", &index.to_string())
+    template
+        .replace("{i}", &index.to_string())
+        .replace("{g}", &(index / GROUP_SIZE).to_string())
 }
 
-/// `count` evenly split into `parts`, at least one.
+/// Events per second.
 pub fn per_second(count: u64, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64().max(1e-9)
 }
