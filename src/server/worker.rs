@@ -144,10 +144,7 @@ impl Worker {
     /// Reads until the socket is drained (a short read means it is), feeding the core.
     fn read_all(&mut self, token: usize) {
         let mut scratch = std::mem::take(&mut self.scratch);
-        loop {
-            let Some(conn) = self.core.conns.get_mut(token) else {
-                break;
-            };
+        while let Some(conn) = self.core.conns.get_mut(token) {
             match conn.socket.read(&mut scratch) {
                 Ok(0) => {
                     self.core.on_peer_gone(token);

@@ -17,11 +17,12 @@ pub type Client = WebSocket<MaybeTlsStream<TcpStream>>;
 
 /// A config for tests: loopback, a free port, `workers` workers, timeouts unchanged.
 pub fn config(workers: usize) -> Config {
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.workers = workers;
-    config.shutdown_grace = Duration::from_millis(500);
-    config
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        workers,
+        shutdown_grace: Duration::from_millis(500),
+        ..Config::default()
+    }
 }
 
 /// The example app (as the binary serves it) on a free port.
