@@ -69,6 +69,14 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_CLOSE_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub close_timeout: Duration,
 
+    /// Token for the admin interface; without it, the admin interface answers loopback clients only.
+    #[arg(long, env = "SWITCHYARD_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+
+    /// Token `/metrics` requires (default: open, like `/healthz`).
+    #[arg(long, env = "SWITCHYARD_METRICS_TOKEN")]
+    pub metrics_token: Option<String>,
+
     /// Time shutdown waits for clients to answer the 1001 close before exiting.
     #[arg(long, env = "SWITCHYARD_SHUTDOWN_GRACE", default_value = "3s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,

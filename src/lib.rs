@@ -37,6 +37,7 @@
 //! # Ok::<(), switchyard::Error>(())
 //! ```
 
+pub mod admin;
 pub mod config;
 pub mod example;
 pub mod server;

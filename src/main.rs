@@ -3,6 +3,7 @@
 //! `/healthz` until SIGINT or SIGTERM.
 
 use clap::Parser;
+use switchyard::admin::{self, AdminOptions};
 use switchyard::{example, Config, HttpResponse, Server};
 
 fn main() {
@@ -15,7 +16,11 @@ fn main() {
 }
 
 fn serve(config: Config) -> Result<(), switchyard::Error> {
-    Server::new(config)?
+    let admin = AdminOptions {
+        token: config.admin_token.clone(),
+        metrics_token: config.metrics_token.clone(),
+    };
+    let server = Server::new(config)?
         .socket("/example/socket", example::handler())
         .echo("/echo")
         .http("/example", |_, _| HttpResponse::html(example::PAGE))
@@ -24,6 +29,6 @@ fn serve(config: Config) -> Result<(), switchyard::Error> {
         })
         .http("/client/switchyard.js", |_, _| {
             HttpResponse::new(200, "text/javascript; charset=utf-8", example::CLIENT_JS)
-        })
-        .run()
+        });
+    admin::install(server, admin).run()
 }

@@ -100,3 +100,15 @@ impl Conn {
             + self.channels.capacity() * std::mem::size_of::<Arc<str>>()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_stays_small() {
+        let size = std::mem::size_of::<Conn>();
+        println!("size_of::<Conn>() = {size}");
+        assert!(size <= 320, "Conn grew to {size} bytes");
+    }
+}
