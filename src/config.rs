@@ -65,6 +65,37 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_SEND_BUFFER_BYTES", default_value_t = 1024 * 1024)]
     pub send_buffer_bytes: usize,
 
+    /// Most WebSocket connections open at once; more are refused with 503 (0: no limit).
+    #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS", default_value_t = 100_000)]
+    pub max_connections: usize,
+
+    /// Most WebSocket connections from one IP address; more are refused with 503 (0: no limit).
+    /// Loopback addresses are exempt (a reverse proxy on the same host is not one user).
+    #[arg(
+        long,
+        env = "SWITCHYARD_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 1_000
+    )]
+    pub max_connections_per_ip: usize,
+
+    /// Most channels one connection may be in at once.
+    #[arg(
+        long,
+        env = "SWITCHYARD_MAX_CHANNELS_PER_CONNECTION",
+        default_value_t = 100
+    )]
+    pub max_channels_per_connection: usize,
+
+    /// Messages per second a connection may send (bursts up to this many); past it they are
+    /// refused with `error` `rate-limited`, and a client that keeps going is closed (1008). 0: no limit.
+    #[arg(long, env = "SWITCHYARD_RATE_LIMIT", default_value_t = 100_000)]
+    pub rate_limit: u32,
+
+    /// Origins allowed to upgrade, comma-separated (e.g. `https://app.example.com`); a
+    /// browser request from another origin gets 403. Empty: any origin.
+    #[arg(long, env = "SWITCHYARD_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
     /// Time allowed for the close handshake before the socket is dropped.
     #[arg(long, env = "SWITCHYARD_CLOSE_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub close_timeout: Duration,

@@ -20,7 +20,10 @@
 //!   - `conn.rs`, `routes.rs`, `listener.rs`: connection state, routes, listeners.
 //! - [`service`]: the public API. `Service` (a clonable handle for any thread), `Context`
 //!   (what a handler can do, on its worker), `Handler` and `Router`, the wire messages
-//!   (`message.rs`), the cold-path `registry.rs`, the inter-worker `bus.rs`, `stats.rs`.
+//!   (`message.rs`), the cold-path `registry.rs`, the inter-worker `bus.rs`, `stats.rs`,
+//!   the admin live tap (`tap.rs`) and the cross-worker admission `limits.rs`.
+//! - [`auth`]: the `Authenticator` an upgrade passes through, and its `Refusal`.
+//! - [`admin`]: the admin page, its JSON API, the live tap socket and `/metrics`.
 //! - [`example`]: the example chat handler and page served by the binary.
 //!
 //! The hot path, end to end: `worker.rs` (read) → `frames.rs` (frame) → `core.rs`
@@ -38,6 +41,7 @@
 //! ```
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod example;
 pub mod server;

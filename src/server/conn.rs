@@ -49,6 +49,52 @@ pub struct Conn {
     pub write_blocked: bool,
     /// Our side of the TCP connection is shut down.
     pub write_shut: bool,
+    pub rate: RateBucket,
+}
+
+/// A token bucket of messages: `rate` per second, bursts up to `rate`.
+#[derive(Debug, Clone, Copy)]
+pub struct RateBucket {
+    tokens: f32,
+    refilled: Instant,
+}
+
+/// What the bucket says of one more message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateVerdict {
+    Allowed,
+    /// Over the rate: refuse this message.
+    Refused,
+    /// A whole second's worth over the rate: the client is not slowing down.
+    Abusive,
+}
+
+impl RateBucket {
+    pub fn full(rate: u32, now: Instant) -> Self {
+        RateBucket {
+            tokens: rate as f32,
+            refilled: now,
+        }
+    }
+
+    /// Takes one message; `rate` 0 means no limit.
+    pub fn take(&mut self, rate: u32, now: Instant) -> RateVerdict {
+        if rate == 0 {
+            return RateVerdict::Allowed;
+        }
+        let rate = rate as f32;
+        let elapsed = now.duration_since(self.refilled).as_secs_f32();
+        self.refilled = now;
+        self.tokens = (self.tokens + elapsed * rate).min(rate);
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            RateVerdict::Allowed
+        } else if self.tokens > -rate {
+            RateVerdict::Refused
+        } else {
+            RateVerdict::Abusive
+        }
+    }
 }
 
 impl Conn {
@@ -72,6 +118,7 @@ impl Conn {
             dirty: false,
             write_blocked: false,
             write_shut: false,
+            rate: RateBucket::full(0, now),
         }
     }
 
@@ -104,6 +151,28 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rate_bucket_allows_bursts_then_refuses_then_gives_up() {
+        let start = Instant::now();
+        let mut bucket = RateBucket::full(10, start);
+        let verdicts: Vec<RateVerdict> = (0..25).map(|_| bucket.take(10, start)).collect();
+        assert!(verdicts[..10].iter().all(|v| *v == RateVerdict::Allowed));
+        assert!(verdicts[10..19].iter().all(|v| *v == RateVerdict::Refused));
+        assert_eq!(verdicts[24], RateVerdict::Abusive);
+        let mut bucket = RateBucket::full(10, start);
+        for _ in 0..10 {
+            bucket.take(10, start);
+        }
+        assert_eq!(
+            bucket.take(10, start + std::time::Duration::from_millis(150)),
+            RateVerdict::Allowed
+        );
+        assert_eq!(
+            RateBucket::full(0, start).take(0, start),
+            RateVerdict::Allowed
+        );
+    }
 
     #[test]
     fn a_connection_stays_small() {

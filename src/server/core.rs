@@ -9,6 +9,7 @@
 //! worker loop (`worker.rs`) feeds it bytes and events.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -17,16 +18,18 @@ use serde::Serialize;
 use slab::Slab;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
-use super::conn::{Conn, Phase};
+use super::conn::{Conn, Phase, RateBucket, RateVerdict};
 use super::frames::{self, Flow, FrameEvent, SharedFrame};
 use super::http::{self, HttpRequest, HttpResponse, Parse};
 use super::outqueue::Flushed;
 use super::routes::{valid_channel_name, Routes, SocketKind};
 use crate::service::bus::Command;
 use crate::service::connection::{ConnId, Connection, Profile};
+use crate::service::limits::Full;
 use crate::service::message::{error_frame, Inbound};
 use crate::service::ops::{self, Dispatch};
 use crate::service::stats::{bump, WorkerStats};
+use crate::service::tap::TapEvent;
 use crate::service::{Context, Service, Shared};
 
 /// Frames every connection may get, encoded once per worker.
@@ -175,22 +178,19 @@ impl WorkerCore {
     ) {
         let routes = self.routes.clone();
         let route = &routes.sockets[route_index];
-        let channel = match request.query_param("ch") {
-            Some(name) if valid_channel_name(&name) => name,
-            Some(_) => return self.reject(token, HttpResponse::text(400, "invalid channel name")),
-            None => format!(
-                "{}-{}",
-                route.channel_prefix,
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            ),
+        let admission = self.admit(route, request);
+        let (channel, profile) = match admission {
+            Ok(admitted) => admitted,
+            Err(response) => return self.reject(token, response),
         };
         let id = ConnId::new_v4();
         let Some(conn) = self.conns.get_mut(token) else {
+            self.service.shared.limits.release(request.remote.ip());
             return;
         };
         let session = Arc::new(Connection {
             id,
-            profile: Profile::anonymous(id),
+            profile: profile.unwrap_or_else(|| Profile::anonymous(id)),
             remote: conn.remote,
             path: request.path.clone(),
             channel: channel.clone(),
@@ -203,22 +203,70 @@ impl WorkerCore {
         conn.route = route_index;
         conn.session = Some(session.clone());
         conn.last_ping = self.now;
+        conn.rate = RateBucket::full(self.service.shared.config.rate_limit, self.now);
         self.ids.insert(id, token);
-        self.service
-            .shared
-            .registry
-            .add(session.clone(), self.index);
         bump(&self.stats().connections, 1);
         bump(&self.stats().connections_opened, 1);
         self.mark_dirty(token);
-        self.join_here(token, &channel);
-        if let SocketKind::Json(handler) = &route.kind {
-            let handler = handler.clone();
-            handler.on_open(&mut Context::new(self, Some(id)), &session);
+        match &route.kind {
+            SocketKind::Tap => self.service.shared.tap.subscribe(id, self.index),
+            SocketKind::Echo => self.service.shared.registry.add(session, self.index),
+            SocketKind::Json(handler) => {
+                self.service
+                    .shared
+                    .registry
+                    .add(session.clone(), self.index);
+                self.join_here(token, &channel);
+                handler.on_open(&mut Context::new(self, Some(id)), &session);
+            }
         }
         if !leftover.is_empty() {
             self.on_frame_bytes(token, leftover);
         }
+    }
+
+    /// The checks between a valid upgrade request and a session: origin, identity,
+    /// channel name, connection limits. Returns the channel to join and the profile.
+    fn admit(
+        &mut self,
+        route: &super::routes::SocketRoute,
+        request: &HttpRequest,
+    ) -> Result<(String, Option<Profile>), HttpResponse> {
+        let config = &self.service.shared.config;
+        if let Some(origin) = request.header("origin") {
+            let allowed = &config.allowed_origins;
+            if !allowed.is_empty()
+                && !allowed
+                    .iter()
+                    .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+            {
+                return Err(HttpResponse::text(403, "origin not allowed"));
+            }
+        }
+        let profile = match &route.authenticator {
+            Some(authenticator) => authenticator
+                .authenticate(request)
+                .map_err(|refusal| HttpResponse::text(refusal.status, &refusal.reason))?,
+            None => None,
+        };
+        let channel = match request.query_param("ch") {
+            Some(name) if valid_channel_name(&name) => name,
+            Some(_) => return Err(HttpResponse::text(400, "invalid channel name")),
+            None => format!(
+                "{}-{}",
+                route.channel_prefix,
+                &ConnId::new_v4().simple().to_string()[..8]
+            ),
+        };
+        if let Err(full) = self.service.shared.limits.admit(request.remote.ip()) {
+            bump(&self.stats().connections_refused, 1);
+            let why = match full {
+                Full::Server => "server is at its connection limit",
+                Full::Ip => "too many connections from this address",
+            };
+            return Err(HttpResponse::text(503, why).with_header("Retry-After", "5"));
+        }
+        Ok((channel, profile))
     }
 
     fn on_frame_bytes(&mut self, token: usize, data: &mut [u8]) {
@@ -279,9 +327,35 @@ impl WorkerCore {
                 "binary messages are not supported; send JSON text",
             ),
             SocketKind::Json(handler) => {
+                if !self.within_rate(token) {
+                    return;
+                }
                 // The frame reader checked that text frames are UTF-8.
                 let text = std::str::from_utf8(payload).unwrap_or_default();
                 self.on_json(token, &*handler, text);
+            }
+            SocketKind::Tap => {}
+        }
+    }
+
+    /// Takes one message from the connection's rate budget. Over it, the message is
+    /// refused; far over it (a client that does not slow down), the connection is closed.
+    fn within_rate(&mut self, token: usize) -> bool {
+        let rate = self.service.shared.config.rate_limit;
+        let Some(conn) = self.conns.get_mut(token) else {
+            return false;
+        };
+        match conn.rate.take(rate, self.now) {
+            RateVerdict::Allowed => true,
+            RateVerdict::Refused => {
+                bump(&self.service.shared.stats[self.index].rate_limited, 1);
+                self.send_error(token, "rate-limited", "too many messages; slow down");
+                false
+            }
+            RateVerdict::Abusive => {
+                bump(&self.service.shared.stats[self.index].rate_limit_closes, 1);
+                self.start_close(token, 1008, "rate limit exceeded");
+                false
             }
         }
     }
@@ -303,7 +377,21 @@ impl WorkerCore {
             return;
         };
         let channel = message.channel.as_deref().unwrap_or(&session.channel);
-        if !conn.in_channel(channel) {
+        let is_member = conn.in_channel(channel);
+        if self.service.shared.tap.is_active() {
+            let event = TapEvent {
+                time: TapEvent::now_ms(),
+                dir: "in",
+                conn: Some(session.id),
+                target: None,
+                channel: Some(channel),
+                user: Some(&session.profile.id),
+                cmd: &message.cmd,
+                param: message.param(),
+            };
+            ops::tap(self, &event);
+        }
+        if !is_member {
             return self.send_error(
                 token,
                 "not-member",
@@ -458,6 +546,15 @@ impl WorkerCore {
         if conn.in_channel(channel) || !valid_channel_name(channel) {
             return false;
         }
+        if conn.channels.len() >= self.service.shared.config.max_channels_per_connection {
+            let limit = self.service.shared.config.max_channels_per_connection;
+            self.send_error(
+                token,
+                "limit",
+                &format!("a connection may be in at most {limit} channels"),
+            );
+            return false;
+        }
         let name = match self.channels.get_key_value(channel) {
             Some((name, _)) => name.clone(),
             None => Arc::from(channel),
@@ -547,13 +644,14 @@ impl WorkerCore {
             self.service.shared.registry.leave(&id, channel);
             self.announce(channel, &user, false, id);
         }
-        self.service.shared.registry.remove(&id);
-        let connections = &self.stats().connections;
+        let shared = &self.service.shared;
+        shared.registry.remove(&id);
+        shared.tap.unsubscribe(&id);
+        shared.limits.release(session.remote.ip());
+        let connections = &shared.stats[self.index].connections;
         connections.store(
-            connections
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .saturating_sub(1),
-            std::sync::atomic::Ordering::Relaxed,
+            connections.load(Ordering::Relaxed).saturating_sub(1),
+            Ordering::Relaxed,
         );
         if let SocketKind::Json(handler) = &self.routes.sockets[route].kind {
             let handler = handler.clone();

@@ -25,6 +25,7 @@ use std::thread::JoinHandle;
 
 use mio::{Poll, Waker};
 
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::service::bus::{self, InboxReceiver};
 use crate::service::{Error, Handler, Service};
@@ -39,6 +40,7 @@ pub struct Server {
     routes: Routes,
     service: Service,
     polls: Vec<(Poll, InboxReceiver)>,
+    authenticator: Option<Arc<dyn Authenticator>>,
 }
 
 impl Server {
@@ -60,6 +62,7 @@ impl Server {
             config,
             routes,
             service,
+            authenticator: None,
             polls,
         })
     }
@@ -85,6 +88,35 @@ impl Server {
             channel_prefix: prefix.to_string(),
             max_message_bytes: self.config.max_message_bytes,
             send_buffer_bytes: self.config.send_buffer_bytes,
+            authenticator: self.authenticator.clone(),
+        };
+        self.routes.add_socket(route);
+        self
+    }
+
+    /// Sets the authenticator of the socket routes added after this call (and of the
+    /// ones added before that have none).
+    pub fn authenticate(mut self, authenticator: impl Authenticator) -> Self {
+        let authenticator: Arc<dyn Authenticator> = Arc::new(authenticator);
+        for route in &mut self.routes.sockets {
+            if route.authenticator.is_none() && matches!(route.kind, SocketKind::Json(_)) {
+                route.authenticator = Some(authenticator.clone());
+            }
+        }
+        self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// The admin live tap on `path`: each connection receives every tapped message (see
+    /// `service::tap`). `authenticator` decides who may watch.
+    pub fn tap_socket(mut self, path: &str, authenticator: impl Authenticator) -> Self {
+        let route = SocketRoute {
+            path: path.to_string(),
+            kind: SocketKind::Tap,
+            channel_prefix: "tap".to_string(),
+            max_message_bytes: 4096,
+            send_buffer_bytes: self.config.send_buffer_bytes,
+            authenticator: Some(Arc::new(authenticator)),
         };
         self.routes.add_socket(route);
         self
@@ -99,6 +131,7 @@ impl Server {
             channel_prefix: "echo".to_string(),
             max_message_bytes: max,
             send_buffer_bytes: self.config.send_buffer_bytes.max(max.saturating_mul(2)),
+            authenticator: None,
         };
         self.routes.add_socket(route);
         self

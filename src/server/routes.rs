@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::http::{HttpRequest, HttpResponse};
+use crate::auth::Authenticator;
 use crate::service::{Handler, Service};
 
 /// A plain HTTP handler. It runs on the event loop: it must answer quickly.
@@ -20,6 +21,8 @@ pub enum SocketKind {
     Json(Arc<dyn Handler>),
     /// Every text or binary message sent back unchanged.
     Echo,
+    /// The admin live tap: receives every tapped message; what it sends is ignored.
+    Tap,
 }
 
 #[derive(Clone)]
@@ -30,6 +33,8 @@ pub struct SocketRoute {
     pub channel_prefix: String,
     pub max_message_bytes: usize,
     pub send_buffer_bytes: usize,
+    /// Who may upgrade, and as whom; `None`: everyone, anonymously.
+    pub authenticator: Option<Arc<dyn Authenticator>>,
 }
 
 #[derive(Default, Clone)]

@@ -9,10 +9,12 @@ pub mod bus;
 pub mod connection;
 pub mod context;
 pub mod handler;
+pub mod limits;
 pub mod message;
 pub(crate) mod ops;
 pub mod registry;
 pub mod stats;
+pub mod tap;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -47,6 +49,8 @@ pub struct Shared {
     pub(crate) stats: Box<[WorkerStats]>,
     pub(crate) started: SystemTime,
     pub(crate) config: Config,
+    pub(crate) tap: tap::Tap,
+    pub(crate) limits: limits::Limits,
 }
 
 /// A handle on a running (or starting) server.
@@ -70,7 +74,9 @@ impl Service {
                 inboxes,
                 stats,
                 started: SystemTime::now(),
+                limits: limits::Limits::new(&config),
                 config,
+                tap: tap::Tap::default(),
             }),
         }
     }

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::bus::Command;
 use super::connection::ConnId;
 use super::message::{encode, Envelope};
+use super::tap::TapEvent;
 use super::{Error, Shared};
 use crate::server::frames::SharedFrame;
 use crate::server::routes::valid_channel_name;
@@ -40,6 +41,48 @@ pub(crate) trait Dispatch {
             .get(worker)
             .is_some_and(|inbox| inbox.send(command))
     }
+}
+
+/// Sends one tap event to every tap socket (call only when the tap is active).
+pub(crate) fn tap(d: &mut impl Dispatch, event: &TapEvent<'_>) {
+    for (id, worker, frame) in d.shared().tap.deliveries(event) {
+        d.dispatch(worker, Command::ToConn { id, frame });
+    }
+}
+
+/// Taps a message the server writes.
+fn tap_out<P: Serialize + ?Sized>(
+    d: &mut impl Dispatch,
+    target: &'static str,
+    to: Target<'_>,
+    cmd: &str,
+    param: &P,
+) {
+    if !d.shared().tap.is_active() {
+        return;
+    }
+    let Ok(raw) = serde_json::value::to_raw_value(param) else {
+        return;
+    };
+    let event = TapEvent {
+        time: TapEvent::now_ms(),
+        dir: "out",
+        conn: to.conn,
+        target: Some(target),
+        channel: to.channel,
+        user: to.user,
+        cmd,
+        param: &raw,
+    };
+    tap(d, &event);
+}
+
+/// Whom a tapped write went to.
+#[derive(Default)]
+struct Target<'a> {
+    conn: Option<ConnId>,
+    channel: Option<&'a str>,
+    user: Option<&'a str>,
 }
 
 pub(crate) fn join(d: &mut impl Dispatch, id: ConnId, channel: &str) -> bool {
@@ -89,6 +132,16 @@ pub(crate) fn write_connection<P: Serialize + ?Sized>(
         return Ok(false);
     };
     let frame = encode(envelope, cmd, param)?;
+    tap_out(
+        d,
+        "conn",
+        Target {
+            conn: Some(id),
+            ..Target::default()
+        },
+        cmd,
+        param,
+    );
     Ok(d.dispatch(worker, Command::ToConn { id, frame }))
 }
 

@@ -25,6 +25,9 @@ pub struct WorkerStats {
     pub handshake_timeouts: AtomicU64,
     pub handshakes_rejected: AtomicU64,
     pub heartbeats: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub rate_limit_closes: AtomicU64,
+    pub rate_limited: AtomicU64,
     pub http_requests: AtomicU64,
 }
 
@@ -58,6 +61,9 @@ pub struct Status {
     pub handshake_timeouts: u64,
     pub handshakes_rejected: u64,
     pub heartbeats: u64,
+    pub connections_refused: u64,
+    pub rate_limit_closes: u64,
+    pub rate_limited: u64,
     pub http_requests: u64,
 }
 
@@ -84,6 +90,9 @@ impl Status {
             handshake_timeouts: total(|s| &s.handshake_timeouts),
             handshakes_rejected: total(|s| &s.handshakes_rejected),
             heartbeats: total(|s| &s.heartbeats),
+            connections_refused: total(|s| &s.connections_refused),
+            rate_limit_closes: total(|s| &s.rate_limit_closes),
+            rate_limited: total(|s| &s.rate_limited),
             http_requests: total(|s| &s.http_requests),
         }
     }

@@ -1,0 +1,49 @@
+//! Who is behind a connection: the `Authenticator` an upgrade passes through, and the
+//! `Refusal` it answers with when it says no.
+//!
+//! An authenticator sees the upgrade request (path, query, headers, remote address) and
+//! returns the user's `Profile`, `None` for an anonymous connection, or a refusal (401 for
+//! a missing or bad credential, 403 for a known user who may not connect). It runs on the
+//! event loop, once per upgrade: it must not block.
+
+use crate::server::HttpRequest;
+use crate::service::Profile;
+
+/// Why an upgrade was refused: the HTTP status (401 or 403) and a short reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {reason}")]
+pub struct Refusal {
+    pub status: u16,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn unauthorized(reason: impl Into<String>) -> Self {
+        Refusal {
+            status: 401,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn forbidden(reason: impl Into<String>) -> Self {
+        Refusal {
+            status: 403,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Decides who an upgrade request is.
+pub trait Authenticator: Send + Sync + 'static {
+    /// `Ok(Some(profile))` for a known user, `Ok(None)` for an anonymous one, `Err` to refuse.
+    fn authenticate(&self, request: &HttpRequest) -> Result<Option<Profile>, Refusal>;
+}
+
+impl<F> Authenticator for F
+where
+    F: Fn(&HttpRequest) -> Result<Option<Profile>, Refusal> + Send + Sync + 'static,
+{
+    fn authenticate(&self, request: &HttpRequest) -> Result<Option<Profile>, Refusal> {
+        self(request)
+    }
+}
