@@ -1,0 +1,226 @@
+//! `/metrics`: the service counters in the Prometheus text exposition format (0.0.4).
+//!
+//! Owns the metric names, types, help texts and labels, and the rendering. It reads
+//! `Service::status()` (a sum of per-worker atomics: cheap, on the event loop) and each
+//! worker's connection gauge; it keeps no state and never blocks. A counter the core adds to
+//! `Status` later shows up as `switchyard_<field>_total` without a change here.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use serde_json::{Map, Value};
+
+use crate::service::Service;
+
+/// The content type Prometheus expects for the text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A `Status` field shown as its own metric.
+struct Single {
+    field: &'static str,
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+}
+
+/// `Status` fields shown as one metric with a label.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    label: &'static str,
+    members: &'static [(&'static str, &'static str)],
+}
+
+const SINGLES: &[Single] = &[
+    Single { field: "connections", name: "switchyard_connections", kind: "gauge", help: "Open WebSocket connections." },
+    Single {
+        field: "channels",
+        name: "switchyard_channels",
+        kind: "gauge",
+        help: "Channels with at least one member.",
+    },
+    Single { field: "workers", name: "switchyard_workers", kind: "gauge", help: "Event-loop worker threads." },
+    Single {
+        field: "uptime_seconds",
+        name: "switchyard_uptime_seconds",
+        kind: "gauge",
+        help: "Seconds since the server started.",
+    },
+    Single {
+        field: "started_at",
+        name: "switchyard_start_time_seconds",
+        kind: "gauge",
+        help: "Start time of the server, seconds since the Unix epoch.",
+    },
+    Single {
+        field: "connections_opened",
+        name: "switchyard_connections_opened_total",
+        kind: "counter",
+        help: "WebSocket connections accepted since start.",
+    },
+    Single {
+        field: "messages_in",
+        name: "switchyard_messages_received_total",
+        kind: "counter",
+        help: "Messages received from clients.",
+    },
+    Single {
+        field: "messages_out",
+        name: "switchyard_messages_sent_total",
+        kind: "counter",
+        help: "Messages queued to clients (one per recipient).",
+    },
+    Single {
+        field: "bytes_in",
+        name: "switchyard_received_bytes_total",
+        kind: "counter",
+        help: "Bytes received from clients, handshakes included.",
+    },
+    Single {
+        field: "bytes_out",
+        name: "switchyard_sent_bytes_total",
+        kind: "counter",
+        help: "Bytes written to clients.",
+    },
+    Single {
+        field: "errors_sent",
+        name: "switchyard_errors_sent_total",
+        kind: "counter",
+        help: "error messages sent to clients (bad JSON, unknown command, denied, rate limited...).",
+    },
+    Single {
+        field: "heartbeats",
+        name: "switchyard_heartbeats_total",
+        kind: "counter",
+        help: "Client heartbeat messages answered.",
+    },
+    Single {
+        field: "http_requests",
+        name: "switchyard_http_requests_total",
+        kind: "counter",
+        help: "Plain HTTP requests served (pages, API, health, metrics).",
+    },
+];
+
+const FAMILIES: &[Family] = &[
+    Family {
+        name: "switchyard_closes_total",
+        help: "Connections closed by the server, by reason.",
+        label: "reason",
+        members: &[
+            ("protocol_closes", "protocol"),
+            ("slow_consumer_closes", "slow_consumer"),
+            ("idle_closes", "idle"),
+            ("rate_limit_closes", "rate_limit"),
+        ],
+    },
+    Family {
+        name: "switchyard_handshakes_total",
+        help: "WebSocket handshakes, by result.",
+        label: "result",
+        members: &[
+            ("connections_opened", "accepted"),
+            ("handshakes_rejected", "rejected"),
+            ("handshake_timeouts", "timeout"),
+            ("connections_refused", "refused"),
+        ],
+    },
+];
+
+/// The whole `/metrics` body.
+pub fn render(service: &Service) -> String {
+    let status = match serde_json::to_value(service.status()) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    let mut out = String::with_capacity(4096);
+    render_status(&mut out, &status);
+    render_workers(&mut out, &worker_connections(service));
+    header(&mut out, "switchyard_build_info", "gauge", "Version of the running server (always 1).");
+    let _ = writeln!(out, "switchyard_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+    out
+}
+
+/// Renders every numeric field of a `Status` (as JSON): the known ones with their names,
+/// families and types, any other as a counter `switchyard_<field>_total`.
+pub fn render_status(out: &mut String, status: &Map<String, Value>) {
+    let mut used: Vec<&str> = Vec::new();
+    for single in SINGLES {
+        if let Some(value) = number(status, single.field) {
+            header(out, single.name, single.kind, single.help);
+            let _ = writeln!(out, "{} {value}", single.name);
+        }
+    }
+    for family in FAMILIES {
+        render_family(out, family, status);
+        used.extend(family.members.iter().map(|(field, _)| *field));
+    }
+    used.extend(SINGLES.iter().map(|s| s.field));
+    for (field, value) in status {
+        if used.contains(&field.as_str()) || !value.is_number() || !valid_name(field) {
+            continue;
+        }
+        let name = format!("switchyard_{field}_total");
+        header(out, &name, "counter", &format!("Service counter {field}."));
+        let _ = writeln!(out, "{name} {value}");
+    }
+}
+
+fn render_family(out: &mut String, family: &Family, status: &Map<String, Value>) {
+    let present: Vec<(&str, String)> =
+        family.members.iter().filter_map(|(field, label)| number(status, field).map(|v| (*label, v))).collect();
+    if present.is_empty() {
+        return;
+    }
+    header(out, family.name, "counter", family.help);
+    for (label, value) in present {
+        let _ = writeln!(out, "{}{{{}=\"{label}\"}} {value}", family.name, family.label);
+    }
+}
+
+fn render_workers(out: &mut String, workers: &[u64]) {
+    header(out, "switchyard_worker_connections", "gauge", "Open connections per worker thread.");
+    for (index, count) in workers.iter().enumerate() {
+        let _ = writeln!(out, "switchyard_worker_connections{{worker=\"{index}\"}} {count}");
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn number(status: &Map<String, Value>, field: &str) -> Option<String> {
+    status.get(field).filter(|v| v.is_number()).map(Value::to_string)
+}
+
+fn valid_name(field: &str) -> bool {
+    !field.is_empty() && field.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Open connections on each worker, as the workers count them.
+pub fn worker_connections(service: &Service) -> Vec<u64> {
+    service.shared.stats.iter().map(|s| s.connections.load(Ordering::Relaxed)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_counters_are_rendered_generically_and_families_labelled() {
+        let status = json!({"connections": 3, "protocol_closes": 1, "idle_closes": 2,
+            "new_thing": 7, "uptime_seconds": 1.5, "weird-name": 1, "text": "x"});
+        let mut out = String::new();
+        render_status(&mut out, status.as_object().unwrap());
+        assert!(out.contains("switchyard_connections 3\n"));
+        assert!(out.contains("switchyard_uptime_seconds 1.5\n"));
+        assert!(out.contains("switchyard_closes_total{reason=\"protocol\"} 1\n"));
+        assert!(out.contains("switchyard_closes_total{reason=\"idle\"} 2\n"));
+        assert!(!out.contains("slow_consumer"), "absent fields are not invented");
+        assert!(out.contains("# TYPE switchyard_new_thing_total counter\nswitchyard_new_thing_total 7\n"));
+        assert!(!out.contains("weird"));
+        assert!(!out.contains("text"));
+    }
+}
