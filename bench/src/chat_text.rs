@@ -79,11 +79,7 @@ mod tests {
     #[test]
     fn stamps_round_trip_inside_a_delivery() {
         let mut text = [0u8; 64];
-        let stamp = Stamp {
-            publisher: 7,
-            seq: 123_456,
-            sent_nanos: 9_876_543_210,
-        };
+        let stamp = Stamp { publisher: 7, seq: 123_456, sent_nanos: 9_876_543_210 };
         write_stamp(&mut text, stamp);
         let text = std::str::from_utf8(&text).unwrap_or_default();
         let frame = format!(
@@ -92,15 +88,9 @@ mod tests {
         let mut cached = 0;
         let at = locate_text(frame.as_bytes(), &mut cached).unwrap_or(0);
         assert_eq!(read_stamp_head(&frame.as_bytes()[at..]), Some((7, 123_456)));
-        assert_eq!(
-            read_stamp_time(&frame.as_bytes()[at..]),
-            Some(9_876_543_210)
-        );
+        assert_eq!(read_stamp_time(&frame.as_bytes()[at..]), Some(9_876_543_210));
         assert!(cached > 0);
         assert_eq!(locate_text(frame.as_bytes(), &mut cached), Some(at));
-        assert_eq!(
-            locate_text(br#"{"cmd":"online-update"}"#, &mut cached),
-            None
-        );
+        assert_eq!(locate_text(br#"{"cmd":"online-update"}"#, &mut cached), None);
     }
 }

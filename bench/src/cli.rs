@@ -9,10 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::scenario::Common;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "switchyard-bench",
-    about = "Load generator for switchyard and its peers"
-)]
+#[command(name = "switchyard-bench", about = "Load generator for switchyard and its peers")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -101,10 +98,7 @@ pub struct CommonArgs {
 impl CommonArgs {
     pub fn to_common(&self) -> Result<Common, String> {
         if !self.target.ip().is_loopback() {
-            return Err(format!(
-                "{} is not a loopback address: only local servers are measured",
-                self.target
-            ));
+            return Err(format!("{} is not a loopback address: only local servers are measured", self.target));
         }
         Ok(Common {
             target: self.target,

@@ -38,12 +38,7 @@ pub struct Client {
 
 impl Client {
     /// Starts connecting to `target` and queues the upgrade `request`.
-    pub fn connect(
-        target: SocketAddr,
-        source: Option<IpAddr>,
-        request: &[u8],
-        seed: u32,
-    ) -> io::Result<Self> {
+    pub fn connect(target: SocketAddr, source: Option<IpAddr>, request: &[u8], seed: u32) -> io::Result<Self> {
         let stream = net::start_connect(target, source)?;
         Ok(Client {
             stream,
@@ -131,9 +126,7 @@ impl Client {
         if self.phase == Phase::Upgrading {
             match wire::parse_upgrade_reply(bytes) {
                 UpgradeReply::Incomplete => return Ok((0, bytes.len() + 1)),
-                UpgradeReply::Refused(status) => {
-                    return Err(io::Error::other(format!("upgrade refused: {status}")))
-                }
+                UpgradeReply::Refused(status) => return Err(io::Error::other(format!("upgrade refused: {status}"))),
                 UpgradeReply::Accepted(header_len) => {
                     self.phase = Phase::Open;
                     outcome.opened = true;
@@ -154,12 +147,7 @@ impl Client {
     }
 
     #[inline]
-    fn handle_frame(
-        &mut self,
-        frame: Frame<'_>,
-        outcome: &mut ReadOutcome,
-        on_frame: &mut impl FnMut(Frame<'_>),
-    ) {
+    fn handle_frame(&mut self, frame: Frame<'_>, outcome: &mut ReadOutcome, on_frame: &mut impl FnMut(Frame<'_>)) {
         match frame.opcode {
             wire::OPCODE_PING => self.queue_frame(wire::OPCODE_PONG, frame.payload),
             wire::OPCODE_PONG => {}

@@ -54,11 +54,7 @@ impl Plan {
     fn from_args(args: &CompareArgs) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let pinning = cores > args.server_core.max(args.generator_core);
-        let (reps, duration, warmup) = if args.quick {
-            (1, 0.5, 0.2)
-        } else {
-            (args.reps.max(1), 3.0, 0.5)
-        };
+        let (reps, duration, warmup) = if args.quick { (1, 0.5, 0.2) } else { (args.reps.max(1), 3.0, 0.5) };
         let sized = |full, quick| if args.quick { quick } else { full };
         Plan {
             reps,
@@ -86,42 +82,12 @@ struct Row {
 }
 
 fn rows(plan: &Plan) -> Vec<Row> {
-    let row = |step, name: String, metric, unit, higher_is_better| Row {
-        step,
-        name,
-        metric,
-        unit,
-        higher_is_better,
-    };
+    let row = |step, name: String, metric, unit, higher_is_better| Row { step, name, metric, unit, higher_is_better };
     vec![
-        row(
-            Step::EchoOne,
-            format!("echo {} conns x 1 in flight", plan.echo_conns),
-            "echo msgs/s",
-            "msgs/s",
-            true,
-        ),
-        row(
-            Step::EchoSixteen,
-            format!("echo {} conns x 16 in flight", plan.echo_conns),
-            "echo msgs/s",
-            "msgs/s",
-            true,
-        ),
-        row(
-            Step::FanoutSmall,
-            format!("fanout 1 -> {}", plan.fanout_small),
-            "deliveries/s",
-            "deliv/s",
-            true,
-        ),
-        row(
-            Step::FanoutLarge,
-            format!("fanout 1 -> {}", plan.fanout_large),
-            "deliveries/s",
-            "deliv/s",
-            true,
-        ),
+        row(Step::EchoOne, format!("echo {} conns x 1 in flight", plan.echo_conns), "echo msgs/s", "msgs/s", true),
+        row(Step::EchoSixteen, format!("echo {} conns x 16 in flight", plan.echo_conns), "echo msgs/s", "msgs/s", true),
+        row(Step::FanoutSmall, format!("fanout 1 -> {}", plan.fanout_small), "deliveries/s", "deliv/s", true),
+        row(Step::FanoutLarge, format!("fanout 1 -> {}", plan.fanout_large), "deliveries/s", "deliv/s", true),
         row(
             Step::IdleConns,
             format!("RSS per idle conn ({} held)", plan.idle_conns),
@@ -145,10 +111,7 @@ fn rows(plan: &Plan) -> Vec<Row> {
         ),
         row(
             Step::HalfRateLatency,
-            format!(
-                "p99 delivery latency, 1 -> {} at half max",
-                plan.fanout_small
-            ),
+            format!("p99 delivery latency, 1 -> {} at half max", plan.fanout_small),
             "p99",
             "us",
             false,
@@ -172,12 +135,18 @@ impl ServerRuns {
             .collect()
     }
 
+    /// Medians of the generator's, the server's and everything else's CPU shares.
+    fn cpu_medians(&self, step: Step) -> [Option<f64>; 3] {
+        let results: Vec<&ScenarioResult> =
+            self.runs.iter().filter(|(s, _)| *s == step).map(|(_, result)| result).collect();
+        let generator: Vec<f64> = results.iter().map(|result| result.cpu.generator).collect();
+        let server: Vec<f64> = results.iter().filter_map(|result| result.cpu.server).collect();
+        let others: Vec<f64> = results.iter().filter_map(|result| result.cpu.others).collect();
+        [median(&generator), median(&server), median(&others)]
+    }
+
     fn errors(&self, step: Step) -> u64 {
-        self.runs
-            .iter()
-            .filter(|(s, _)| *s == step)
-            .map(|(_, result)| result.errors)
-            .sum()
+        self.runs.iter().filter(|(s, _)| *s == step).map(|(_, result)| result.errors).sum()
     }
 }
 
@@ -206,19 +175,14 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
         server_proc::pin_self_to(core).map_err(|err| format!("pinning the generator: {err}"))?;
     }
     let specs = server_specs(args)?;
-    let only: Option<Vec<String>> = args
-        .only
-        .as_ref()
-        .map(|list| list.split(',').map(str::to_string).collect());
+    let only: Option<Vec<String>> = args.only.as_ref().map(|list| list.split(',').map(str::to_string).collect());
     let mut all = Vec::new();
     for spec in specs {
         all.push(run_server(&plan, spec, only.as_deref()));
     }
     print_summary(&plan, &all);
     let failed = all.iter().any(|runs| !runs.failures.is_empty());
-    let erred = all
-        .iter()
-        .any(|runs| runs.runs.iter().any(|(_, result)| result.errors > 0));
+    let erred = all.iter().any(|runs| runs.runs.iter().any(|(_, result)| result.errors > 0));
     if failed || (plan.strict && erred) {
         return Err("some runs failed or counted errors (see above)".into());
     }
@@ -228,10 +192,7 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
 fn server_specs(args: &CompareArgs) -> Result<Vec<ServerSpec>, String> {
     let mut specs = Vec::new();
     if !args.skip_switchyard {
-        let program = args
-            .switchyard
-            .clone()
-            .unwrap_or_else(default_switchyard_path);
+        let program = args.switchyard.clone().unwrap_or_else(default_switchyard_path);
         if !program.exists() {
             return Err(format!(
                 "{} not found: run `cargo build --release` in the repository root, or pass --switchyard or --skip-switchyard",
@@ -240,27 +201,15 @@ fn server_specs(args: &CompareArgs) -> Result<Vec<ServerSpec>, String> {
         }
         let mut server_args = vec!["--workers".to_string(), "1".to_string()];
         server_args.extend(args.switchyard_args.split_whitespace().map(str::to_string));
-        specs.push(ServerSpec {
-            name: "switchyard".into(),
-            program,
-            args: server_args,
-        });
+        specs.push(ServerSpec { name: "switchyard".into(), program, args: server_args });
     }
     if !args.skip_peers {
         let peer = peer_path()?;
         let base = vec!["--workers".to_string(), "1".to_string()];
-        specs.push(ServerSpec {
-            name: "peer-default".into(),
-            program: peer.clone(),
-            args: base.clone(),
-        });
+        specs.push(ServerSpec { name: "peer-default".into(), program: peer.clone(), args: base.clone() });
         let mut small = base;
         small.extend(["--read-buffer-size".to_string(), "4096".to_string()]);
-        specs.push(ServerSpec {
-            name: "peer-4k".into(),
-            program: peer,
-            args: small,
-        });
+        specs.push(ServerSpec { name: "peer-4k".into(), program: peer, args: small });
     }
     Ok(specs)
 }
@@ -275,10 +224,7 @@ fn peer_path() -> Result<PathBuf, String> {
     if peer.exists() {
         Ok(peer)
     } else {
-        Err(format!(
-            "{} not found: run `cargo build --release` in bench/",
-            peer.display()
-        ))
+        Err(format!("{} not found: run `cargo build --release` in bench/", peer.display()))
     }
 }
 
@@ -295,11 +241,7 @@ fn step_name(step: Step) -> &'static str {
 }
 
 fn run_server(plan: &Plan, spec: ServerSpec, only: Option<&[String]>) -> ServerRuns {
-    let mut runs = ServerRuns {
-        spec,
-        runs: Vec::new(),
-        failures: Vec::new(),
-    };
+    let mut runs = ServerRuns { spec, runs: Vec::new(), failures: Vec::new() };
     for step in STEPS {
         if only.is_some_and(|names| !names.iter().any(|name| name == step_name(step))) {
             continue;
@@ -311,8 +253,7 @@ fn run_server(plan: &Plan, spec: ServerSpec, only: Option<&[String]>) -> ServerR
                     runs.runs.push((step, result));
                 }
                 Err(err) => {
-                    let failure =
-                        format!("{} {} rep {rep}: {err}", runs.spec.name, step_name(step));
+                    let failure = format!("{} {} rep {rep}: {err}", runs.spec.name, step_name(step));
                     eprintln!("FAILED {failure}");
                     runs.failures.push(failure);
                 }
@@ -323,8 +264,7 @@ fn run_server(plan: &Plan, spec: ServerSpec, only: Option<&[String]>) -> ServerR
 }
 
 fn run_once(plan: &Plan, runs: &ServerRuns, step: Step) -> Result<ScenarioResult, String> {
-    let server =
-        RunningServer::start(&runs.spec, plan.server_core).map_err(|err| err.to_string())?;
+    let server = RunningServer::start(&runs.spec, plan.server_core).map_err(|err| err.to_string())?;
     let common = Common {
         target: server.addr,
         server_pid: Some(server.pid()),
@@ -345,15 +285,9 @@ fn run_once(plan: &Plan, runs: &ServerRuns, step: Step) -> Result<ScenarioResult
                 hold: Duration::from_secs(1),
             },
         ),
-        Step::Churn => churn::run(
-            &common,
-            &churn::ChurnConfig {
-                concurrency: plan.churn_loops,
-            },
-        ),
+        Step::Churn => churn::run(&common, &churn::ChurnConfig { concurrency: plan.churn_loops }),
         Step::HalfRateLatency => {
-            let rate = half_max_rate(runs, plan)
-                .ok_or("no fanout-small result to take half the rate of")?;
+            let rate = half_max_rate(runs, plan).ok_or("no fanout-small result to take half the rate of")?;
             let mut config = fanout_config(plan.fanout_small, Some(rate));
             config.latency_sample_every = 1;
             fanout::run(&common, &config)
@@ -386,42 +320,26 @@ fn fanout_config(subscribers: usize, rate: Option<f64>) -> fanout::FanoutConfig 
 
 /// Half the median maximum message rate this server reached in the small fan-out.
 fn half_max_rate(runs: &ServerRuns, plan: &Plan) -> Option<f64> {
-    let row = Row {
-        step: Step::FanoutSmall,
-        name: String::new(),
-        metric: "messages/s",
-        unit: "",
-        higher_is_better: true,
-    };
+    let row =
+        Row { step: Step::FanoutSmall, name: String::new(), metric: "messages/s", unit: "", higher_is_better: true };
     let _ = plan;
     median(&runs.values(&row)).map(|rate| rate / 2.0)
 }
 
 fn print_run(server: &str, step: Step, rep: usize, result: &ScenarioResult) {
-    let headline: Vec<String> = result
-        .metrics
-        .iter()
-        .map(|metric| format!("{} {}", format_number(metric.value), metric.unit))
-        .collect();
-    let p99 = result.latency.map_or(String::new(), |latency| {
-        format!(", p99 {:.0} us", latency.p99_us)
-    });
-    let server_cpu = result
-        .cpu
-        .server
-        .map_or("n/a".into(), |share| format!("{:.0}%", share * 100.0));
+    let headline: Vec<String> =
+        result.metrics.iter().map(|metric| format!("{} {}", format_number(metric.value), metric.unit)).collect();
+    let p99 = result.latency.map_or(String::new(), |latency| format!(", p99 {:.0} us", latency.p99_us));
+    let percent = |share: Option<f64>| share.map_or("n/a".into(), |share| format!("{:.0}%", share * 100.0));
+    let (server_cpu, others_cpu) = (percent(result.cpu.server), percent(result.cpu.others));
     println!(
-        "{server:<13} {:<13} rep {rep}: {}{p99} (cpu: generator {:.0}%, server {server_cpu}) errors {}",
+        "{server:<13} {:<13} rep {rep}: {}{p99} (cpu: generator {:.0}%, server {server_cpu}, others {others_cpu}) errors {}",
         step_name(step),
         headline.join(", "),
         result.cpu.generator * 100.0,
         result.errors
     );
-    for note in result
-        .notes
-        .iter()
-        .filter(|note| result.errors > 0 || note.starts_with("WARNING"))
-    {
+    for note in result.notes.iter().filter(|note| result.errors > 0 || note.starts_with("WARNING")) {
         println!("    {note}");
     }
 }
@@ -442,6 +360,10 @@ struct JsonServer {
     runs: Vec<f64>,
     errors: u64,
     switchyard_ratio: Option<f64>,
+    /// Medians of the CPU shares (1.0 = one core) over the runs.
+    generator_cpu: Option<f64>,
+    server_cpu: Option<f64>,
+    others_cpu: Option<f64>,
 }
 
 fn print_summary(plan: &Plan, all: &[ServerRuns]) {
@@ -463,6 +385,9 @@ fn print_summary(plan: &Plan, all: &[ServerRuns]) {
     println!("{header}");
     let mut json_rows = Vec::new();
     for row in rows(plan) {
+        if all.iter().all(|runs| runs.values(&row).is_empty()) {
+            continue;
+        }
         let (line, json) = summary_row(&row, all, switchyard);
         println!("{line}");
         json_rows.push(json);
@@ -471,15 +396,16 @@ fn print_summary(plan: &Plan, all: &[ServerRuns]) {
     for failure in all.iter().flat_map(|runs| &runs.failures) {
         println!("FAILED {failure}");
     }
-    let json = serde_json::json!({ "compare": json_rows, "reps": plan.reps, "duration_s": plan.duration.as_secs_f64() });
+    let json = serde_json::json!({
+        "compare": json_rows,
+        "reps": plan.reps,
+        "duration_s": plan.duration.as_secs_f64(),
+        "machine": machine_description(),
+    });
     println!("{json}");
 }
 
-fn summary_row(
-    row: &Row,
-    all: &[ServerRuns],
-    switchyard: Option<&ServerRuns>,
-) -> (String, JsonRow) {
+fn summary_row(row: &Row, all: &[ServerRuns], switchyard: Option<&ServerRuns>) -> (String, JsonRow) {
     let label = format!("{} ({})", row.name, row.unit);
     let mut line = format!("{label:<44}");
     let switchyard_median = switchyard.and_then(|runs| median(&runs.values(row)));
@@ -489,35 +415,26 @@ fn summary_row(
         let value = median(&values);
         let errors = runs.errors(row.step);
         let mark = if errors > 0 { "!" } else { "" };
-        line += &format!(
-            " {:>14}",
-            value.map_or("-".into(), |v| format!("{}{mark}", format_number(v)))
-        );
+        line += &format!(" {:>14}", value.map_or("-".into(), |v| format!("{}{mark}", format_number(v))));
         let switchyard_ratio = match (switchyard_median, value) {
-            (Some(ours), Some(theirs)) if theirs > 0.0 && runs.spec.name != "switchyard" => {
-                Some(ours / theirs)
-            }
+            (Some(ours), Some(theirs)) if theirs > 0.0 && runs.spec.name != "switchyard" => Some(ours / theirs),
             _ => None,
         };
+        let [generator_cpu, server_cpu, others_cpu] = runs.cpu_medians(row.step);
         servers.push(JsonServer {
             server: runs.spec.name.clone(),
             median: value,
             runs: values,
             errors,
             switchyard_ratio,
+            generator_cpu,
+            server_cpu,
+            others_cpu,
         });
     }
     if switchyard.is_some() {
-        for server in servers
-            .iter()
-            .filter(|server| server.server != "switchyard")
-        {
-            line += &format!(
-                " {:>16}",
-                server
-                    .switchyard_ratio
-                    .map_or("-".into(), |ratio| format!("{ratio:.2}x"))
-            );
+        for server in servers.iter().filter(|server| server.server != "switchyard") {
+            line += &format!(" {:>16}", server.switchyard_ratio.map_or("-".into(), |ratio| format!("{ratio:.2}x")));
         }
     }
     let json = JsonRow {
@@ -528,4 +445,16 @@ fn summary_row(
         servers,
     };
     (line, json)
+}
+
+/// The CPU model, core count and kernel, for the record.
+fn machine_description() -> serde_json::Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|text| text.trim().to_string()).ok();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    serde_json::json!({ "cpu": model, "cores": cores, "kernel": kernel })
 }

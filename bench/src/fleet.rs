@@ -72,21 +72,14 @@ impl Fleet {
     }
 
     /// Starts connecting slot `conn` (replacing whatever was there).
-    pub fn connect(
-        &mut self,
-        conn: usize,
-        source: Option<IpAddr>,
-        request: &[u8],
-    ) -> io::Result<()> {
+    pub fn connect(&mut self, conn: usize, source: Option<IpAddr>, request: &[u8]) -> io::Result<()> {
         self.drop_client(conn);
         if self.clients.len() <= conn {
             self.clients.resize_with(conn + 1, || None);
         }
         let mut client = Client::connect(self.target, source, request, conn as u32 + 1)?;
         let interest = Interest::READABLE | Interest::WRITABLE;
-        self.poll
-            .registry()
-            .register(&mut client.stream, Token(conn), interest)?;
+        self.poll.registry().register(&mut client.stream, Token(conn), interest)?;
         self.clients[conn] = Some(client);
         Ok(())
     }
@@ -99,28 +92,14 @@ impl Fleet {
     }
 
     pub fn open_count(&self) -> usize {
-        self.clients
-            .iter()
-            .flatten()
-            .filter(|client| client.is_open())
-            .count()
+        self.clients.iter().flatten().filter(|client| client.is_open()).count()
     }
 
     /// Opens `batch.count` connections (slots `0..count`), at most `batch.concurrency`
     /// upgrading at once, until all are open or the batch's deadline.
-    pub fn open_many(
-        &mut self,
-        batch: &OpenBatch<'_>,
-        handler: &mut dyn OpenAware,
-    ) -> io::Result<OpenReport> {
+    pub fn open_many(&mut self, batch: &OpenBatch<'_>, handler: &mut dyn OpenAware) -> io::Result<OpenReport> {
         let started = Instant::now();
-        let mut tracker = OpenTracker {
-            handler,
-            pending: 0,
-            opened: 0,
-            failed: 0,
-            end: batch.count,
-        };
+        let mut tracker = OpenTracker { handler, pending: 0, opened: 0, failed: 0, end: batch.count };
         let mut next = 0;
         while tracker.opened + tracker.failed < batch.count && Instant::now() < batch.deadline {
             while next < batch.count && tracker.pending < batch.concurrency {
@@ -132,19 +111,11 @@ impl Fleet {
             }
             self.poll_once(Some(Duration::from_millis(50)), &mut tracker)?;
         }
-        Ok(OpenReport {
-            opened: tracker.opened,
-            failed: tracker.failed,
-            elapsed: started.elapsed(),
-        })
+        Ok(OpenReport { opened: tracker.opened, failed: tracker.failed, elapsed: started.elapsed() })
     }
 
     /// Waits for events up to `timeout` and dispatches them.
-    pub fn poll_once(
-        &mut self,
-        timeout: Option<Duration>,
-        handler: &mut impl FleetHandler,
-    ) -> io::Result<()> {
+    pub fn poll_once(&mut self, timeout: Option<Duration>, handler: &mut impl FleetHandler) -> io::Result<()> {
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::Interrupted => return Ok(()),
@@ -163,13 +134,7 @@ impl Fleet {
         Ok(())
     }
 
-    fn dispatch(
-        &mut self,
-        conn: usize,
-        readable: bool,
-        writable: bool,
-        handler: &mut impl FleetHandler,
-    ) {
+    fn dispatch(&mut self, conn: usize, readable: bool, writable: bool, handler: &mut impl FleetHandler) {
         let Some(Some(client)) = self.clients.get_mut(conn) else {
             return;
         };

@@ -36,31 +36,11 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<(), String> {
     let result = match command {
         Command::Compare(args) => return compare::run(&args),
-        Command::Echo {
-            common,
-            conns,
-            in_flight,
-            payload,
-            path,
-        } => {
-            let config = echo::EchoConfig {
-                conns,
-                in_flight,
-                payload_bytes: payload,
-                path,
-            };
+        Command::Echo { common, conns, in_flight, payload, path } => {
+            let config = echo::EchoConfig { conns, in_flight, payload_bytes: payload, path };
             echo::run(&common.to_common()?, &config)
         }
-        Command::Fanout {
-            common,
-            subscribers,
-            publishers,
-            payload,
-            rate,
-            window,
-            channel,
-            sample_every,
-        } => {
+        Command::Fanout { common, subscribers, publishers, payload, rate, window, channel, sample_every } => {
             let config = fanout::FanoutConfig {
                 subscribers,
                 publishers: publishers.max(1),
@@ -72,23 +52,11 @@ fn run(command: Command) -> Result<(), String> {
             };
             fanout::run(&common.to_common()?, &config)
         }
-        Command::Conns {
-            common,
-            conns,
-            path,
-            hold,
-        } => {
-            let config = conns::ConnsConfig {
-                conns,
-                path,
-                hold: Duration::from_secs_f64(hold),
-            };
+        Command::Conns { common, conns, path, hold } => {
+            let config = conns::ConnsConfig { conns, path, hold: Duration::from_secs_f64(hold) };
             conns::run(&common.to_common()?, &config)
         }
-        Command::Churn {
-            common,
-            concurrency,
-        } => churn::run(&common.to_common()?, &churn::ChurnConfig { concurrency }),
+        Command::Churn { common, concurrency } => churn::run(&common.to_common()?, &churn::ChurnConfig { concurrency }),
     };
     let result = result.map_err(|err| err.to_string())?;
     result.print();

@@ -13,9 +13,7 @@ pub const CONNECTIONS_PER_SOURCE: usize = 1_000;
 /// The loopback source address for the `index`-th connection: 127.0.0.2, 127.0.0.3, ...
 pub fn loopback_source(index: usize) -> IpAddr {
     let step = (index / CONNECTIONS_PER_SOURCE) as u32;
-    IpAddr::V4(Ipv4Addr::from(
-        u32::from(Ipv4Addr::new(127, 0, 0, 2)) + step,
-    ))
+    IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 2)) + step))
 }
 
 /// Loopback source addresses that short-lived connections rotate over (TIME_WAIT spreads).
@@ -24,21 +22,12 @@ pub const ROTATING_SOURCES: u32 = 200;
 /// The source address for the `count`-th short-lived connection: 127.0.0.2 ..= 127.0.0.201.
 pub fn rotating_source(count: u64) -> IpAddr {
     let step = (count % u64::from(ROTATING_SOURCES)) as u32;
-    IpAddr::V4(Ipv4Addr::from(
-        u32::from(Ipv4Addr::new(127, 0, 0, 2)) + step,
-    ))
+    IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 2)) + step))
 }
 
 /// Starts a non-blocking connect to `target`, bound to `source` when given.
-pub fn start_connect(
-    target: SocketAddr,
-    source: Option<IpAddr>,
-) -> io::Result<mio::net::TcpStream> {
-    let socket = Socket::new(
-        Domain::for_address(target),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
+pub fn start_connect(target: SocketAddr, source: Option<IpAddr>) -> io::Result<mio::net::TcpStream> {
+    let socket = Socket::new(Domain::for_address(target), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
     socket.set_tcp_nodelay(true)?;
     if let Some(source) = source {

@@ -17,21 +17,11 @@ pub struct Metric {
 
 impl Metric {
     pub fn higher(name: &str, value: f64, unit: &'static str) -> Self {
-        Metric {
-            name: name.into(),
-            value,
-            unit,
-            higher_is_better: true,
-        }
+        Metric { name: name.into(), value, unit, higher_is_better: true }
     }
 
     pub fn lower(name: &str, value: f64, unit: &'static str) -> Self {
-        Metric {
-            name: name.into(),
-            value,
-            unit,
-            higher_is_better: false,
-        }
+        Metric { name: name.into(), value, unit, higher_is_better: false }
     }
 }
 
@@ -61,14 +51,17 @@ impl ScenarioResult {
     }
 
     pub fn metric(&self, name: &str) -> Option<f64> {
-        self.metrics
-            .iter()
-            .find(|metric| metric.name == name)
-            .map(|metric| metric.value)
+        self.metrics.iter().find(|metric| metric.name == name).map(|metric| metric.value)
     }
 
-    /// Adds the generator-bottleneck warning when the CPU figures call for it.
+    /// Adds the generator-bottleneck and busy-machine warnings when the CPU figures call for it.
     pub fn note_bottleneck(&mut self) {
+        if self.cpu.machine_is_busy() {
+            self.notes.push(format!(
+                "WARNING: other work on the machine used {:.0}% of a core during the run: figures are noisy",
+                self.cpu.others.unwrap_or(0.0) * 100.0
+            ));
+        }
         if self.cpu.generator_is_bottleneck() {
             self.notes.push(format!(
                 "WARNING: the generator used {:.0}% of its core: it, not the server, may be the limit",
@@ -89,25 +82,24 @@ impl ScenarioResult {
     fn table(&self) -> String {
         let mut out = format!("== {} ({})\n", self.scenario, self.setup);
         for metric in &self.metrics {
-            out += &format!(
-                "  {:<28} {:>14} {}\n",
-                metric.name,
-                format_number(metric.value),
-                metric.unit
-            );
+            out += &format!("  {:<28} {:>14} {}\n", metric.name, format_number(metric.value), metric.unit);
         }
         if let Some(latency) = &self.latency {
             out += &format!(
                 "  {:<28} p50 {:.0} / p90 {:.0} / p99 {:.0} / p99.9 {:.0} / max {:.0} us ({} samples)\n",
-                "latency", latency.p50_us, latency.p90_us, latency.p99_us, latency.p999_us, latency.max_us, latency.samples
+                "latency",
+                latency.p50_us,
+                latency.p90_us,
+                latency.p99_us,
+                latency.p999_us,
+                latency.max_us,
+                latency.samples
             );
         }
-        let server_cpu = self
-            .cpu
-            .server
-            .map_or("n/a".to_string(), |share| format!("{:.0}%", share * 100.0));
+        let server_cpu = self.cpu.server.map_or("n/a".to_string(), |share| format!("{:.0}%", share * 100.0));
+        let others = self.cpu.others.map_or("n/a".to_string(), |share| format!("{:.0}%", share * 100.0));
         out += &format!(
-            "  {:<28} generator {:.0}%, server {server_cpu}\n",
+            "  {:<28} generator {:.0}%, server {server_cpu}, others {others}\n",
             "cpu (of one core)",
             self.cpu.generator * 100.0
         );

@@ -38,27 +38,13 @@ impl RunningServer {
             }
             None => Command::new(&spec.program),
         };
-        command
-            .arg("--listen")
-            .arg(addr.to_string())
-            .args(&spec.args);
-        command
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        let child = command
-            .spawn()
-            .map_err(|err| io::Error::other(format!("{}: {err}", spec.program.display())))?;
+        command.arg("--listen").arg(addr.to_string()).args(&spec.args);
+        command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        let child = command.spawn().map_err(|err| io::Error::other(format!("{}: {err}", spec.program.display())))?;
         let mut server = RunningServer { child, addr };
-        server
-            .wait_until_accepting(Duration::from_secs(10))
-            .map_err(|err| {
-                io::Error::other(format!(
-                    "{} did not start: {err} (see {})",
-                    spec.name,
-                    log_path.display()
-                ))
-            })?;
+        server.wait_until_accepting(Duration::from_secs(10)).map_err(|err| {
+            io::Error::other(format!("{} did not start: {err} (see {})", spec.name, log_path.display()))
+        })?;
         Ok(server)
     }
 

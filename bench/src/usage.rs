@@ -11,9 +11,8 @@ pub fn own_cpu_time() -> Duration {
         libc::getrusage(libc::RUSAGE_SELF, &mut usage);
         usage
     };
-    let to_duration = |tv: libc::timeval| {
-        Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64)
-    };
+    let to_duration =
+        |tv: libc::timeval| Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64);
     to_duration(usage.ru_utime) + to_duration(usage.ru_stime)
 }
 
@@ -27,9 +26,7 @@ pub fn process_cpu_time(pid: u32) -> Option<Duration> {
     let stime: u64 = fields.get(12)?.parse().ok()?;
     // SAFETY: sysconf with a valid name has no preconditions.
     let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Some(Duration::from_nanos(
-        (utime + stime) * 1_000_000_000 / ticks_per_second,
-    ))
+    Some(Duration::from_nanos((utime + stime) * 1_000_000_000 / ticks_per_second))
 }
 
 /// A process's resident set size in bytes (VmRSS), None if it is gone.
@@ -40,6 +37,18 @@ pub fn process_rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Busy CPU time of the whole machine so far (all cores; /proc/stat, less idle and iowait).
+pub fn machine_busy_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu_line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: Vec<u64> = cpu_line.split_whitespace().filter_map(|field| field.parse().ok()).collect();
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    // SAFETY: sysconf with a valid name has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(Duration::from_nanos((total - idle) * 1_000_000_000 / ticks_per_second))
+}
+
 /// CPU used by the generator and (when known) the server over a measured window.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuWindow {
@@ -47,6 +56,7 @@ pub struct CpuWindow {
     own_start: Duration,
     server_pid: Option<u32>,
     server_start: Option<Duration>,
+    machine_start: Option<Duration>,
 }
 
 /// Shares of one core (1.0 = one core busy all the time) over a window.
@@ -54,6 +64,8 @@ pub struct CpuWindow {
 pub struct CpuShares {
     pub generator: f64,
     pub server: Option<f64>,
+    /// Everything else on the machine (other processes, unattributed kernel work).
+    pub others: Option<f64>,
 }
 
 impl CpuWindow {
@@ -63,20 +75,25 @@ impl CpuWindow {
             own_start: own_cpu_time(),
             server_pid,
             server_start: server_pid.and_then(process_cpu_time),
+            machine_start: machine_busy_time(),
         }
     }
 
     pub fn finish(&self) -> CpuShares {
         let wall = self.started.elapsed().as_secs_f64().max(1e-9);
         let generator = (own_cpu_time() - self.own_start).as_secs_f64() / wall;
-        let server = match (
-            self.server_pid.and_then(process_cpu_time),
-            self.server_start,
-        ) {
+        let server = match (self.server_pid.and_then(process_cpu_time), self.server_start) {
             (Some(end), Some(start)) => Some(end.saturating_sub(start).as_secs_f64() / wall),
             _ => None,
         };
-        CpuShares { generator, server }
+        let others = match (machine_busy_time(), self.machine_start) {
+            (Some(end), Some(start)) => {
+                let busy = end.saturating_sub(start).as_secs_f64() / wall;
+                Some((busy - generator - server.unwrap_or(0.0)).max(0.0))
+            }
+            _ => None,
+        };
+        CpuShares { generator, server, others }
     }
 }
 
@@ -84,6 +101,11 @@ impl CpuShares {
     /// The generator, not the server, limited the measurement.
     pub fn generator_is_bottleneck(&self) -> bool {
         self.generator > 0.90 && self.server.is_none_or(|server| server < 0.90)
+    }
+
+    /// Other work on the machine took enough CPU to disturb the figures.
+    pub fn machine_is_busy(&self) -> bool {
+        self.others.is_some_and(|others| others > 0.25)
     }
 }
 

@@ -107,10 +107,7 @@ pub fn scan_frame(bytes: &[u8]) -> Scan<'_> {
             Some(ext) => (4, u16::from_be_bytes([ext[0], ext[1]]) as u64),
             None => return Scan::NeedMore(4),
         },
-        127 => match bytes
-            .get(2..10)
-            .and_then(|ext| <[u8; 8]>::try_from(ext).ok())
-        {
+        127 => match bytes.get(2..10).and_then(|ext| <[u8; 8]>::try_from(ext).ok()) {
             Some(ext) => (10, u64::from_be_bytes(ext)),
             None => return Scan::NeedMore(10),
         },
@@ -121,13 +118,7 @@ pub fn scan_frame(bytes: &[u8]) -> Scan<'_> {
     }
     let total = header_len + payload_len as usize;
     match bytes.get(header_len..total) {
-        Some(payload) => Scan::Frame(
-            Frame {
-                opcode: first & 0x0F,
-                payload,
-            },
-            total,
-        ),
+        Some(payload) => Scan::Frame(Frame { opcode: first & 0x0F, payload }, total),
         None => Scan::NeedMore(total),
     }
 }
@@ -151,16 +142,9 @@ mod tests {
     fn scans_short_and_extended_frames() {
         let mut bytes = vec![0x81, 3, b'a', b'b', b'c', 0x82, 126, 0, 200];
         bytes.extend(std::iter::repeat_n(7u8, 200));
-        let Scan::Frame(first, used) = scan_frame(&bytes) else {
-            panic!("first frame")
-        };
-        assert_eq!(
-            (first.opcode, first.payload, used),
-            (OPCODE_TEXT, &b"abc"[..], 5)
-        );
-        let Scan::Frame(second, used) = scan_frame(&bytes[5..]) else {
-            panic!("second frame")
-        };
+        let Scan::Frame(first, used) = scan_frame(&bytes) else { panic!("first frame") };
+        assert_eq!((first.opcode, first.payload, used), (OPCODE_TEXT, &b"abc"[..], 5));
+        let Scan::Frame(second, used) = scan_frame(&bytes[5..]) else { panic!("second frame") };
         assert_eq!((second.opcode, second.payload.len(), used), (0x2, 200, 204));
         assert!(matches!(scan_frame(&bytes[5..100]), Scan::NeedMore(204)));
     }
@@ -169,18 +153,9 @@ mod tests {
     fn checks_the_upgrade_reply() {
         let ok = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
                    Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x00";
-        assert_eq!(
-            parse_upgrade_reply(ok),
-            UpgradeReply::Accepted(ok.len() - 2)
-        );
-        assert_eq!(
-            parse_upgrade_reply(b"HTTP/1.1 101"),
-            UpgradeReply::Incomplete
-        );
+        assert_eq!(parse_upgrade_reply(ok), UpgradeReply::Accepted(ok.len() - 2));
+        assert_eq!(parse_upgrade_reply(b"HTTP/1.1 101"), UpgradeReply::Incomplete);
         let refused = parse_upgrade_reply(b"HTTP/1.1 404 Not Found\r\n\r\n");
-        assert_eq!(
-            refused,
-            UpgradeReply::Refused("HTTP/1.1 404 Not Found".into())
-        );
+        assert_eq!(refused, UpgradeReply::Refused("HTTP/1.1 404 Not Found".into()));
     }
 }

@@ -16,43 +16,25 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(capacity: usize) -> Self {
-        Registry {
-            capacity: capacity.max(1),
-            channels: Mutex::new(HashMap::new()),
-        }
+        Registry { capacity: capacity.max(1), channels: Mutex::new(HashMap::new()) }
     }
 
     /// The channel's sender, creating the channel if needed.
     pub fn sender(&self, name: &str) -> Sender {
-        let mut channels = self
-            .channels
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        channels
-            .entry(name.to_string())
-            .or_insert_with(|| broadcast::channel(self.capacity).0)
-            .clone()
+        let mut channels = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        channels.entry(name.to_string()).or_insert_with(|| broadcast::channel(self.capacity).0).clone()
     }
 
     /// The sender of an existing channel.
     pub fn existing(&self, name: &str) -> Option<Sender> {
-        let channels = self
-            .channels
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let channels = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         channels.get(name).cloned()
     }
 
     /// Forgets the channel when nobody subscribes to it any more.
     pub fn release(&self, name: &str) {
-        let mut channels = self
-            .channels
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if channels
-            .get(name)
-            .is_some_and(|sender| sender.receiver_count() == 0)
-        {
+        let mut channels = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if channels.get(name).is_some_and(|sender| sender.receiver_count() == 0) {
             channels.remove(name);
         }
     }

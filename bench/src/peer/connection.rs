@@ -14,9 +14,7 @@ use tokio_tungstenite::tungstenite::{http, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::channels::{Registry, Sender};
-use crate::protocol::{
-    self, ChatOut, ChatParam, ErrorParam, Incoming, OnlineUpdate, Outgoing, Timestamp,
-};
+use crate::protocol::{self, ChatOut, ChatParam, ErrorParam, Incoming, OnlineUpdate, Outgoing, Timestamp};
 
 type Socket = WebSocketStream<TcpStream>;
 
@@ -35,9 +33,7 @@ pub async fn serve(stream: TcpStream, registry: Arc<Registry>, config: WebSocket
             None => Err(not_found()),
         }
     };
-    let Ok(socket) =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await
-    else {
+    let Ok(socket) = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await else {
         return;
     };
     match route {
@@ -51,17 +47,10 @@ fn route_of(uri: &http::Uri) -> Option<Route> {
     match uri.path() {
         "/echo" => Some(Route::Echo),
         "/example/socket" => {
-            let named = uri
-                .query()
-                .unwrap_or("")
-                .split('&')
-                .find_map(|pair| pair.strip_prefix("ch="));
+            let named = uri.query().unwrap_or("").split('&').find_map(|pair| pair.strip_prefix("ch="));
             let channel = match named {
                 Some(name) if !name.is_empty() => name.to_string(),
-                _ => format!(
-                    "example-{}",
-                    &uuid::Uuid::new_v4().simple().to_string()[..8]
-                ),
+                _ => format!("example-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
             };
             Some(Route::Example { channel })
         }
@@ -105,12 +94,7 @@ enum Next {
 impl ExampleSession {
     async fn run(socket: Socket, registry: Arc<Registry>, channel: String) {
         let sender = registry.sender(&channel);
-        let session = ExampleSession {
-            id: uuid::Uuid::new_v4().to_string(),
-            channel,
-            sender,
-            registry,
-        };
+        let session = ExampleSession { id: uuid::Uuid::new_v4().to_string(), channel, sender, registry };
         session.announce(true);
         let mut receiver = session.sender.subscribe();
         let (mut sink, mut stream) = socket.split();
@@ -134,19 +118,9 @@ impl ExampleSession {
 
     /// Tells the channel's other members (the joiner is not subscribed yet, the leaver no more).
     fn announce(&self, connected: bool) {
-        let update = OnlineUpdate {
-            user_id: &self.id,
-            connected,
-        };
-        let message = Outgoing {
-            from: None,
-            channel: Some(&self.channel),
-            cmd: "online-update",
-            param: update,
-        };
-        let _ = self
-            .sender
-            .send(Utf8Bytes::from(protocol::encode(&message)));
+        let update = OnlineUpdate { user_id: &self.id, connected };
+        let message = Outgoing { from: None, channel: Some(&self.channel), cmd: "online-update", param: update };
+        let _ = self.sender.send(Utf8Bytes::from(protocol::encode(&message)));
     }
 
     /// Writes a broadcast and whatever else is already queued, then flushes once.
@@ -181,11 +155,7 @@ impl ExampleSession {
         }
     }
 
-    async fn on_text(
-        &self,
-        text: &str,
-        sink: &mut futures_util::stream::SplitSink<Socket, Message>,
-    ) -> Next {
+    async fn on_text(&self, text: &str, sink: &mut futures_util::stream::SplitSink<Socket, Message>) -> Next {
         let reply = match serde_json::from_str::<Incoming<'_>>(text) {
             Ok(message) => self.on_command(&message),
             Err(_) => Some(error_message("invalid message")),
@@ -207,9 +177,7 @@ impl ExampleSession {
             "heartbeat" => Some(r#"{"cmd":"heartbeat","param":null}"#.to_string()),
             "chat" => self.chat(message.channel, param),
             "ping" => {
-                let pong = Timestamp {
-                    timestamp: protocol::now_millis(),
-                };
+                let pong = Timestamp { timestamp: protocol::now_millis() };
                 self.publish(message.channel, "pong", pong)
             }
             _ => Some(error_message("unknown command")),
@@ -220,55 +188,29 @@ impl ExampleSession {
         let Ok(chat) = serde_json::from_str::<ChatParam<'_>>(param) else {
             return Some(error_message("chat needs {\"text\"}"));
         };
-        let out = ChatOut {
-            user: "anonymous",
-            text: &chat.text,
-            time: protocol::now_millis(),
-        };
+        let out = ChatOut { user: "anonymous", text: &chat.text, time: protocol::now_millis() };
         self.publish(channel, "chat", out)
     }
 
     /// Broadcasts to the named channel (default: the joined one), including the sender.
-    fn publish<P: serde::Serialize>(
-        &self,
-        channel: Option<&str>,
-        cmd: &str,
-        param: P,
-    ) -> Option<String> {
+    fn publish<P: serde::Serialize>(&self, channel: Option<&str>, cmd: &str, param: P) -> Option<String> {
         let channel = channel.unwrap_or(&self.channel);
-        let sender = if channel == self.channel {
-            Some(self.sender.clone())
-        } else {
-            self.registry.existing(channel)
-        };
+        let sender = if channel == self.channel { Some(self.sender.clone()) } else { self.registry.existing(channel) };
         let Some(sender) = sender else {
             return Some(error_message("unknown channel"));
         };
-        let message = Outgoing {
-            from: Some(&self.id),
-            channel: Some(channel),
-            cmd,
-            param,
-        };
+        let message = Outgoing { from: Some(&self.id), channel: Some(channel), cmd, param };
         let _ = sender.send(Utf8Bytes::from(protocol::encode(&message)));
         None
     }
 }
 
 fn error_message(text: &str) -> String {
-    protocol::encode(&Outgoing {
-        from: None,
-        channel: None,
-        cmd: "error",
-        param: ErrorParam { message: text },
-    })
+    protocol::encode(&Outgoing { from: None, channel: None, cmd: "error", param: ErrorParam { message: text } })
 }
 
 async fn close_slow_consumer(sink: &mut futures_util::stream::SplitSink<Socket, Message>) -> Next {
-    let frame = CloseFrame {
-        code: CloseCode::Policy,
-        reason: "slow consumer".into(),
-    };
+    let frame = CloseFrame { code: CloseCode::Policy, reason: "slow consumer".into() };
     let _ = sink.send(Message::Close(Some(frame))).await;
     Next::Stop
 }

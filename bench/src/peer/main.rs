@@ -15,10 +15,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "peer-tokio",
-    about = "tokio-tungstenite peer of the switchyard example protocol"
-)]
+#[command(name = "peer-tokio", about = "tokio-tungstenite peer of the switchyard example protocol")]
 struct PeerArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -36,11 +33,7 @@ struct PeerArgs {
 /// Binds with a listen backlog of 4096 (`TcpListener::bind` gives 128 here, which overflows
 /// under a connect storm and costs one-second SYN retransmits).
 fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(4096)
@@ -48,10 +41,8 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 fn main() -> std::io::Result<()> {
     let args = PeerArgs::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.workers.max(1))
-        .enable_all()
-        .build()?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(args.workers.max(1)).enable_all().build()?;
     runtime.block_on(serve(args))
 }
 

@@ -57,13 +57,10 @@ pub struct ErrorParam<'a> {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_millis() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_millis())
 }
 
 /// Compact JSON of a server message.
 pub fn encode<P: Serialize>(message: &Outgoing<'_, P>) -> String {
-    serde_json::to_string(message)
-        .unwrap_or_else(|_| r#"{"cmd":"error","param":{"message":"encode"}}"#.into())
+    serde_json::to_string(message).unwrap_or_else(|_| r#"{"cmd":"error","param":{"message":"encode"}}"#.into())
 }

@@ -76,13 +76,10 @@ impl FleetHandler for ChurnLoad {
         let completed = slot.stage == Stage::Closing;
         if completed && self.recording {
             self.cycles += 1;
-            self.histogram
-                .record(slot.started.elapsed().as_nanos() as u64);
+            self.histogram.record(slot.started.elapsed().as_nanos() as u64);
         } else if !completed {
             self.errors += 1;
-            let why = error.map_or(format!("closed while {:?}", slot.stage), |err| {
-                err.to_string()
-            });
+            let why = error.map_or(format!("closed while {:?}", slot.stage), |err| err.to_string());
             self.first_error.get_or_insert(why);
         }
         self.to_reconnect.push(conn);
@@ -98,12 +95,7 @@ fn frames() -> (Vec<u8>, Vec<u8>) {
         [1, 2, 3, 4],
     );
     let mut close = Vec::new();
-    wire::encode_client_frame(
-        &mut close,
-        wire::OPCODE_CLOSE,
-        &1000u16.to_be_bytes(),
-        [5, 6, 7, 8],
-    );
+    wire::encode_client_frame(&mut close, wire::OPCODE_CLOSE, &1000u16.to_be_bytes(), [5, 6, 7, 8]);
     (chat, close)
 }
 
@@ -112,12 +104,7 @@ pub fn run(common: &Common, config: &ChurnConfig) -> io::Result<ScenarioResult> 
     let (chat_frame, close_frame) = frames();
     let now = Instant::now();
     let mut load = ChurnLoad {
-        slots: (0..config.concurrency)
-            .map(|_| Slot {
-                stage: Stage::Upgrading,
-                started: now,
-            })
-            .collect(),
+        slots: (0..config.concurrency).map(|_| Slot { stage: Stage::Upgrading, started: now }).collect(),
         to_reconnect: (0..config.concurrency).collect(),
         recording: false,
         cycles: 0,
@@ -134,16 +121,10 @@ pub fn run(common: &Common, config: &ChurnConfig) -> io::Result<ScenarioResult> 
     let started = Instant::now();
     run_for(&mut fleet, &mut load, &mut connects, common.duration)?;
     let elapsed = started.elapsed();
-    let mut result = ScenarioResult::new(
-        "churn",
-        format!("{} concurrent connect/chat/close loops", config.concurrency),
-    );
+    let mut result =
+        ScenarioResult::new("churn", format!("{} concurrent connect/chat/close loops", config.concurrency));
     result.cpu = window.finish();
-    result.metrics.push(Metric::higher(
-        "cycles/s",
-        per_second(load.cycles, elapsed),
-        "cycles/s",
-    ));
+    result.metrics.push(Metric::higher("cycles/s", per_second(load.cycles, elapsed), "cycles/s"));
     result.latency = Some(load.histogram.summary());
     result.errors = load.errors;
     result.notes.extend(load.first_error.take());
@@ -151,21 +132,13 @@ pub fn run(common: &Common, config: &ChurnConfig) -> io::Result<ScenarioResult> 
     Ok(result)
 }
 
-fn run_for(
-    fleet: &mut Fleet,
-    load: &mut ChurnLoad,
-    connects: &mut u64,
-    period: Duration,
-) -> io::Result<()> {
+fn run_for(fleet: &mut Fleet, load: &mut ChurnLoad, connects: &mut u64, period: Duration) -> io::Result<()> {
     let until = Instant::now() + period;
     let host = fleet.host_header().to_string();
     while Instant::now() < until {
         for slot in std::mem::take(&mut load.to_reconnect) {
             let request = wire::upgrade_request(&host, &format!("/example/socket?ch=churn-{slot}"));
-            load.slots[slot] = Slot {
-                stage: Stage::Upgrading,
-                started: Instant::now(),
-            };
+            load.slots[slot] = Slot { stage: Stage::Upgrading, started: Instant::now() };
             *connects += 1;
             if let Err(err) = fleet.connect(slot, Some(net::rotating_source(*connects)), &request) {
                 load.errors += 1;

@@ -37,8 +37,7 @@ impl FleetHandler for IdleLoad {
     fn on_close(&mut self, conn: usize, _was_open: bool, error: Option<io::Error>) {
         self.closed += 1;
         let why = error.map_or("closed by the server".to_string(), |err| err.to_string());
-        self.first_error
-            .get_or_insert(format!("connection {conn}: {why}"));
+        self.first_error.get_or_insert(format!("connection {conn}: {why}"));
     }
 }
 
@@ -78,39 +77,26 @@ pub fn run(common: &Common, config: &ConnsConfig) -> io::Result<ScenarioResult> 
     let held = fleet.open_count();
     let rss_after = common.server_pid.and_then(usage::process_rss_bytes);
 
-    let mut result = ScenarioResult::new(
-        "conns",
-        format!("{} idle connections, path {}", config.conns, config.path),
-    );
+    let mut result = ScenarioResult::new("conns", format!("{} idle connections, path {}", config.conns, config.path));
     result.metrics.push(Metric::higher(
         "connects+upgrades/s",
         per_second(opened.opened as u64, opened.elapsed),
         "conns/s",
     ));
-    result
-        .metrics
-        .push(Metric::higher("connections held", held as f64, "conns"));
+    result.metrics.push(Metric::higher("connections held", held as f64, "conns"));
     if let (Some(before), Some(after)) = (rss_before, rss_after) {
         let per_connection = after.saturating_sub(before) as f64 / held.max(1) as f64;
-        result.metrics.push(Metric::lower(
-            "server RSS per connection",
-            per_connection / 1024.0,
-            "KiB",
-        ));
+        result.metrics.push(Metric::lower("server RSS per connection", per_connection / 1024.0, "KiB"));
         result.notes.push(format!(
             "server RSS {:.1} MiB before, {:.1} MiB holding {held}",
             before as f64 / 1048576.0,
             after as f64 / 1048576.0
         ));
     } else {
-        result
-            .notes
-            .push("server RSS unknown: pass --server-pid".into());
+        result.notes.push("server RSS unknown: pass --server-pid".into());
     }
     result.cpu = cpu;
-    result.errors = opened.failed as u64
-        + (config.conns - opened.opened.min(config.conns)) as u64
-        + load.closed;
+    result.errors = opened.failed as u64 + (config.conns - opened.opened.min(config.conns)) as u64 + load.closed;
     result.notes.extend(load.first_error.take());
     result.note_bottleneck();
     drop(fleet);
@@ -131,8 +117,7 @@ pub fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit with a valid resource and a struct we own.
     unsafe {
         let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
             limit.rlim_cur = limit.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }

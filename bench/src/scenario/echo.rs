@@ -28,18 +28,12 @@ fn echo_frame(payload_bytes: usize) -> Vec<u8> {
     let param = "x".repeat(payload_bytes);
     let text = format!(r#"{{"cmd":"echo","param":"{param}"}}"#);
     let mut frame = Vec::new();
-    wire::encode_client_frame(
-        &mut frame,
-        wire::OPCODE_TEXT,
-        text.as_bytes(),
-        [0x5a, 0x17, 0xc3, 0x9e],
-    );
+    wire::encode_client_frame(&mut frame, wire::OPCODE_TEXT, text.as_bytes(), [0x5a, 0x17, 0xc3, 0x9e]);
     frame
 }
 
 fn is_echo_reply(payload: &[u8]) -> bool {
-    payload.starts_with(br#"{"cmd":"echo""#)
-        || memchr::memmem::find(payload, br#""cmd":"echo""#).is_some()
+    payload.starts_with(br#"{"cmd":"echo""#) || memchr::memmem::find(payload, br#""cmd":"echo""#).is_some()
 }
 
 struct EchoLoad {
@@ -84,8 +78,7 @@ impl FleetHandler for EchoLoad {
         };
         if self.recording {
             self.replies += 1;
-            self.histogram
-                .record(now.duration_since(sent).as_nanos() as u64);
+            self.histogram.record(now.duration_since(sent).as_nanos() as u64);
         }
         if self.sending {
             self.to_send[conn] += 1;
@@ -118,9 +111,7 @@ pub fn run(common: &Common, config: &EchoConfig) -> io::Result<ScenarioResult> {
     let mut load = EchoLoad {
         frame: echo_frame(config.payload_bytes),
         in_flight: config.in_flight,
-        sent_at: (0..config.conns)
-            .map(|_| VecDeque::with_capacity(config.in_flight * 2))
-            .collect(),
+        sent_at: (0..config.conns).map(|_| VecDeque::with_capacity(config.in_flight * 2)).collect(),
         to_send: vec![0; config.conns],
         sending: true,
         recording: false,
@@ -157,16 +148,9 @@ pub fn run(common: &Common, config: &EchoConfig) -> io::Result<ScenarioResult> {
     let (elapsed, cpu) = measure(&mut fleet, &mut load, common)?;
     let mut result = ScenarioResult::new(
         "echo",
-        format!(
-            "{} conns, {} in flight, {} B",
-            config.conns, config.in_flight, config.payload_bytes
-        ),
+        format!("{} conns, {} in flight, {} B", config.conns, config.in_flight, config.payload_bytes),
     );
-    result.metrics.push(Metric::higher(
-        "echo msgs/s",
-        per_second(load.replies, elapsed),
-        "msgs/s",
-    ));
+    result.metrics.push(Metric::higher("echo msgs/s", per_second(load.replies, elapsed), "msgs/s"));
     result.latency = Some(load.histogram.summary());
     result.cpu = cpu;
     result.errors = load.errors;
@@ -176,11 +160,7 @@ pub fn run(common: &Common, config: &EchoConfig) -> io::Result<ScenarioResult> {
 }
 
 /// Warms up, then records for the measuring time; returns that time and the CPU shares.
-fn measure(
-    fleet: &mut Fleet,
-    load: &mut EchoLoad,
-    common: &Common,
-) -> io::Result<(Duration, crate::usage::CpuShares)> {
+fn measure(fleet: &mut Fleet, load: &mut EchoLoad, common: &Common) -> io::Result<(Duration, crate::usage::CpuShares)> {
     let warm_until = Instant::now() + common.warmup;
     while Instant::now() < warm_until {
         fleet.poll_once(Some(Duration::from_millis(10)), load)?;

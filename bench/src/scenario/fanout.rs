@@ -107,11 +107,7 @@ impl FanoutLoad {
             self.deliveries.malformed += 1;
             return;
         };
-        let Some(expected) = self
-            .deliveries
-            .next_seq
-            .get_mut(conn * self.publishers + publisher as usize)
-        else {
+        let Some(expected) = self.deliveries.next_seq.get_mut(conn * self.publishers + publisher as usize) else {
             self.deliveries.malformed += 1;
             return;
         };
@@ -145,15 +141,10 @@ impl FanoutLoad {
         let sent_nanos = Instant::now().duration_since(self.epoch).as_nanos() as u64;
         for _ in 0..count {
             let publisher = (self.published_total() % self.publishers as u64) as usize;
-            let stamp = Stamp {
-                publisher: publisher as u16,
-                seq: self.published[publisher],
-                sent_nanos,
-            };
+            let stamp = Stamp { publisher: publisher as u16, seq: self.published[publisher], sent_nanos };
             chat_text::write_stamp(&mut self.text, stamp);
             self.payload.clear();
-            self.payload
-                .extend_from_slice(br#"{"cmd":"chat","param":{"text":""#);
+            self.payload.extend_from_slice(br#"{"cmd":"chat","param":{"text":""#);
             self.payload.extend_from_slice(&self.text);
             self.payload.extend_from_slice(br#""}}"#);
             if let Some(Some(client)) = fleet.clients.get_mut(self.subscribers + publisher) {
@@ -164,8 +155,7 @@ impl FanoutLoad {
         for publisher in 0..self.publishers {
             if let Some(Some(client)) = fleet.clients.get_mut(self.subscribers + publisher) {
                 if let Err(err) = client.flush() {
-                    self.first_error
-                        .get_or_insert(format!("publisher write: {err}"));
+                    self.first_error.get_or_insert(format!("publisher write: {err}"));
                 }
             }
         }
@@ -201,8 +191,7 @@ impl FleetHandler for FanoutLoad {
     fn on_close(&mut self, conn: usize, _was_open: bool, error: Option<io::Error>) {
         self.lost_subscribers += 1;
         let why = error.map_or("closed by the server".to_string(), |err| err.to_string());
-        self.first_error
-            .get_or_insert(format!("connection {conn}: {why}"));
+        self.first_error.get_or_insert(format!("connection {conn}: {why}"));
     }
 }
 
@@ -238,12 +227,7 @@ pub fn run(common: &Common, config: &FanoutConfig) -> io::Result<ScenarioResult>
 }
 
 /// Opens the subscribers, then the publishers, and waits for the join announcements to stop.
-fn join_everyone(
-    fleet: &mut Fleet,
-    load: &mut FanoutLoad,
-    common: &Common,
-    config: &FanoutConfig,
-) -> io::Result<()> {
+fn join_everyone(fleet: &mut Fleet, load: &mut FanoutLoad, common: &Common, config: &FanoutConfig) -> io::Result<()> {
     let host = fleet.host_header().to_string();
     let path = format!("/example/socket?ch={}", config.channel);
     let request_for = |_| wire::upgrade_request(&host, &path);
@@ -273,12 +257,7 @@ fn join_everyone(
 }
 
 /// Publishes (at the configured rate or the window's maximum) for `period`.
-fn publish_for(
-    fleet: &mut Fleet,
-    load: &mut FanoutLoad,
-    config: &FanoutConfig,
-    period: Duration,
-) -> io::Result<()> {
+fn publish_for(fleet: &mut Fleet, load: &mut FanoutLoad, config: &FanoutConfig, period: Duration) -> io::Result<()> {
     let started = Instant::now();
     let published_before = load.published_total();
     let window = config.window as u64;
@@ -292,19 +271,13 @@ fn publish_for(
             None => room,
             Some(rate) => {
                 let target = (rate * elapsed.as_secs_f64()) as u64 + 1;
-                target
-                    .saturating_sub(load.published_total() - published_before)
-                    .min(room)
+                target.saturating_sub(load.published_total() - published_before).min(room)
             }
         };
         if due > 0 {
             load.publish(fleet, due);
         }
-        let timeout = if config.rate.is_some() {
-            Duration::from_millis(1)
-        } else {
-            Duration::from_millis(10)
-        };
+        let timeout = if config.rate.is_some() { Duration::from_millis(1) } else { Duration::from_millis(10) };
         fleet.poll_once(Some(timeout), load)?;
     }
 }
@@ -312,12 +285,7 @@ fn publish_for(
 /// Reads until every published message reached every live subscriber, or two seconds pass.
 fn drain(fleet: &mut Fleet, load: &mut FanoutLoad) -> io::Result<()> {
     let until = Instant::now() + Duration::from_secs(2);
-    let live = fleet
-        .clients
-        .iter()
-        .take(load.subscribers)
-        .flatten()
-        .count() as u64;
+    let live = fleet.clients.iter().take(load.subscribers).flatten().count() as u64;
     let expected = load.published_total() * live;
     while load.deliveries.total < expected && Instant::now() < until {
         fleet.poll_once(Some(Duration::from_millis(10)), load)?;
@@ -344,25 +312,14 @@ fn summarize(
         ),
     );
     let deliveries_per_second = per_second(load.deliveries.in_window, elapsed);
-    result.metrics.push(Metric::higher(
-        "deliveries/s",
-        deliveries_per_second,
-        "deliveries/s",
-    ));
-    result.metrics.push(Metric::higher(
-        "messages/s",
-        deliveries_per_second / config.subscribers as f64,
-        "msgs/s",
-    ));
+    result.metrics.push(Metric::higher("deliveries/s", deliveries_per_second, "deliveries/s"));
+    result.metrics.push(Metric::higher("messages/s", deliveries_per_second / config.subscribers as f64, "msgs/s"));
     result.latency = Some(load.histogram.summary());
     result.cpu = cpu;
     let missing = load.missing(fleet);
     let deliveries = &load.deliveries;
-    result.errors = deliveries.duplicates
-        + deliveries.gaps
-        + deliveries.malformed
-        + missing
-        + load.lost_subscribers as u64;
+    result.errors =
+        deliveries.duplicates + deliveries.gaps + deliveries.malformed + missing + load.lost_subscribers as u64;
     result.notes.push(format!(
         "exactly-once, in order: {} delivered of {} published x {} subscribers; {} duplicate, {} gaps, {} missing, {} malformed, {} subscribers lost",
         deliveries.total, load.published_total(), config.subscribers, deliveries.duplicates, deliveries.gaps, missing, deliveries.malformed, load.lost_subscribers

@@ -26,9 +26,7 @@ pub const GROUP_SIZE: usize = 100;
 
 /// Expands a path template: `{i}` is the connection index, `{g}` its group of [`GROUP_SIZE`].
 pub fn path_for(template: &str, index: usize) -> String {
-    template
-        .replace("{i}", &index.to_string())
-        .replace("{g}", &(index / GROUP_SIZE).to_string())
+    template.replace("{i}", &index.to_string()).replace("{g}", &(index / GROUP_SIZE).to_string())
 }
 
 /// Events per second.
