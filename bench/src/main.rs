@@ -8,6 +8,7 @@ mod compare;
 mod fleet;
 mod histogram;
 mod net;
+mod order_check;
 mod report;
 mod scenario;
 mod server_proc;

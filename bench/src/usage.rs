@@ -49,6 +49,14 @@ pub fn machine_busy_time() -> Option<Duration> {
     Some(Duration::from_nanos((total - idle) * 1_000_000_000 / ticks_per_second))
 }
 
+/// How many cores' worth of CPU the machine is using, sampled over `period`.
+pub fn machine_busy_cores(period: Duration) -> Option<f64> {
+    let start = machine_busy_time()?;
+    std::thread::sleep(period);
+    let end = machine_busy_time()?;
+    Some(end.saturating_sub(start).as_secs_f64() / period.as_secs_f64())
+}
+
 /// CPU used by the generator and (when known) the server over a measured window.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuWindow {

@@ -11,6 +11,7 @@ use crate::chat_text::{self, Stamp, STAMP_BYTES};
 use crate::client::Client;
 use crate::fleet::{Fleet, FleetHandler, OpenAware, OpenBatch};
 use crate::histogram::Histogram;
+use crate::order_check::{OrderCheck, Verdict};
 use crate::report::{Metric, ScenarioResult};
 use crate::usage::{CpuShares, CpuWindow};
 use crate::wire::{self, Frame};
@@ -32,13 +33,12 @@ pub struct FanoutConfig {
 /// Delivery accounting for the subscribers.
 #[derive(Default)]
 struct Deliveries {
-    /// Next expected sequence number per (subscriber, publisher).
-    next_seq: Vec<u64>,
+    order: OrderCheck,
+    /// Where `"text":"` was in each subscriber's last delivery.
     text_offset: Vec<u16>,
+    /// Deliveries accepted (in order, first time) since publishing began.
     total: u64,
     in_window: u64,
-    duplicates: u64,
-    gaps: u64,
     malformed: u64,
 }
 
@@ -67,7 +67,7 @@ impl FanoutLoad {
             subscribers: config.subscribers,
             publishers: config.publishers,
             deliveries: Deliveries {
-                next_seq: vec![0; config.subscribers * config.publishers],
+                order: OrderCheck::new(config.subscribers, config.publishers),
                 text_offset: vec![0; config.subscribers],
                 ..Deliveries::default()
             },
@@ -107,19 +107,14 @@ impl FanoutLoad {
             self.deliveries.malformed += 1;
             return;
         };
-        let Some(expected) = self.deliveries.next_seq.get_mut(conn * self.publishers + publisher as usize) else {
-            self.deliveries.malformed += 1;
-            return;
-        };
-        match seq.cmp(expected) {
-            std::cmp::Ordering::Equal => {}
-            std::cmp::Ordering::Less => {
-                self.deliveries.duplicates += 1;
+        match self.deliveries.order.observe(conn, publisher as usize, seq) {
+            Verdict::InOrder | Verdict::Gap => {}
+            Verdict::Duplicate => return,
+            Verdict::Unknown => {
+                self.deliveries.malformed += 1;
                 return;
             }
-            std::cmp::Ordering::Greater => self.deliveries.gaps += seq - *expected,
         }
-        *expected = seq + 1;
         self.deliveries.total += 1;
         if self.recording {
             self.deliveries.in_window += 1;
@@ -168,10 +163,7 @@ impl FanoutLoad {
             if !matches!(fleet.clients.get(subscriber), Some(Some(_))) {
                 continue;
             }
-            for (publisher, &published) in self.published.iter().enumerate() {
-                let seen = self.deliveries.next_seq[subscriber * self.publishers + publisher];
-                missing += published.saturating_sub(seen);
-            }
+            missing += self.deliveries.order.missing_for(subscriber, &self.published);
         }
         missing
     }
@@ -318,11 +310,14 @@ fn summarize(
     result.cpu = cpu;
     let missing = load.missing(fleet);
     let deliveries = &load.deliveries;
-    result.errors =
-        deliveries.duplicates + deliveries.gaps + deliveries.malformed + missing + load.lost_subscribers as u64;
+    result.errors = deliveries.order.duplicates
+        + deliveries.order.gaps
+        + deliveries.malformed
+        + missing
+        + load.lost_subscribers as u64;
     result.notes.push(format!(
         "exactly-once, in order: {} delivered of {} published x {} subscribers; {} duplicate, {} gaps, {} missing, {} malformed, {} subscribers lost",
-        deliveries.total, load.published_total(), config.subscribers, deliveries.duplicates, deliveries.gaps, missing, deliveries.malformed, load.lost_subscribers
+        deliveries.total, load.published_total(), config.subscribers, deliveries.order.duplicates, deliveries.order.gaps, missing, deliveries.malformed, load.lost_subscribers
     ));
     result.notes.extend(load.first_error.take());
     result.note_bottleneck();
