@@ -16,7 +16,9 @@ const state = {
   previous: null, // the last status, for rates
   selected: null, // connection id shown in details
   selectedInfo: null,
+  selectedGone: false, // the selected connection closed: stop asking for it
   channel: null, // channel whose members are shown
+  channelGone: false,
   status: null,
 };
 
@@ -216,13 +218,14 @@ function renderChannels(list) {
 
 function openChannel(name) {
   state.channel = name;
+  state.channelGone = false;
   $("channel-members").hidden = false;
   $("members-of").textContent = name;
   refreshMembers();
 }
 
 async function refreshMembers() {
-  if (state.channel === null) return;
+  if (state.channel === null || state.channelGone) return;
   const name = state.channel;
   const list = $("members-list");
   try {
@@ -238,7 +241,9 @@ async function refreshMembers() {
       }),
     );
   } catch (error) {
-    if (state.channel === name) list.replaceChildren(el("li", error.status === 404 ? "(channel gone: no members)" : error.message, "muted"));
+    if (state.channel !== name) return;
+    state.channelGone = error.status === 404; // reopened by a click on the channel
+    list.replaceChildren(el("li", state.channelGone ? "(channel gone: no members)" : error.message, "muted"));
   }
 }
 
@@ -246,6 +251,7 @@ async function refreshMembers() {
 
 function select(id) {
   state.selected = id;
+  state.selectedGone = false;
   for (const row of $("connections").tBodies[0].rows) row.classList.toggle("selected", row.dataset.id === id);
   $("action-result").textContent = "";
   refreshDetails();
@@ -253,7 +259,7 @@ function select(id) {
 
 async function refreshDetails() {
   const id = state.selected;
-  if (!id) return;
+  if (!id || state.selectedGone) return;
   try {
     const conn = await api(`connections/${id}`);
     if (state.selected !== id) return;
@@ -261,6 +267,7 @@ async function refreshDetails() {
     renderDetails(conn, false);
   } catch (error) {
     if (state.selected !== id) return;
+    if (error.status === 404) state.selectedGone = true;
     if (error.status === 404 && state.selectedInfo && state.selectedInfo.id === id) renderDetails(state.selectedInfo, true);
     else if (error.status === 404) $("details").replaceChildren(el("p", `${id}: closed`, "muted"));
   }

@@ -148,14 +148,13 @@ fn host_name(host: &str) -> &str {
     }
 }
 
-/// Whether a browser sent this request from our own origin. Requests without `Origin` and
-/// `Sec-Fetch-Site` (curl, scripts) pass: only browsers attach credentials by themselves,
-/// and they send at least one of the two on POST and WebSocket requests.
+/// Whether a browser sent this request from our own origin. `Sec-Fetch-Site` (which pages
+/// cannot forge) decides when present; else `Origin` must name our `Host` (`null` does not).
+/// Requests with neither (curl, scripts) pass: only browsers attach credentials by
+/// themselves, and they send at least one of the two on POST and WebSocket requests.
 pub fn same_origin(request: &HttpRequest) -> bool {
     if let Some(site) = request.header("sec-fetch-site") {
-        if !matches!(site.trim(), "same-origin" | "none") {
-            return false;
-        }
+        return matches!(site.trim(), "same-origin" | "none");
     }
     let Some(origin) = request.header("origin") else {
         return true;
@@ -296,6 +295,11 @@ mod tests {
         assert_eq!(guard.check_action(&fetch), Err(CROSS_SITE));
         let bearer = request("10.0.0.1:1", &[host, ("Authorization", "Bearer t"), ("Origin", "http://evil.example")]);
         assert_eq!(guard.check_action(&bearer), Ok(Access::Bearer));
+        let null_same =
+            request("10.0.0.1:1", &[host, ("Cookie", cookie), ("Origin", "null"), ("Sec-Fetch-Site", "same-origin")]);
+        assert_eq!(guard.check_action(&null_same), Ok(Access::Cookie));
+        let null_only = request("10.0.0.1:1", &[host, ("Cookie", cookie), ("Origin", "null")]);
+        assert_eq!(guard.check_action(&null_only), Err(CROSS_SITE));
         let loopback = Guard::new(None);
         let cross = request("127.0.0.1:1", &[("Host", "localhost:8080"), ("Origin", "http://evil.example")]);
         assert_eq!(loopback.check_action(&cross), Err(CROSS_SITE));

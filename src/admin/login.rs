@@ -14,7 +14,7 @@ pub const HOME: &str = "/admin/websocket";
 
 const FORM: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>switchyard admin: log in</title><link rel="stylesheet" href="/admin/admin.css"></head>
+<title>switchyard admin: log in</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/admin/admin.css"></head>
 <body class="login"><main class="login-box">
 <h1>switchyard <span>admin</span></h1>
 <p class="note">{NOTE}</p>

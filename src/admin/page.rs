@@ -22,7 +22,7 @@ pub fn harden(response: HttpResponse) -> HttpResponse {
         .with_header("Content-Security-Policy", CSP)
         .with_header("X-Frame-Options", "DENY")
         .with_header("X-Content-Type-Options", "nosniff")
-        .with_header("Referrer-Policy", "no-referrer")
+        .with_header("Referrer-Policy", "same-origin")
 }
 
 pub fn html() -> HttpResponse {

@@ -1,0 +1,211 @@
+// admin-page.test.mjs — headless Chromium (playwright-core driving the Debian `chromium`
+// package) on the real switchyard binary started with --admin-token: logs in through the form,
+// sees a test client's connection appear, sends it a message from the page (the client gets it),
+// sees it in the live tap, opens its channel's members, disconnects it with close-connection
+// (the client is told and closed), and takes screenshots. Also saves /metrics before and after
+// the traffic for metrics_check.py. Outputs go to tests/browser/out/ (or $ADMIN_TEST_OUTPUT).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { randomBytes } from "node:crypto";
+import { chromium } from "playwright-core";
+import WebSocket from "ws";
+
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const BINARY = resolve(HERE, process.env.SWITCHYARD_BIN ?? "../../target/release/switchyard");
+const OUTPUT = resolve(process.env.ADMIN_TEST_OUTPUT ?? join(HERE, "out"));
+const TOKEN = randomBytes(18).toString("base64url");
+const CHANNEL = "admin-browser-test";
+
+let server;
+let context;
+let userDataDir;
+const problems = [];
+
+function startServer() {
+  return new Promise((resolveStart, reject) => {
+    const child = spawn(BINARY, ["--listen", "127.0.0.1:0", "--workers", "2", "--admin-token", TOKEN], {
+      env: { ...process.env, RUST_LOG: "info" },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let log = "";
+    const timer = setTimeout(() => reject(new Error(`switchyard did not start:\n${log}`)), 10_000);
+    child.stderr.on("data", (chunk) => {
+      log += chunk;
+      const match = /listening on http:\/\/(\S+)/.exec(log);
+      if (match && !child.addr) {
+        child.addr = match[1];
+        clearTimeout(timer);
+        resolveStart(child);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`switchyard exited ${code}:\n${log}`)));
+  });
+}
+
+const base = () => `http://${server.addr}`;
+
+async function apiGet(path) {
+  const response = await fetch(`${base()}/admin/api/${path}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(response.status, 200, `GET ${path}`);
+  return response.json();
+}
+
+async function saveMetrics(name) {
+  const response = await fetch(`${base()}/metrics`);
+  assert.equal(response.status, 200);
+  writeFileSync(join(OUTPUT, name), await response.text());
+}
+
+/** A raw WebSocket client on the example route that records what it receives. */
+function testClient() {
+  return new Promise((resolveClient, reject) => {
+    const socket = new WebSocket(`ws://${server.addr}/example/socket?ch=${CHANNEL}`);
+    const client = { socket, messages: [], closed: null };
+    socket.on("message", (data) => client.messages.push(JSON.parse(String(data))));
+    socket.on("close", (code) => {
+      client.closed = code;
+    });
+    socket.on("open", () => resolveClient(client));
+    socket.on("error", reject);
+  });
+}
+
+async function until(what, condition, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+before(async () => {
+  assert.ok(existsSync(BINARY), `no switchyard binary at ${BINARY} (cargo build --release, or set SWITCHYARD_BIN)`);
+  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
+  mkdirSync(OUTPUT, { recursive: true });
+  server = await startServer();
+  userDataDir = mkdtempSync(join(tmpdir(), "switchyard-admin-chromium-"));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+    viewport: { width: 1400, height: 1100 },
+  });
+});
+
+after(async () => {
+  await context?.close();
+  server?.kill("SIGTERM");
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+});
+
+test("the admin page logs in, watches, sends, taps and disconnects a real client", async () => {
+  await saveMetrics("metrics-before.txt");
+  const page = await context.newPage();
+  page.on("console", (m) => {
+    // The closed connection (details) and its emptied channel (members) answer 404 once each.
+    const url = m.location().url;
+    const gone = url.includes("/admin/api/connections/") || url.includes("/admin/api/channels/");
+    const expected404 = gone && m.text().includes("404");
+    if (m.type() === "error" && !expected404) problems.push(`console: ${m.text()} (${m.location().url})`);
+  });
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+
+  // Without a session the page answers 401 with the login form; a wrong token stays there.
+  const first = await page.goto(`${base()}/admin/websocket`);
+  assert.equal(first.status(), 401);
+  await page.fill("#token", "wrong-token");
+  await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
+  await page.locator(".note", { hasText: "Wrong token" }).waitFor();
+  problems.length = 0; // the 401 answers above are logged by Chromium as console errors
+  await page.fill("#token", TOKEN);
+  await Promise.all([page.waitForURL("**/admin/websocket"), page.click("button[type=submit]")]);
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === "switchyard_admin");
+  assert.ok(session?.httpOnly, "the session cookie is HttpOnly");
+  assert.equal(session.sameSite, "Strict");
+  await page.locator("#live.ok").waitFor();
+
+  // A client connects; the page lists it with its full id.
+  const client = await testClient();
+  const members = await apiGet(`connections?channel=${CHANNEL}`);
+  assert.equal(members.connections.length, 1);
+  const id = members.connections[0].id;
+  assert.match(id, /^[0-9a-f-]{36}$/);
+  const row = page.locator(`#connections tbody tr[data-id="${id}"]`);
+  await row.waitFor();
+  assert.equal(await row.locator("td").first().textContent(), id);
+
+  // The tap is streaming; the client's own traffic shows up as "in".
+  await page.locator("#tap-state", { hasText: "streaming" }).waitFor();
+  client.socket.send(JSON.stringify({ cmd: "chat", param: { text: "hello admin" } }));
+  await page.locator("#tap-rows tr[data-cmd=chat]").first().waitFor();
+
+  // Select it, fill the send form from it; an invalid param blocks sending.
+  await row.click();
+  await page.locator(`#details[data-id="${id}"] dd`, { hasText: id }).first().waitFor();
+  await page.click("#send-here");
+  assert.equal(await page.inputValue("#send-target"), id);
+  await page.fill("#send-cmd", "admin-notice");
+  await page.fill("#send-param", "{not json");
+  assert.ok(await page.isDisabled("#send-button"));
+  assert.match(await page.textContent("#param-error"), /not valid JSON/);
+  await page.fill("#send-param", '{"text": "hello from the admin page", "n": 1}');
+  assert.ok(await page.isEnabled("#send-button"));
+  await page.click("#send-button");
+  await page.locator("#send-result.ok", { hasText: "sent" }).waitFor();
+  await until("the client to receive admin-notice", () => client.messages.some((m) => m.cmd === "admin-notice"));
+  const notice = client.messages.find((m) => m.cmd === "admin-notice");
+  assert.deepEqual(notice.param, { text: "hello from the admin page", n: 1 });
+
+  // The send is in the tap; filtering by cmd keeps only it.
+  await page.locator("#tap-rows tr[data-cmd=admin-notice]").first().waitFor();
+  await page.fill("#tap-filter", "admin-notice");
+  await until("the tap filter", async () => {
+    const cmds = await page.locator("#tap-rows tr").evaluateAll((rows) => rows.map((r) => r.dataset.cmd));
+    return cmds.length > 0 && cmds.every((c) => c === "admin-notice");
+  });
+  await page.fill("#tap-filter", "");
+
+  // Pause holds new events back; resume shows them.
+  await page.click("#tap-pause");
+  client.socket.send(JSON.stringify({ cmd: "echo", param: "while paused" }));
+  await page.locator("#tap-counts", { hasText: "held while paused" }).waitFor();
+  assert.equal(await page.locator("#tap-rows tr[data-cmd=echo]").count(), 0);
+  await page.click("#tap-pause");
+  await page.locator("#tap-rows tr[data-cmd=echo]").first().waitFor();
+
+  // The channel opens its members.
+  await page.locator(`#channels tbody tr[data-name="${CHANNEL}"]`).click();
+  await page.locator(`#members-list li[data-id="${id}"]`).waitFor();
+
+  await page.waitForTimeout(1200); // one more refresh: counters and rates on screen
+  await page.screenshot({ path: join(OUTPUT, "admin.png"), fullPage: true });
+  await saveMetrics("metrics-after.txt");
+
+  // Disconnect with close-connection: the client is told, then closed.
+  await page.click("#disconnect-notify");
+  await page.locator("#action-result.ok").waitFor();
+  await until("the client to be closed", () => client.closed !== null);
+  assert.ok(client.messages.some((m) => m.cmd === "close-connection"), "close-connection received before the close");
+  await page.locator('#details[data-state="closed"]').waitFor();
+  await row.waitFor({ state: "detached" });
+  await page.screenshot({ path: join(OUTPUT, "admin-after-disconnect.png"), fullPage: true });
+
+  assert.deepEqual(problems, [], "no console errors, CSP violations or page errors");
+  console.log(`screenshots: ${join(OUTPUT, "admin.png")} ${join(OUTPUT, "admin-after-disconnect.png")}`);
+});
