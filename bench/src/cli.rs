@@ -73,6 +73,11 @@ pub enum Command {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// Scan and check synthetic chat deliveries in memory: the generator's per-frame cost.
+    Selftest {
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+    },
     /// Start switchyard and the tokio-tungstenite peers pinned to core 0, run every scenario
     /// against each from core 1, print medians and switchyard / peer ratios.
     Compare(CompareArgs),
@@ -132,10 +137,15 @@ pub struct CompareArgs {
     /// Only these scenarios (comma separated names as printed), default all.
     #[arg(long)]
     pub only: Option<String>,
-    #[arg(long, default_value_t = 0)]
-    pub server_core: usize,
+    /// CPUs the servers are pinned to (a `taskset -c` list).
+    #[arg(long, default_value = "0")]
+    pub server_cpus: String,
+    /// The core the generator pins itself to.
     #[arg(long, default_value_t = 1)]
     pub generator_core: usize,
+    /// Worker threads of every server (switchyard `--workers`, the peer's runtime workers).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
     /// Seconds measured per run (default 3, quick 0.5).
     #[arg(long)]
     pub duration: Option<f64>,

@@ -46,14 +46,16 @@ struct Plan {
     idle_conns: usize,
     churn_loops: usize,
     strict: bool,
+    /// Wait for a quiet machine and rerun disturbed runs (not in the quick smoke test).
+    patient: bool,
     generator_core: Option<usize>,
-    server_core: Option<usize>,
+    server_cpus: Option<String>,
 }
 
 impl Plan {
     fn from_args(args: &CompareArgs) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let pinning = cores > args.server_core.max(args.generator_core);
+        let pinning = cores > args.generator_core;
         let (reps, duration, warmup) = if args.quick { (1, 0.5, 0.2) } else { (args.reps.max(1), 3.0, 0.5) };
         let sized = |full, quick| if args.quick { quick } else { full };
         Plan {
@@ -66,8 +68,9 @@ impl Plan {
             idle_conns: sized(19_000, 500),
             churn_loops: sized(64, 8),
             strict: args.quick,
+            patient: !args.quick,
             generator_core: pinning.then_some(args.generator_core),
-            server_core: pinning.then_some(args.server_core),
+            server_cpus: pinning.then(|| args.server_cpus.clone()),
         }
     }
 }
@@ -199,13 +202,13 @@ fn server_specs(args: &CompareArgs) -> Result<Vec<ServerSpec>, String> {
                 program.display()
             ));
         }
-        let mut server_args = vec!["--workers".to_string(), "1".to_string()];
+        let mut server_args = vec!["--workers".to_string(), args.workers.to_string()];
         server_args.extend(args.switchyard_args.split_whitespace().map(str::to_string));
         specs.push(ServerSpec { name: "switchyard".into(), program, args: server_args });
     }
     if !args.skip_peers {
         let peer = peer_path()?;
-        let base = vec!["--workers".to_string(), "1".to_string()];
+        let base = vec!["--workers".to_string(), args.workers.to_string()];
         specs.push(ServerSpec { name: "peer-default".into(), program: peer.clone(), args: base.clone() });
         let mut small = base;
         small.extend(["--read-buffer-size".to_string(), "4096".to_string()]);
@@ -271,9 +274,11 @@ const ATTEMPTS: usize = 3;
 fn run_on_a_quiet_machine(plan: &Plan, runs: &ServerRuns, step: Step) -> Result<ScenarioResult, String> {
     let mut attempt = 1;
     loop {
-        wait_for_quiet_machine(Duration::from_secs(20));
+        if plan.patient {
+            wait_for_quiet_machine(Duration::from_secs(20));
+        }
         let result = run_once(plan, runs, step)?;
-        if !result.cpu.machine_is_busy() || attempt == ATTEMPTS {
+        if !plan.patient || !result.cpu.machine_is_busy() || attempt == ATTEMPTS {
             return Ok(result);
         }
         let others = result.cpu.others.unwrap_or(0.0) * 100.0;
@@ -297,7 +302,7 @@ fn wait_for_quiet_machine(limit: Duration) {
 }
 
 fn run_once(plan: &Plan, runs: &ServerRuns, step: Step) -> Result<ScenarioResult, String> {
-    let server = RunningServer::start(&runs.spec, plan.server_core).map_err(|err| err.to_string())?;
+    let server = RunningServer::start(&runs.spec, plan.server_cpus.as_deref()).map_err(|err| err.to_string())?;
     let common = Common {
         target: server.addr,
         server_pid: Some(server.pid()),
@@ -404,7 +409,7 @@ fn print_summary(plan: &Plan, all: &[ServerRuns]) {
     println!();
     println!(
         "medians of {} run(s); server on core {:?}, generator on core {:?}",
-        plan.reps, plan.server_core, plan.generator_core
+        plan.reps, plan.server_cpus, plan.generator_core
     );
     let mut header = format!("{:<44}", "scenario");
     for runs in all {

@@ -11,6 +11,7 @@ mod net;
 mod order_check;
 mod report;
 mod scenario;
+mod selftest;
 mod server_proc;
 mod usage;
 mod wire;
@@ -37,6 +38,11 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<(), String> {
     let result = match command {
         Command::Compare(args) => return compare::run(&args),
+        Command::Selftest { seconds } => {
+            let rate = selftest::frames_per_second(seconds)?;
+            println!("user-space scan + check: {} frames/s on one core (no sockets)", report::format_number(rate));
+            return Ok(());
+        }
         Command::Echo { common, conns, in_flight, payload, path } => {
             let config = echo::EchoConfig { conns, in_flight, payload_bytes: payload, path };
             echo::run(&common.to_common()?, &config)

@@ -26,14 +26,15 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    pub fn start(spec: &ServerSpec, core: Option<usize>) -> io::Result<Self> {
+    /// Starts `spec`, pinned to `cpus` (a `taskset -c` list) when given.
+    pub fn start(spec: &ServerSpec, cpus: Option<&str>) -> io::Result<Self> {
         let addr = SocketAddr::from(([127, 0, 0, 1], net::free_loopback_port()?));
         let log_path = std::env::temp_dir().join(format!("switchyard-bench-{}.log", spec.name));
         let log = std::fs::File::create(&log_path)?;
-        let mut command = match core {
-            Some(core) => {
+        let mut command = match cpus {
+            Some(cpus) => {
                 let mut taskset = Command::new("taskset");
-                taskset.arg("-c").arg(core.to_string()).arg(&spec.program);
+                taskset.arg("-c").arg(cpus).arg(&spec.program);
                 taskset
             }
             None => Command::new(&spec.program),

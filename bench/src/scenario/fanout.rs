@@ -203,7 +203,8 @@ impl OpenAware for FanoutLoad {
 pub fn run(common: &Common, config: &FanoutConfig) -> io::Result<ScenarioResult> {
     let mut fleet = Fleet::new(common.target)?;
     let mut load = FanoutLoad::new(config);
-    join_everyone(&mut fleet, &mut load, common, config)?;
+    let joining = join_everyone(&mut fleet, &mut load, common, config)?;
+    let announcements = load.other_frames;
     load.publishing = true;
     load.epoch = Instant::now();
     publish_for(&mut fleet, &mut load, config, common.warmup)?;
@@ -215,11 +216,20 @@ pub fn run(common: &Common, config: &FanoutConfig) -> io::Result<ScenarioResult>
     let cpu = window.finish();
     load.recording = false;
     drain(&mut fleet, &mut load)?;
-    Ok(summarize(&fleet, &mut load, config, elapsed, cpu))
+    let mut result = summarize(&fleet, &mut load, config, elapsed, cpu);
+    result.notes.push(format!("joining took {:.1} s ({announcements} join announcements read)", joining.as_secs_f64()));
+    Ok(result)
 }
 
 /// Opens the subscribers, then the publishers, and waits for the join announcements to stop.
-fn join_everyone(fleet: &mut Fleet, load: &mut FanoutLoad, common: &Common, config: &FanoutConfig) -> io::Result<()> {
+/// Returns how long joining took (until the announcements stopped).
+fn join_everyone(
+    fleet: &mut Fleet,
+    load: &mut FanoutLoad,
+    common: &Common,
+    config: &FanoutConfig,
+) -> io::Result<Duration> {
+    let started = Instant::now();
     let host = fleet.host_header().to_string();
     let path = format!("/example/socket?ch={}", config.channel);
     let request_for = |_| wire::upgrade_request(&host, &path);
@@ -245,7 +255,7 @@ fn join_everyone(fleet: &mut Fleet, load: &mut FanoutLoad, common: &Common, conf
     while load.last_frame.elapsed() < quiet_for && Instant::now() < deadline {
         fleet.poll_once(Some(Duration::from_millis(50)), load)?;
     }
-    Ok(())
+    Ok(started.elapsed().saturating_sub(quiet_for))
 }
 
 /// Publishes (at the configured rate or the window's maximum) for `period`.
