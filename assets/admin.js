@@ -185,6 +185,12 @@ function connectionRow(conn) {
 function renderConnections(list) {
   const body = $("connections").tBodies[0];
   body.replaceChildren(...list.connections.map(connectionRow));
+  if (!list.connections.length) {
+    const empty = el("td", list.total ? "no connection matches the filter" : "no open connections", "muted");
+    empty.colSpan = 10;
+    body.append(el("tr"));
+    body.rows[0].append(empty);
+  }
   const shown = list.connections.length;
   const filtered = list.matching !== list.total ? `, ${fmtInt(list.matching)} match` : "";
   const capped = shown < list.matching ? `, first ${fmtInt(shown)} shown` : "";

@@ -51,8 +51,8 @@ fn ok(value: Value) -> HttpResponse {
 
 fn get(request: &HttpRequest, answer: impl FnOnce() -> HttpResponse) -> HttpResponse {
     match request.method.as_str() {
-        "GET" | "HEAD" => answer(),
-        _ => error(405, "this endpoint only answers GET").with_header("Allow", "GET, HEAD"),
+        "GET" => answer(),
+        _ => error(405, "this endpoint only answers GET").with_header("Allow", "GET"),
     }
 }
 

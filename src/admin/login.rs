@@ -35,8 +35,8 @@ pub fn form(status: u16, note: &str) -> HttpResponse {
 /// `/admin/login`.
 pub fn handle(request: &HttpRequest, guard: &Guard) -> HttpResponse {
     match request.method.as_str() {
-        "GET" | "HEAD" if !guard.has_token() => redirect(HOME),
-        "GET" | "HEAD" => form(200, "This server is protected by an admin token."),
+        "GET" if !guard.has_token() => redirect(HOME),
+        "GET" => form(200, "This server is protected by an admin token."),
         "POST" => submit(request, guard),
         _ => HttpResponse::text(405, "GET or POST").with_header("Allow", "GET, POST"),
     }

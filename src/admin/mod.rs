@@ -69,11 +69,7 @@ impl Admin {
     }
 
     fn guarded(&self, request: &HttpRequest, service: &Service) -> HttpResponse {
-        let access = if request.method == "GET" || request.method == "HEAD" {
-            self.guard.check(request)
-        } else {
-            self.guard.check_action(request)
-        };
+        let access = if request.method == "GET" { self.guard.check(request) } else { self.guard.check_action(request) };
         if let Err(denied) = access {
             return refuse(request, denied);
         }

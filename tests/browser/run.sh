@@ -24,7 +24,8 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import prometheus_client'
   .venv/bin/pip install --quiet --disable-pip-version-check 'prometheus-client==0.26.0'
 fi
 
-rm -rf "$ADMIN_TEST_OUTPUT"
+mkdir -p "$ADMIN_TEST_OUTPUT"
+rm -f "$ADMIN_TEST_OUTPUT"/admin*.png "$ADMIN_TEST_OUTPUT"/metrics-*.txt
 node --test admin-page.test.mjs
 .venv/bin/python metrics_check.py "$ADMIN_TEST_OUTPUT/metrics-before.txt" "$ADMIN_TEST_OUTPUT/metrics-after.txt"
 echo "admin page screenshots: $ADMIN_TEST_OUTPUT/admin.png $ADMIN_TEST_OUTPUT/admin-after-disconnect.png"
