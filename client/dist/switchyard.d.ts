@@ -102,6 +102,7 @@ export interface SocketOptions {
     /** Every message from the server except the client's own heartbeat replies. */
     onMessage?: (message: Message) => void;
     onError?: (error: SocketError) => void;
+    /** A connection that was open closed, or the socket stopped for good (not each failed attempt). */
     onClose?: (info: CloseInfo) => void;
     /** Called when a reconnect is scheduled, before the wait. */
     onReconnect?: (info: ReconnectInfo) => void;

@@ -325,14 +325,16 @@ export class Socket {
     /** The connection is gone (closed, failed, or abandoned): reconnect unless stopped. */
     #afterDisconnect(code, reason) {
         this.#clearTimer();
-        const stayedUp = this.#openedAt !== 0 && Date.now() - this.#openedAt >= this.#backoff.resetAfterMs;
-        if (stayedUp)
+        const wasOpen = this.#openedAt !== 0;
+        if (wasOpen && Date.now() - this.#openedAt >= this.#backoff.resetAfterMs)
             this.#failedAttempts = 0;
         this.#openedAt = 0;
         const willReconnect = !this.#stopped;
         this.#state = willReconnect ? "connecting" : "closed";
-        this.#log("closed", code, reason, willReconnect ? "(will reconnect)" : "(for good)");
-        this.#call("onClose", () => this.#onClose?.({ code, reason, willReconnect }));
+        this.#log(wasOpen ? "closed" : "attempt failed", code, reason, willReconnect ? "(will retry)" : "(for good)");
+        // onClose reports connections that were open, and the final stop; not each failed attempt.
+        if (wasOpen || !willReconnect)
+            this.#call("onClose", () => this.#onClose?.({ code, reason, willReconnect }));
         if (willReconnect && !this.#stopped)
             this.#scheduleReconnect();
     }

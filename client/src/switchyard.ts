@@ -226,6 +226,7 @@ export interface SocketOptions {
   /** Every message from the server except the client's own heartbeat replies. */
   onMessage?: (message: Message) => void;
   onError?: (error: SocketError) => void;
+  /** A connection that was open closed, or the socket stopped for good (not each failed attempt). */
   onClose?: (info: CloseInfo) => void;
   /** Called when a reconnect is scheduled, before the wait. */
   onReconnect?: (info: ReconnectInfo) => void;
@@ -514,13 +515,14 @@ export class Socket {
   /** The connection is gone (closed, failed, or abandoned): reconnect unless stopped. */
   #afterDisconnect(code: number, reason: string): void {
     this.#clearTimer();
-    const stayedUp = this.#openedAt !== 0 && Date.now() - this.#openedAt >= this.#backoff.resetAfterMs;
-    if (stayedUp) this.#failedAttempts = 0;
+    const wasOpen = this.#openedAt !== 0;
+    if (wasOpen && Date.now() - this.#openedAt >= this.#backoff.resetAfterMs) this.#failedAttempts = 0;
     this.#openedAt = 0;
     const willReconnect = !this.#stopped;
     this.#state = willReconnect ? "connecting" : "closed";
-    this.#log("closed", code, reason, willReconnect ? "(will reconnect)" : "(for good)");
-    this.#call("onClose", () => this.#onClose?.({ code, reason, willReconnect }));
+    this.#log(wasOpen ? "closed" : "attempt failed", code, reason, willReconnect ? "(will retry)" : "(for good)");
+    // onClose reports connections that were open, and the final stop; not each failed attempt.
+    if (wasOpen || !willReconnect) this.#call("onClose", () => this.#onClose?.({ code, reason, willReconnect }));
     if (willReconnect && !this.#stopped) this.#scheduleReconnect();
   }
 
