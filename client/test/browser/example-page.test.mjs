@@ -81,7 +81,7 @@ test("two Chromium pages on /example chat with each other, in the channel and in
   const bob = await openChat("Bob");
 
   // Channel chat, both ways; each side sees its own message as "mine".
-  await say(alice, "Hello from Alice 👋");
+  await say(alice, "Hello from Alice — ça va?");
   await message(bob, "Hello from Alice").waitFor({ timeout: 5_000 });
   await message(alice, "Hello from Alice").and(alice.locator(".mine")).waitFor({ timeout: 5_000 });
   await say(bob, "Hi Alice, Bob here.");
@@ -112,14 +112,16 @@ test("two Chromium pages on /example chat with each other, in the channel and in
 
   // The server restarts: the page shows it reconnecting, then open again, and chat works on.
   await server.stop();
-  await alice.locator("#state-text", { hasText: "connecting" }).waitFor({ timeout: 5_000 });
+  await alice.locator("#state-text", { hasText: /connecting/ }).waitFor({ timeout: 5_000 });
   await alice.screenshot({ path: join(OUTPUT, "example-reconnecting.png") });
   await server.start();
   await alice.locator("#state-text", { hasText: "open" }).waitFor({ timeout: 35_000 });
   await bob.locator("#state-text", { hasText: "open" }).waitFor({ timeout: 35_000 });
-  await alice.locator("#messages li.notice", { hasText: "reconnected" }).waitFor();
+  await alice.locator("#messages li.notice", { hasText: "reconnected" }).first().waitFor();
   await say(bob, "Back after the restart");
   await message(alice, "Back after the restart").waitFor({ timeout: 5_000 });
+  await alice.locator("#online li").nth(1).waitFor({ timeout: 5_000 }); // both pages see each other again
+  await bob.locator("#online li").nth(1).waitFor({ timeout: 5_000 });
 
   await alice.screenshot({ path: join(OUTPUT, "example-alice.png") });
   await bob.screenshot({ path: join(OUTPUT, "example-bob.png") });

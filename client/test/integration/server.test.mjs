@@ -136,6 +136,45 @@ test("the client's own heartbeat keeps a quiet connection open and is answered",
   assert.equal(a.messages.filter((m) => m.cmd === "heartbeat").length, 0);
 });
 
+/** The connection id of a client: the `from` of its own chat message. */
+async function connectionId(client, channel) {
+  const marker = `whoami-${Math.random()}`;
+  client.socket.send({ cmd: "chat", param: { text: marker } });
+  const own = await client.received((m) => m.cmd === "chat" && m.param?.text === marker);
+  assert.equal(own.channel, channel);
+  return own.from;
+}
+
+/** POST /admin/api/disconnect/{id} as a same-origin loopback client (no --admin-token). */
+async function adminDisconnect(id, notify) {
+  const response = await fetch(`${server.httpUrl}/admin/api/disconnect/${id}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", origin: server.httpUrl },
+    body: JSON.stringify({ notify }),
+  });
+  const body = await response.text();
+  assert.equal(response.status, 200, `admin disconnect answered ${response.status}: ${body}`);
+}
+
+test("admin disconnect with notify sends close-connection: the client stops for good", { timeout: 30_000 }, async () => {
+  const a = await open("it-admin-notify", { backoff: { initialMs: 50, maxMs: 100 } });
+  await adminDisconnect(await connectionId(a, "it-admin-notify"), true);
+  await waitFor(() => a.socket.state === "closed", { what: "closed for good" });
+  assert.ok(a.messages.some((m) => m.cmd === "close-connection"), "close-connection was delivered");
+  assert.equal(a.closes.at(-1).willReconnect, false);
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(a.opens.length, 1, "it did not reconnect");
+  assert.equal(a.socket.state, "closed");
+});
+
+test("admin disconnect without notify: the client reconnects by itself", { timeout: 30_000 }, async () => {
+  const a = await open("it-admin-plain", { backoff: { initialMs: 50, maxMs: 100 } });
+  await adminDisconnect(await connectionId(a, "it-admin-plain"), false);
+  await a.opened(2);
+  assert.equal(a.closes[0].willReconnect, true);
+  assert.equal(a.socket.state, "open");
+});
+
 test("the server serves the committed client at /client/switchyard.js and the page at /example", { timeout: 30_000 }, async () => {
   const js = await fetch(`${server.httpUrl}/client/switchyard.js`);
   assert.equal(js.status, 200);
