@@ -29,6 +29,8 @@ pub struct ReadOutcome {
 pub struct Client {
     pub stream: mio::net::TcpStream,
     pub phase: Phase,
+    /// The upgrade completed at some point (the connection may have closed since).
+    upgraded: bool,
     /// An unfinished frame (or upgrade header) carried over to the next read.
     partial: Vec<u8>,
     outbox: Vec<u8>,
@@ -43,6 +45,7 @@ impl Client {
         Ok(Client {
             stream,
             phase: Phase::Connecting,
+            upgraded: false,
             partial: Vec::new(),
             outbox: request.to_vec(),
             out_start: 0,
@@ -52,6 +55,10 @@ impl Client {
 
     pub fn is_open(&self) -> bool {
         self.phase == Phase::Open
+    }
+
+    pub fn was_upgraded(&self) -> bool {
+        self.upgraded
     }
 
     /// Bytes queued but not yet accepted by the socket.
@@ -129,6 +136,7 @@ impl Client {
                 UpgradeReply::Refused(status) => return Err(io::Error::other(format!("upgrade refused: {status}"))),
                 UpgradeReply::Accepted(header_len) => {
                     self.phase = Phase::Open;
+                    self.upgraded = true;
                     outcome.opened = true;
                     at = header_len;
                 }

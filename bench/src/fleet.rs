@@ -139,7 +139,7 @@ impl Fleet {
             return;
         };
         let result = drive_client(client, conn, readable, writable, &mut self.scratch, handler);
-        let was_open = client.is_open() || client.phase == crate::client::Phase::Closed;
+        let was_open = client.was_upgraded();
         match result {
             Ok(true) => {}
             Ok(false) => {
