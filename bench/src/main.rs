@@ -67,5 +67,8 @@ fn run(command: Command) -> Result<(), String> {
     };
     let result = result.map_err(|err| err.to_string())?;
     result.print();
-    Ok(())
+    match result.errors {
+        0 => Ok(()),
+        errors => Err(format!("{errors} errors (see above)")),
+    }
 }

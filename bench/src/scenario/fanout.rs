@@ -255,6 +255,13 @@ fn join_everyone(
     while load.last_frame.elapsed() < quiet_for && Instant::now() < deadline {
         fleet.poll_once(Some(Duration::from_millis(50)), load)?;
     }
+    if load.lost_subscribers > 0 {
+        return Err(io::Error::other(format!(
+            "{} connections lost while joining ({})",
+            load.lost_subscribers,
+            load.first_error.as_deref().unwrap_or("")
+        )));
+    }
     Ok(started.elapsed().saturating_sub(quiet_for))
 }
 
