@@ -493,6 +493,8 @@ fn machine_description() -> serde_json::Value {
         .find_map(|line| line.strip_prefix("model name"))
         .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|text| text.trim().to_string()).ok();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // Online cores, not this process's affinity (the generator is pinned to one by now).
+    // SAFETY: sysconf with a valid name has no preconditions.
+    let cores = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     serde_json::json!({ "cpu": model, "cores": cores, "kernel": kernel })
 }
