@@ -42,7 +42,7 @@ pub fn install(server: Server, options: AdminOptions) -> Server {
     let guard = Arc::new(Guard::new(options.token));
     let metrics_guard = Arc::new(Guard::new(options.metrics_token));
     if !guard.has_token() {
-        log::info!("admin interface: no --admin-token, answering loopback clients only");
+        log::debug!("admin interface: no --admin-token, answering loopback clients only");
     }
     let admin = Arc::new(Admin { guard: guard.clone(), api: api::ApiContext { tap: true, token: guard.has_token() } });
     let server = server
