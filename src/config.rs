@@ -27,11 +27,7 @@ fn default_workers() -> usize {
 
 /// Server configuration; `Config::default()` is what `switchyard` runs with no flags.
 #[derive(Parser, Debug, Clone)]
-#[command(
-    name = "switchyard",
-    version,
-    about = "A realtime WebSocket server: channels, routing, fan-out."
-)]
+#[command(name = "switchyard", version, about = "A realtime WebSocket server: channels, routing, fan-out.")]
 pub struct Config {
     /// Address to listen on (HTTP and WebSocket on the same port).
     #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080")]
@@ -71,19 +67,11 @@ pub struct Config {
 
     /// Most WebSocket connections from one IP address; more are refused with 503 (0: no limit).
     /// Loopback addresses are exempt (a reverse proxy on the same host is not one user).
-    #[arg(
-        long,
-        env = "SWITCHYARD_MAX_CONNECTIONS_PER_IP",
-        default_value_t = 1_000
-    )]
+    #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS_PER_IP", default_value_t = 1_000)]
     pub max_connections_per_ip: usize,
 
     /// Most channels one connection may be in at once.
-    #[arg(
-        long,
-        env = "SWITCHYARD_MAX_CHANNELS_PER_CONNECTION",
-        default_value_t = 100
-    )]
+    #[arg(long, env = "SWITCHYARD_MAX_CHANNELS_PER_CONNECTION", default_value_t = 100)]
     pub max_channels_per_connection: usize,
 
     /// Messages per second a connection may send (bursts up to this many); past it they are
@@ -122,11 +110,7 @@ impl Default for Config {
 impl Config {
     /// The period of the timer sweep: fine enough for the shortest timeout configured.
     pub fn tick(&self) -> Duration {
-        let shortest = self
-            .ping_interval
-            .min(self.idle_timeout)
-            .min(self.handshake_timeout)
-            .min(self.close_timeout);
+        let shortest = self.ping_interval.min(self.idle_timeout).min(self.handshake_timeout).min(self.close_timeout);
         (shortest / 4).clamp(Duration::from_millis(5), Duration::from_secs(1))
     }
 }

@@ -44,9 +44,7 @@ struct Pong {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn failed(e: impl std::fmt::Display) -> HandlerError {
@@ -57,19 +55,10 @@ fn failed(e: impl std::fmt::Display) -> HandlerError {
 pub fn handler() -> Router {
     Router::new()
         .route("ping", |ctx, _conn, channel, _: serde::de::IgnoredAny| {
-            ctx.write_channel(
-                "pong",
-                &Pong {
-                    timestamp: now_ms(),
-                },
-                channel,
-            )
-            .map_err(failed)
+            ctx.write_channel("pong", &Pong { timestamp: now_ms() }, channel).map_err(failed)
         })
         .route("echo", |ctx, conn, _channel, param: Box<RawValue>| {
-            ctx.write_connection("echo", &param, conn.id)
-                .map(|_| ())
-                .map_err(failed)
+            ctx.write_connection("echo", &param, conn.id).map(|_| ()).map_err(failed)
         })
         .route("chat", |ctx, conn, channel, chat: ChatIn| {
             if chat.text.len() > MAX_TEXT {
@@ -78,19 +67,12 @@ pub fn handler() -> Router {
                     detail: format!("text longer than {MAX_TEXT} bytes"),
                 });
             }
-            let message = ChatOut {
-                user: &conn.profile.name,
-                text: &chat.text,
-                time: now_ms(),
-            };
+            let message = ChatOut { user: &conn.profile.name, text: &chat.text, time: now_ms() };
             ctx.write_channel("chat", &message, channel).map_err(failed)
         })
         .route("join-room", |ctx, conn, _channel, room: Room| {
             if !valid_channel_name(&room.room) {
-                return Err(HandlerError::BadParam {
-                    cmd: "join-room".into(),
-                    detail: "invalid room name".into(),
-                });
+                return Err(HandlerError::BadParam { cmd: "join-room".into(), detail: "invalid room name".into() });
             }
             ctx.join(conn.id, &room.room);
             Ok(())

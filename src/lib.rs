@@ -50,6 +50,6 @@ pub mod service;
 pub use config::Config;
 pub use server::{HttpRequest, HttpResponse, Running, Server};
 pub use service::{
-    ChannelInfo, ConnId, Connection, ConnectionInfo, Context, Counters, Error, Handler,
-    HandlerError, HandlerResult, Profile, Router, Service, Status,
+    ChannelInfo, ConnId, Connection, ConnectionInfo, Context, Counters, Error, Handler, HandlerError, HandlerResult,
+    Profile, Router, Service, Status,
 };

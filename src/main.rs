@@ -16,17 +16,12 @@ fn main() {
 }
 
 fn serve(config: Config) -> Result<(), switchyard::Error> {
-    let admin = AdminOptions {
-        token: config.admin_token.clone(),
-        metrics_token: config.metrics_token.clone(),
-    };
+    let admin = AdminOptions { token: config.admin_token.clone(), metrics_token: config.metrics_token.clone() };
     let server = Server::new(config)?
         .socket("/example/socket", example::handler())
         .echo("/echo")
         .http("/example", |_, _| HttpResponse::html(example::PAGE))
-        .http("/", |_, _| {
-            HttpResponse::new(302, "text/plain", "").with_header("Location", "/example")
-        })
+        .http("/", |_, _| HttpResponse::new(302, "text/plain", "").with_header("Location", "/example"))
         .http("/client/switchyard.js", |_, _| {
             HttpResponse::new(200, "text/javascript; charset=utf-8", example::CLIENT_JS)
         });

@@ -17,9 +17,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::Message;
 
 /// The example routes plus counters of `on_open` and `on_close`.
-fn counting_server(
-    config: switchyard::Config,
-) -> (switchyard::Running, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+fn counting_server(config: switchyard::Config) -> (switchyard::Running, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let opened = Arc::new(AtomicUsize::new(0));
     let closed = Arc::new(AtomicUsize::new(0));
     let (o, c) = (opened.clone(), closed.clone());
@@ -35,11 +33,7 @@ fn counting_server(
         .on_close(move |_, _| {
             c.fetch_add(1, Ordering::SeqCst);
         });
-    let server = Server::new(config)
-        .unwrap()
-        .socket("/socket", handler)
-        .start()
-        .unwrap();
+    let server = Server::new(config).unwrap().socket("/socket", handler).start().unwrap();
     (server, opened, closed)
 }
 
@@ -48,9 +42,7 @@ fn every_kind_of_end_cleans_up_and_runs_on_close_once() {
     let (server, opened, closed) = counting_server(config(2));
     let addr = server.local_addr();
     let service = server.service();
-    let mut clients: Vec<Client> = (0..20)
-        .map(|i| connect(addr, &format!("/socket?ch=room-{}", i % 3)))
-        .collect();
+    let mut clients: Vec<Client> = (0..20).map(|i| connect(addr, &format!("/socket?ch=room-{}", i % 3))).collect();
     for client in &mut clients {
         send(client, json!({"cmd": "echo", "param": 1}));
         recv_cmd(client, "echo");
@@ -66,15 +58,11 @@ fn every_kind_of_end_cleans_up_and_runs_on_close_once() {
             drop(client); // TCP dropped without a close frame
         }
     }
-    eventually(Duration::from_secs(5), "all gone", || {
-        service.status().connections == 0
-    });
+    eventually(Duration::from_secs(5), "all gone", || service.status().connections == 0);
     assert_eq!(service.channels(), vec![], "no channel left");
     assert!(service.connections().is_empty());
     assert_eq!(opened.load(Ordering::SeqCst), 20);
-    eventually(Duration::from_secs(5), "on_close ran", || {
-        closed.load(Ordering::SeqCst) == 20
-    });
+    eventually(Duration::from_secs(5), "on_close ran", || closed.load(Ordering::SeqCst) == 20);
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(closed.load(Ordering::SeqCst), 20, "exactly once each");
     server.shutdown();
@@ -85,10 +73,7 @@ fn a_clean_close_is_answered_with_the_same_code() {
     let (server, _, _) = counting_server(config(1));
     let mut client = connect(server.local_addr(), "/socket?ch=c");
     client
-        .close(Some(tungstenite::protocol::CloseFrame {
-            code: CloseCode::Library(4000),
-            reason: "bye".into(),
-        }))
+        .close(Some(tungstenite::protocol::CloseFrame { code: CloseCode::Library(4000), reason: "bye".into() }))
         .unwrap();
     loop {
         match client.read() {
@@ -111,13 +96,7 @@ fn a_client_that_ignores_pings_is_closed_after_the_idle_timeout() {
     let (server, _, closed) = counting_server(config);
     // A raw client: it upgrades, then never reads or answers anything.
     let mut silent = TcpStream::connect(server.local_addr()).unwrap();
-    silent
-        .write_all(
-            UPGRADE
-                .replace("/example/socket?ch=raw", "/socket?ch=quiet")
-                .as_bytes(),
-        )
-        .unwrap();
+    silent.write_all(UPGRADE.replace("/example/socket?ch=raw", "/socket?ch=quiet").as_bytes()).unwrap();
     // A live client that answers pings (tungstenite does while reading) stays.
     let mut live = connect(server.local_addr(), "/socket?ch=quiet");
     set_timeout(&mut live, Duration::from_millis(50));
@@ -125,30 +104,16 @@ fn a_client_that_ignores_pings_is_closed_after_the_idle_timeout() {
     while start.elapsed() < Duration::from_millis(1000) {
         let _ = live.read();
     }
-    eventually(Duration::from_secs(3), "silent client closed", || {
-        closed.load(Ordering::SeqCst) == 1
-    });
+    eventually(Duration::from_secs(3), "silent client closed", || closed.load(Ordering::SeqCst) == 1);
     assert!(start.elapsed() >= Duration::from_millis(350));
     let mut received = Vec::new();
-    silent
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     let _ = silent.read_to_end(&mut received);
     let pings = received.windows(2).filter(|w| w == &[0x89, 0x00]).count();
     assert!(pings >= 2, "the server pinged it: {received:02x?}");
-    let close_at = received
-        .windows(2)
-        .position(|w| w[0] == 0x88)
-        .expect("a close frame");
-    assert_eq!(
-        &received[close_at + 2..close_at + 4],
-        &1001u16.to_be_bytes()
-    );
-    assert_eq!(
-        server.service().status().connections,
-        1,
-        "the live client is still there"
-    );
+    let close_at = received.windows(2).position(|w| w[0] == 0x88).expect("a close frame");
+    assert_eq!(&received[close_at + 2..close_at + 4], &1001u16.to_be_bytes());
+    assert_eq!(server.service().status().connections, 1, "the live client is still there");
     assert_eq!(server.service().status().idle_closes, 1);
     server.shutdown();
 }
@@ -160,19 +125,12 @@ fn a_half_sent_upgrade_is_closed_after_the_handshake_timeout() {
     let (server, opened, _) = counting_server(config);
     let mut stream = TcpStream::connect(server.local_addr()).unwrap();
     stream.write_all(&UPGRADE.as_bytes()[..40]).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     let start = Instant::now();
     let mut rest = Vec::new();
     let result = stream.read_to_end(&mut rest);
-    assert!(
-        result.is_ok(),
-        "closed by the server, not timed out: {result:?}"
-    );
-    assert!(
-        start.elapsed() >= Duration::from_millis(250) && start.elapsed() < Duration::from_secs(2)
-    );
+    assert!(result.is_ok(), "closed by the server, not timed out: {result:?}");
+    assert!(start.elapsed() >= Duration::from_millis(250) && start.elapsed() < Duration::from_secs(2));
     assert_eq!(opened.load(Ordering::SeqCst), 0);
     assert_eq!(server.service().status().handshake_timeouts, 1);
     server.shutdown();
@@ -182,9 +140,7 @@ fn a_half_sent_upgrade_is_closed_after_the_handshake_timeout() {
 fn raw_upgraded(addr: std::net::SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.write_all(UPGRADE.as_bytes()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8];
     while !head.ends_with(b"\r\n\r\n") {
@@ -204,10 +160,7 @@ fn close_code_for(addr: std::net::SocketAddr, bytes: &[u8]) -> u16 {
     while at + 2 <= received.len() {
         let (opcode, len) = (received[at] & 0x0f, (received[at + 1] & 0x7f) as usize);
         let (header, len) = match len {
-            126 => (
-                4,
-                u16::from_be_bytes([received[at + 2], received[at + 3]]) as usize,
-            ),
+            126 => (4, u16::from_be_bytes([received[at + 2], received[at + 3]]) as usize),
             n => (2, n),
         };
         if opcode == 8 {
@@ -224,26 +177,10 @@ fn protocol_violations_get_the_right_close_codes() {
     let addr = server.local_addr();
     let unmasked = [0x81u8, 0x02, b'h', b'i'];
     assert_eq!(close_code_for(addr, &unmasked), 1002, "unmasked frame");
-    assert_eq!(
-        close_code_for(addr, &client_frame(0x81, &[0xc3, 0x28])),
-        1007,
-        "invalid UTF-8"
-    );
-    assert_eq!(
-        close_code_for(addr, &client_frame(0x82, &vec![0; 70_000])),
-        1009,
-        "oversized"
-    );
-    assert_eq!(
-        close_code_for(addr, &client_frame(0xC1, b"x")),
-        1002,
-        "reserved bit"
-    );
-    assert_eq!(
-        close_code_for(addr, &client_frame(0x83, b"x")),
-        1002,
-        "reserved opcode"
-    );
+    assert_eq!(close_code_for(addr, &client_frame(0x81, &[0xc3, 0x28])), 1007, "invalid UTF-8");
+    assert_eq!(close_code_for(addr, &client_frame(0x82, &vec![0; 70_000])), 1009, "oversized");
+    assert_eq!(close_code_for(addr, &client_frame(0xC1, b"x")), 1002, "reserved bit");
+    assert_eq!(close_code_for(addr, &client_frame(0x83, b"x")), 1002, "reserved opcode");
     assert_eq!(server.service().status().protocol_closes, 5);
     assert_eq!(server.service().status().connections, 0);
     server.shutdown();
@@ -252,9 +189,7 @@ fn protocol_violations_get_the_right_close_codes() {
 #[test]
 fn shutdown_closes_clients_with_1001_and_exits_0() {
     let mut binary = Binary::start(&["--workers", "2"]);
-    let mut clients: Vec<Client> = (0..4)
-        .map(|_| connect(binary.addr, "/example/socket?ch=bye"))
-        .collect();
+    let mut clients: Vec<Client> = (0..4).map(|_| connect(binary.addr, "/example/socket?ch=bye")).collect();
     for client in &mut clients {
         sync(client);
     }
@@ -273,46 +208,20 @@ fn shutdown_closes_clients_with_1001_and_exits_0() {
     }
     let status = binary.child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
-    assert!(
-        !binary.drain_log().iter().any(|l| l.contains("panicked")),
-        "{:?}",
-        binary.log
-    );
-    assert!(
-        binary.log.iter().any(|l| l.contains("with 2 workers")),
-        "start line: {:?}",
-        binary.log
-    );
+    assert!(!binary.drain_log().iter().any(|l| l.contains("panicked")), "{:?}", binary.log);
+    assert!(binary.log.iter().any(|l| l.contains("with 2 workers")), "start line: {:?}", binary.log);
 }
 
 #[test]
 fn flags_come_from_the_environment_too() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard")).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
-    for flag in [
-        "--listen",
-        "--workers",
-        "--ping-interval",
-        "--idle-timeout",
-        "--handshake-timeout",
-        "--max-message-bytes",
-    ] {
+    for flag in
+        ["--listen", "--workers", "--ping-interval", "--idle-timeout", "--handshake-timeout", "--max-message-bytes"]
+    {
         assert!(help.contains(flag), "{flag} in --help");
     }
     assert!(help.contains("SWITCHYARD_WORKERS"));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .env("SWITCHYARD_LISTEN", "127.0.0.1:0")
-        .env("SWITCHYARD_WORKERS", "3")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
-    assert!(line.contains("with 3 workers"), "{line}");
-    let _ = child.kill();
-    let _ = child.wait();
+    let binary = Binary::start_with_env(&[], &[("SWITCHYARD_WORKERS", "3")]);
+    assert!(binary.log.iter().any(|l| l.contains("with 3 workers")), "{:?}", binary.log);
 }

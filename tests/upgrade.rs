@@ -9,11 +9,7 @@ use common::*;
 use serde_json::json;
 
 fn status_of(reply: &str) -> u16 {
-    reply
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    reply.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
 #[test]
@@ -22,20 +18,9 @@ fn a_valid_upgrade_is_accepted_with_the_right_key() {
     let mut stream = std::net::TcpStream::connect(server.local_addr()).unwrap();
     std::io::Write::write_all(&mut stream, UPGRADE.as_bytes()).unwrap();
     let reply = read_until(&mut stream, "\r\n\r\n");
-    assert!(
-        reply.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
-        "{reply}"
-    );
-    assert!(
-        reply.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
-        "{reply}"
-    );
-    assert!(
-        !reply
-            .to_ascii_lowercase()
-            .contains("sec-websocket-extensions"),
-        "no extension negotiated"
-    );
+    assert!(reply.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{reply}");
+    assert!(reply.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{reply}");
+    assert!(!reply.to_ascii_lowercase().contains("sec-websocket-extensions"), "no extension negotiated");
     server.shutdown();
 }
 
@@ -48,47 +33,25 @@ fn every_bad_upgrade_gets_its_status_and_a_body() {
         (UPGRADE.replace("Host: localhost\r\n", ""), 400),
         (UPGRADE.replace("Upgrade: websocket\r\n", ""), 400),
         (UPGRADE.replace("Upgrade: websocket", "Upgrade: h2c"), 400),
-        (
-            UPGRADE.replace("Connection: Upgrade", "Connection: keep-alive"),
-            400,
-        ),
-        (
-            UPGRADE.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
-            400,
-        ),
-        (
-            UPGRADE.replace("dGhlIHNhbXBsZSBub25jZQ==", "dG9vIHNob3J0"),
-            400,
-        ),
-        (
-            UPGRADE.replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8"),
-            426,
-        ),
+        (UPGRADE.replace("Connection: Upgrade", "Connection: keep-alive"), 400),
+        (UPGRADE.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""), 400),
+        (UPGRADE.replace("dGhlIHNhbXBsZSBub25jZQ==", "dG9vIHNob3J0"), 400),
+        (UPGRADE.replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8"), 426),
         (UPGRADE.replace("/example/socket", "/nowhere"), 404),
         (UPGRADE.replace("ch=raw", "ch="), 400),
         ("\x16\x03\x01\x02\x00garbage\r\n\r\n".to_string(), 400),
     ];
     for (request, expected) in cases {
         let reply = raw_exchange(server.local_addr(), &[request.as_bytes()], Duration::ZERO);
-        assert_eq!(
-            status_of(&reply),
-            expected,
-            "request:\n{request}\nreply:\n{reply}"
-        );
+        assert_eq!(status_of(&reply), expected, "request:\n{request}\nreply:\n{reply}");
         let body = reply.split("\r\n\r\n").nth(1).unwrap_or("");
-        assert!(
-            !body.trim().is_empty(),
-            "a short body explains the refusal: {reply}"
-        );
+        assert!(!body.trim().is_empty(), "a short body explains the refusal: {reply}");
         if expected == 426 {
             assert!(reply.contains("Sec-WebSocket-Version: 13\r\n"), "{reply}");
         }
     }
     let status = server.service().status();
-    assert_eq!(
-        status.handshakes_rejected, 11,
-        "the 404 is a plain miss, the rest are rejections"
-    );
+    assert_eq!(status.handshakes_rejected, 11, "the 404 is a plain miss, the rest are rejections");
     server.shutdown();
 }
 
@@ -135,18 +98,12 @@ fn frames_in_the_same_write_as_the_upgrade_are_not_lost() {
 
 /// Reads from a raw socket until `needle` appears (10 s at most).
 fn read_until(stream: &mut std::net::TcpStream, needle: &str) -> String {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut seen = Vec::new();
     let mut buffer = [0u8; 4096];
     while !String::from_utf8_lossy(&seen).contains(needle) {
         let n = std::io::Read::read(stream, &mut buffer).expect("read");
-        assert!(
-            n > 0,
-            "closed before {needle}: {}",
-            String::from_utf8_lossy(&seen)
-        );
+        assert!(n > 0, "closed before {needle}: {}", String::from_utf8_lossy(&seen));
         seen.extend_from_slice(&buffer[..n]);
     }
     String::from_utf8_lossy(&seen).into_owned()
@@ -156,9 +113,7 @@ fn read_until(stream: &mut std::net::TcpStream, needle: &str) -> String {
 fn plain_gets_share_the_port() {
     let server = switchyard::Server::new(config(1))
         .unwrap()
-        .http("/example", |_, _| {
-            switchyard::HttpResponse::html("<html>chat</html>")
-        })
+        .http("/example", |_, _| switchyard::HttpResponse::html("<html>chat</html>"))
         .start()
         .unwrap();
     let get = |path: &str| {
@@ -181,10 +136,7 @@ fn the_random_channel_is_named_after_the_route() {
     let connections = server.service().connections();
     assert_eq!(connections.len(), 1);
     let channel = &connections[0].channels[0];
-    assert!(
-        channel.starts_with("example-") && channel.len() == "example-".len() + 8,
-        "{channel}"
-    );
+    assert!(channel.starts_with("example-") && channel.len() == "example-".len() + 8, "{channel}");
     send(&mut client, json!({"cmd": "ping"}));
     assert_eq!(recv_cmd(&mut client, "pong")["channel"], channel.as_str());
     server.shutdown();

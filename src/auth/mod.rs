@@ -19,17 +19,11 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn unauthorized(reason: impl Into<String>) -> Self {
-        Refusal {
-            status: 401,
-            reason: reason.into(),
-        }
+        Refusal { status: 401, reason: reason.into() }
     }
 
     pub fn forbidden(reason: impl Into<String>) -> Self {
-        Refusal {
-            status: 403,
-            reason: reason.into(),
-        }
+        Refusal { status: 403, reason: reason.into() }
     }
 }
 

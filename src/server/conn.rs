@@ -71,10 +71,7 @@ pub enum RateVerdict {
 
 impl RateBucket {
     pub fn full(rate: u32, now: Instant) -> Self {
-        RateBucket {
-            tokens: rate as f32,
-            refilled: now,
-        }
+        RateBucket { tokens: rate as f32, refilled: now }
     }
 
     /// Takes one message; `rate` 0 means no limit.
@@ -102,10 +99,7 @@ impl Conn {
         Conn {
             socket,
             remote,
-            phase: Phase::Handshake {
-                received: Vec::new(),
-                since: now,
-            },
+            phase: Phase::Handshake { received: Vec::new(), since: now },
             out: OutQueue::default(),
             reader: FrameReader::default(),
             session: None,
@@ -164,14 +158,8 @@ mod tests {
         for _ in 0..10 {
             bucket.take(10, start);
         }
-        assert_eq!(
-            bucket.take(10, start + std::time::Duration::from_millis(150)),
-            RateVerdict::Allowed
-        );
-        assert_eq!(
-            RateBucket::full(0, start).take(0, start),
-            RateVerdict::Allowed
-        );
+        assert_eq!(bucket.take(10, start + std::time::Duration::from_millis(150)), RateVerdict::Allowed);
+        assert_eq!(RateBucket::full(0, start).take(0, start), RateVerdict::Allowed);
     }
 
     #[test]

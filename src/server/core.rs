@@ -103,10 +103,7 @@ impl WorkerCore {
         };
         conn.last_heard = self.now;
         conn.counters.bytes_in += data.len() as u64;
-        bump(
-            &self.service.shared.stats[self.index].bytes_in,
-            data.len() as u64,
-        );
+        bump(&self.service.shared.stats[self.index].bytes_in, data.len() as u64);
         match conn.phase {
             Phase::Handshake { .. } => self.on_handshake_bytes(token, data),
             Phase::Open => self.on_frame_bytes(token, data),
@@ -168,14 +165,7 @@ impl WorkerCore {
         self.mark_dirty(token);
     }
 
-    fn upgrade(
-        &mut self,
-        token: usize,
-        route_index: usize,
-        request: &HttpRequest,
-        accept: &str,
-        leftover: &mut [u8],
-    ) {
+    fn upgrade(&mut self, token: usize, route_index: usize, request: &HttpRequest, accept: &str, leftover: &mut [u8]) {
         let routes = self.routes.clone();
         let route = &routes.sockets[route_index];
         let admission = self.admit(route, request);
@@ -212,10 +202,7 @@ impl WorkerCore {
             SocketKind::Tap => self.service.shared.tap.subscribe(id, self.index),
             SocketKind::Echo => self.service.shared.registry.add(session, self.index),
             SocketKind::Json(handler) => {
-                self.service
-                    .shared
-                    .registry
-                    .add(session.clone(), self.index);
+                self.service.shared.registry.add(session.clone(), self.index);
                 self.join_here(token, &channel);
                 handler.on_open(&mut Context::new(self, Some(id)), &session);
             }
@@ -235,11 +222,7 @@ impl WorkerCore {
         let config = &self.service.shared.config;
         if let Some(origin) = request.header("origin") {
             let allowed = &config.allowed_origins;
-            if !allowed.is_empty()
-                && !allowed
-                    .iter()
-                    .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
-            {
+            if !allowed.is_empty() && !allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
                 return Err(HttpResponse::text(403, "origin not allowed"));
             }
         }
@@ -252,11 +235,7 @@ impl WorkerCore {
         let channel = match request.query_param("ch") {
             Some(name) if valid_channel_name(&name) => name,
             Some(_) => return Err(HttpResponse::text(400, "invalid channel name")),
-            None => format!(
-                "{}-{}",
-                route.channel_prefix,
-                &ConnId::new_v4().simple().to_string()[..8]
-            ),
+            None => format!("{}-{}", route.channel_prefix, &ConnId::new_v4().simple().to_string()[..8]),
         };
         if let Err(full) = self.service.shared.limits.admit(request.remote.ip()) {
             bump(&self.stats().connections_refused, 1);
@@ -275,9 +254,7 @@ impl WorkerCore {
         };
         let mut reader = std::mem::take(&mut conn.reader);
         let max_message = self.routes.sockets[conn.route].max_message_bytes;
-        let result = reader.feed(data, max_message, &mut |event| {
-            self.on_frame_event(token, event)
-        });
+        let result = reader.feed(data, max_message, &mut |event| self.on_frame_event(token, event));
         match result {
             Err(violation) => {
                 bump(&self.stats().protocol_closes, 1);
@@ -321,11 +298,9 @@ impl WorkerCore {
                 let opcode = OpCode::Data(if is_text { Data::Text } else { Data::Binary });
                 self.queue(token, frames::encode(opcode, payload));
             }
-            SocketKind::Json(_) if !is_text => self.send_error(
-                token,
-                "bad-message",
-                "binary messages are not supported; send JSON text",
-            ),
+            SocketKind::Json(_) if !is_text => {
+                self.send_error(token, "bad-message", "binary messages are not supported; send JSON text")
+            }
             SocketKind::Json(handler) => {
                 if !self.within_rate(token) {
                     return;
@@ -392,11 +367,7 @@ impl WorkerCore {
             ops::tap(self, &event);
         }
         if !is_member {
-            return self.send_error(
-                token,
-                "not-member",
-                &format!("not a member of channel '{channel}'"),
-            );
+            return self.send_error(token, "not-member", &format!("not a member of channel '{channel}'"));
         }
         let result = handler.on_message(
             &mut Context::new(self, Some(session.id)),
@@ -431,13 +402,7 @@ impl WorkerCore {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
-        queue_on(
-            conn,
-            token,
-            frame,
-            &mut self.dirty,
-            &self.service.shared.stats[self.index],
-        );
+        queue_on(conn, token, frame, &mut self.dirty, &self.service.shared.stats[self.index]);
     }
 
     /// Queues a control frame (pong), allowed while open.
@@ -521,16 +486,9 @@ impl WorkerCore {
         if conn.out.queued_bytes() <= limit || conn.is_closing() {
             return;
         }
-        log::info!(
-            "closing slow consumer {} ({} bytes queued)",
-            conn.id,
-            conn.out.queued_bytes()
-        );
+        log::info!("closing slow consumer {} ({} bytes queued)", conn.id, conn.out.queued_bytes());
         conn.out.clear();
-        bump(
-            &self.service.shared.stats[self.index].slow_consumer_closes,
-            1,
-        );
+        bump(&self.service.shared.stats[self.index].slow_consumer_closes, 1);
         conn.write_blocked = false;
         self.start_close(token, 1008, "slow consumer");
     }
@@ -548,11 +506,7 @@ impl WorkerCore {
         }
         if conn.channels.len() >= self.service.shared.config.max_channels_per_connection {
             let limit = self.service.shared.config.max_channels_per_connection;
-            self.send_error(
-                token,
-                "limit",
-                &format!("a connection may be in at most {limit} channels"),
-            );
+            self.send_error(token, "limit", &format!("a connection may be in at most {limit} channels"));
             return false;
         }
         let name = match self.channels.get_key_value(channel) {
@@ -594,13 +548,8 @@ impl WorkerCore {
 
     /// `online-update` to the other members of a channel, on every worker.
     fn announce(&mut self, channel: &str, user: &str, connected: bool, except: ConnId) {
-        let update = OnlineUpdate {
-            user_id: user,
-            connected,
-        };
-        if let Err(e) =
-            ops::write_channel(self, None, "online-update", &update, channel, Some(except))
-        {
+        let update = OnlineUpdate { user_id: user, connected };
+        if let Err(e) = ops::write_channel(self, None, "online-update", &update, channel, Some(except)) {
             log::warn!("online-update not sent: {e}");
         }
     }
@@ -649,10 +598,7 @@ impl WorkerCore {
         shared.tap.unsubscribe(&id);
         shared.limits.release(session.remote.ip());
         let connections = &shared.stats[self.index].connections;
-        connections.store(
-            connections.load(Ordering::Relaxed).saturating_sub(1),
-            Ordering::Relaxed,
-        );
+        connections.store(connections.load(Ordering::Relaxed).saturating_sub(1), Ordering::Relaxed);
         if let SocketKind::Json(handler) = &self.routes.sockets[route].kind {
             let handler = handler.clone();
             handler.on_close(&mut Context::new(self, Some(id)), &session);
@@ -672,13 +618,8 @@ impl WorkerCore {
     /// The periodic sweep: pings, idle, handshake and close timeouts, counter publishing.
     pub fn sweep(&mut self) {
         let config = &self.service.shared.config;
-        let (now, ping_every, idle, handshake, closing) = (
-            self.now,
-            config.ping_interval,
-            config.idle_timeout,
-            config.handshake_timeout,
-            config.close_timeout,
-        );
+        let (now, ping_every, idle, handshake, closing) =
+            (self.now, config.ping_interval, config.idle_timeout, config.handshake_timeout, config.close_timeout);
         let mut idle_out = Vec::new();
         let mut expired = Vec::new();
         for (token, conn) in self.conns.iter_mut() {
@@ -687,9 +628,7 @@ impl WorkerCore {
                     bump(&self.service.shared.stats[self.index].handshake_timeouts, 1);
                     expired.push(token);
                 }
-                Phase::Closing { since } if now.duration_since(*since) >= closing => {
-                    expired.push(token)
-                }
+                Phase::Closing { since } if now.duration_since(*since) >= closing => expired.push(token),
                 Phase::Open if now.duration_since(conn.last_heard) >= idle => idle_out.push(token),
                 Phase::Open if now.duration_since(conn.last_ping) >= ping_every => {
                     conn.last_ping = now;
@@ -720,39 +659,20 @@ impl WorkerCore {
     /// Applies a command to this worker's connections.
     pub fn apply(&mut self, command: Command) -> bool {
         match command {
-            Command::ToConn { id, frame } => {
-                self.with_conn(id, |core, token| core.queue(token, frame))
-            }
-            Command::ToChannel {
-                channel,
-                frame,
-                except,
-            } => {
+            Command::ToConn { id, frame } => self.with_conn(id, |core, token| core.queue(token, frame)),
+            Command::ToChannel { channel, frame, except } => {
                 self.fan_out(&channel, &frame, except);
                 true
             }
             Command::ToAll { frame } => {
-                let tokens: Vec<usize> = self
-                    .conns
-                    .iter()
-                    .filter(|(_, c)| c.is_open())
-                    .map(|(t, _)| t)
-                    .collect();
+                let tokens: Vec<usize> = self.conns.iter().filter(|(_, c)| c.is_open()).map(|(t, _)| t).collect();
                 for token in tokens {
                     self.queue(token, frame.clone());
                 }
                 true
             }
-            Command::Join { id, channel } => self
-                .ids
-                .get(&id)
-                .copied()
-                .is_some_and(|t| self.join_here(t, &channel)),
-            Command::Leave { id, channel } => self
-                .ids
-                .get(&id)
-                .copied()
-                .is_some_and(|t| self.leave_here(t, &channel)),
+            Command::Join { id, channel } => self.ids.get(&id).copied().is_some_and(|t| self.join_here(t, &channel)),
+            Command::Leave { id, channel } => self.ids.get(&id).copied().is_some_and(|t| self.leave_here(t, &channel)),
             Command::Close { id, code, notify } => self.with_conn(id, |core, token| {
                 if notify {
                     let frame = core.common.close_connection.clone();
@@ -780,22 +700,13 @@ impl WorkerCore {
 
 /// The connection id and user id of a connection with a session.
 fn session_ids(conn: &Conn) -> (ConnId, String) {
-    let user = conn
-        .session
-        .as_ref()
-        .map_or_else(|| conn.id.to_string(), |s| s.profile.id.clone());
+    let user = conn.session.as_ref().map_or_else(|| conn.id.to_string(), |s| s.profile.id.clone());
     (conn.id, user)
 }
 
 /// Queues a shared frame on an open connection and marks it for this turn's flush.
 #[inline]
-fn queue_on(
-    conn: &mut Conn,
-    token: usize,
-    frame: SharedFrame,
-    dirty: &mut Vec<usize>,
-    stats: &WorkerStats,
-) {
+fn queue_on(conn: &mut Conn, token: usize, frame: SharedFrame, dirty: &mut Vec<usize>, stats: &WorkerStats) {
     if !conn.is_open() {
         return;
     }
@@ -835,10 +746,6 @@ impl Dispatch for WorkerCore {
         if worker == self.index {
             return self.apply(command);
         }
-        self.service
-            .shared
-            .inboxes
-            .get(worker)
-            .is_some_and(|inbox| inbox.send(command))
+        self.service.shared.inboxes.get(worker).is_some_and(|inbox| inbox.send(command))
     }
 }

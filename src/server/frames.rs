@@ -49,14 +49,8 @@ impl Violation {
     const fn protocol(reason: &'static str) -> Self {
         Violation { code: 1002, reason }
     }
-    const INVALID_UTF8: Violation = Violation {
-        code: 1007,
-        reason: "invalid UTF-8",
-    };
-    const TOO_BIG: Violation = Violation {
-        code: 1009,
-        reason: "message too big",
-    };
+    const INVALID_UTF8: Violation = Violation { code: 1007, reason: "invalid UTF-8" };
+    const TOO_BIG: Violation = Violation { code: 1009, reason: "message too big" };
 }
 
 /// A fragmented message being reassembled.
@@ -79,11 +73,7 @@ pub struct FrameReader {
 impl FrameReader {
     /// Heap bytes this reader holds (zero while idle).
     pub fn heap_bytes(&self) -> usize {
-        self.partial.capacity()
-            + self
-                .fragmented
-                .as_ref()
-                .map_or(0, |f| f.buffer.capacity() + 48)
+        self.partial.capacity() + self.fragmented.as_ref().map_or(0, |f| f.buffer.capacity() + 48)
     }
 
     /// Feeds freshly read bytes; calls `on_event` for each complete frame or message.
@@ -114,9 +104,7 @@ impl FrameReader {
     /// Keeps the start of an incomplete frame, reserving room for all of it (bounded).
     fn keep_partial(&mut self, rest: &[u8], max_message: usize) {
         let expected = expected_frame_len(rest).unwrap_or(rest.len());
-        let reserve = expected
-            .min(max_message + MAX_SERVER_HEADER + 4)
-            .max(rest.len());
+        let reserve = expected.min(max_message + MAX_SERVER_HEADER + 4).max(rest.len());
         let mut buffer = Vec::with_capacity(reserve);
         buffer.extend_from_slice(rest);
         self.partial = buffer;
@@ -156,12 +144,7 @@ impl FrameReader {
     }
 
     /// The checks that need only the header, made before the payload arrives.
-    fn check_header(
-        &self,
-        header: &FrameHeader,
-        length: u64,
-        max_message: usize,
-    ) -> Result<(), Violation> {
+    fn check_header(&self, header: &FrameHeader, length: u64, max_message: usize) -> Result<(), Violation> {
         if header.rsv1 || header.rsv2 || header.rsv3 {
             return Err(Violation::protocol("reserved bits set"));
         }
@@ -169,12 +152,8 @@ impl FrameReader {
             return Err(Violation::protocol("client frames must be masked"));
         }
         match header.opcode {
-            OpCode::Control(_) if !header.is_final => {
-                Err(Violation::protocol("fragmented control frame"))
-            }
-            OpCode::Control(_) if length > 125 => {
-                Err(Violation::protocol("control frame too long"))
-            }
+            OpCode::Control(_) if !header.is_final => Err(Violation::protocol("fragmented control frame")),
+            OpCode::Control(_) if length > 125 => Err(Violation::protocol("control frame too long")),
             OpCode::Control(_) => Ok(()),
             OpCode::Data(Data::Continue) if self.fragmented.is_none() => {
                 Err(Violation::protocol("continuation without a message"))
@@ -183,10 +162,7 @@ impl FrameReader {
                 Err(Violation::protocol("new message inside a fragmented one"))
             }
             OpCode::Data(_) => {
-                let so_far = self
-                    .fragmented
-                    .as_ref()
-                    .map_or(0, |f| f.buffer.len() as u64);
+                let so_far = self.fragmented.as_ref().map_or(0, |f| f.buffer.len() as u64);
                 if so_far + length > max_message as u64 {
                     Err(Violation::TOO_BIG)
                 } else {
@@ -206,15 +182,11 @@ impl FrameReader {
         match header.opcode {
             OpCode::Control(Control::Ping) => Ok(on_event(FrameEvent::Ping(payload))),
             OpCode::Control(Control::Pong) => Ok(on_event(FrameEvent::Pong)),
-            OpCode::Control(Control::Close) => {
-                Ok(on_event(FrameEvent::Close(parse_close(payload)?)))
-            }
+            OpCode::Control(Control::Close) => Ok(on_event(FrameEvent::Close(parse_close(payload)?))),
             OpCode::Control(Control::Reserved(_)) | OpCode::Data(Data::Reserved(_)) => {
                 Err(Violation::protocol("reserved opcode"))
             }
-            OpCode::Data(Data::Continue) => {
-                self.continue_message(header.is_final, payload, on_event)
-            }
+            OpCode::Data(Data::Continue) => self.continue_message(header.is_final, payload, on_event),
             OpCode::Data(kind) => {
                 let is_text = kind == Data::Text;
                 if header.is_final {
@@ -270,9 +242,7 @@ impl Fragmented {
 
 fn whole_message(is_text: bool, payload: &[u8]) -> Result<FrameEvent<'_>, Violation> {
     if is_text {
-        std::str::from_utf8(payload)
-            .map(FrameEvent::Text)
-            .map_err(|_| Violation::INVALID_UTF8)
+        std::str::from_utf8(payload).map(FrameEvent::Text).map_err(|_| Violation::INVALID_UTF8)
     } else {
         Ok(FrameEvent::Binary(payload))
     }
@@ -295,25 +265,19 @@ fn parse_close(payload: &[u8]) -> Result<Option<(u16, &str)>, Violation> {
 
 /// Close codes a peer may send (RFC 6455 7.4 and the IANA registry).
 pub fn is_valid_close_code(code: u16) -> bool {
-    matches!(code, 1000..=4999)
-        && CloseCode::from(code).is_allowed()
-        && !matches!(code, 1004 | 1016..=2999)
+    matches!(code, 1000..=4999) && CloseCode::from(code).is_allowed() && !matches!(code, 1004 | 1016..=2999)
 }
 
 /// The full length of the frame that starts `bytes`, if its header is complete.
 fn expected_frame_len(bytes: &[u8]) -> Option<usize> {
     let mut cursor = Cursor::new(bytes);
     let (_, length) = FrameHeader::parse(&mut cursor).ok().flatten()?;
-    usize::try_from(length)
-        .ok()
-        .map(|l| l.saturating_add(cursor.position() as usize))
+    usize::try_from(length).ok().map(|l| l.saturating_add(cursor.position() as usize))
 }
 
 /// Unmasks (or masks) `payload` in place, eight bytes at a time.
 pub fn apply_mask(payload: &mut [u8], mask: [u8; 4]) {
-    let wide = u64::from_ne_bytes([
-        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
-    ]);
+    let wide = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
     let mut chunks = payload.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
@@ -327,10 +291,7 @@ pub fn apply_mask(payload: &mut [u8], mask: [u8; 4]) {
 
 /// Writes a server frame header (FIN set, no mask) for `opcode` and `length`.
 pub fn put_header(out: &mut impl BufMut, opcode: OpCode, length: usize) {
-    let header = FrameHeader {
-        opcode,
-        ..FrameHeader::default()
-    };
+    let header = FrameHeader { opcode, ..FrameHeader::default() };
     let mut bytes = [0u8; MAX_SERVER_HEADER];
     let mut cursor = Cursor::new(&mut bytes[..]);
     // Writing at most 10 bytes into a 10-byte array cannot fail.
@@ -395,11 +356,7 @@ mod tests {
         out
     }
 
-    fn events(
-        reader: &mut FrameReader,
-        bytes: &[u8],
-        max: usize,
-    ) -> Result<Vec<String>, Violation> {
+    fn events(reader: &mut FrameReader, bytes: &[u8], max: usize) -> Result<Vec<String>, Violation> {
         let mut seen = Vec::new();
         let mut input = bytes.to_vec();
         reader.feed(&mut input, max, &mut |event| {
@@ -418,11 +375,7 @@ mod tests {
             seen.extend(events(&mut reader, &[*byte], 1024).unwrap());
         }
         assert_eq!(seen, vec![r#"Text("hello world")"#]);
-        assert_eq!(
-            reader.heap_bytes(),
-            0,
-            "nothing held once the frame is read"
-        );
+        assert_eq!(reader.heap_bytes(), 0, "nothing held once the frame is read");
     }
 
     #[test]
@@ -459,22 +412,14 @@ mod tests {
     #[test]
     fn fails_fast_on_bad_utf8_in_a_first_fragment() {
         let bytes = client_frame(0x01, &[b'a', 0xC0, 0x80]);
-        assert_eq!(
-            events(&mut FrameReader::default(), &bytes, 1024).map_err(|v| v.code),
-            Err(1007)
-        );
+        assert_eq!(events(&mut FrameReader::default(), &bytes, 1024).map_err(|v| v.code), Err(1007));
     }
 
     #[test]
     fn close_frames_carry_code_and_reason() {
         let mut payload = 1000u16.to_be_bytes().to_vec();
         payload.extend_from_slice(b"bye");
-        let seen = events(
-            &mut FrameReader::default(),
-            &client_frame(0x88, &payload),
-            1024,
-        )
-        .unwrap();
+        let seen = events(&mut FrameReader::default(), &client_frame(0x88, &payload), 1024).unwrap();
         assert_eq!(seen, vec![r#"Close(Some((1000, "bye")))"#]);
     }
 
@@ -485,9 +430,6 @@ mod tests {
         assert_eq!(&long[..4], &[0x81, 126, 1, 44]);
         let huge = text(&vec![b'a'; 70000]);
         assert_eq!(&huge[..2], &[0x81, 127]);
-        assert_eq!(
-            &close(1001, "bye")[..],
-            &[0x88, 5, 0x03, 0xE9, b'b', b'y', b'e']
-        );
+        assert_eq!(&close(1001, "bye")[..], &[0x88, 5, 0x03, 0xE9, b'b', b'y', b'e']);
     }
 }

@@ -37,17 +37,12 @@ pub struct HttpRequest {
 impl HttpRequest {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The first query parameter named `name`, percent-decoded.
     pub fn query_param(&self, name: &str) -> Option<String> {
-        form_urlencoded::parse(self.query.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
+        form_urlencoded::parse(self.query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
     }
 }
 
@@ -62,12 +57,7 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn new(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Self {
-        HttpResponse {
-            status,
-            content_type,
-            headers: Vec::new(),
-            body: body.into(),
-        }
+        HttpResponse { status, content_type, headers: Vec::new(), body: body.into() }
     }
 
     /// A short plain-text response; the body ends with a newline.
@@ -147,9 +137,7 @@ pub fn parse_request(buffer: &[u8], remote: SocketAddr) -> Result<Parse, HttpRes
             return Err(HttpResponse::text(431, "request head too large"))
         }
         Ok(httparse::Status::Partial) => return Ok(Parse::Partial),
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(HttpResponse::text(431, "too many headers"))
-        }
+        Err(httparse::Error::TooManyHeaders) => return Err(HttpResponse::text(431, "too many headers")),
         Err(e) => return Err(HttpResponse::text(400, &format!("bad request: {e}"))),
     };
     if head_len > MAX_HEAD_BYTES {
@@ -168,12 +156,7 @@ pub fn parse_request(buffer: &[u8], remote: SocketAddr) -> Result<Parse, HttpRes
         headers: request
             .headers
             .iter()
-            .map(|h| {
-                (
-                    h.name.to_string(),
-                    String::from_utf8_lossy(h.value).into_owned(),
-                )
-            })
+            .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
             .collect(),
         body: buffer[head_len..head_len + body_len].to_vec(),
         remote,
@@ -183,19 +166,10 @@ pub fn parse_request(buffer: &[u8], remote: SocketAddr) -> Result<Parse, HttpRes
 }
 
 fn content_length(headers: &[httparse::Header<'_>]) -> Result<usize, HttpResponse> {
-    if headers
-        .iter()
-        .any(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
-    {
-        return Err(HttpResponse::text(
-            501,
-            "chunked request bodies are not supported",
-        ));
+    if headers.iter().any(|h| h.name.eq_ignore_ascii_case("transfer-encoding")) {
+        return Err(HttpResponse::text(501, "chunked request bodies are not supported"));
     }
-    let Some(header) = headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-    else {
+    let Some(header) = headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-length")) else {
         return Ok(0);
     };
     let length = std::str::from_utf8(header.value)
@@ -212,8 +186,7 @@ fn content_length(headers: &[httparse::Header<'_>]) -> Result<usize, HttpRespons
 pub fn check_upgrade(request: &HttpRequest) -> Result<String, HttpResponse> {
     let bad = |why: &str| Err(HttpResponse::text(400, why));
     if request.method != "GET" {
-        return Err(HttpResponse::text(405, "a WebSocket upgrade must be a GET")
-            .with_header("Allow", "GET"));
+        return Err(HttpResponse::text(405, "a WebSocket upgrade must be a GET").with_header("Allow", "GET"));
     }
     if request.version != 1 {
         return bad("a WebSocket upgrade needs HTTP/1.1");
@@ -221,28 +194,18 @@ pub fn check_upgrade(request: &HttpRequest) -> Result<String, HttpResponse> {
     if request.header("host").is_none_or(|h| h.trim().is_empty()) {
         return bad("missing Host header");
     }
-    if !request
-        .header("upgrade")
-        .is_some_and(|v| header_has_token(v, "websocket"))
-    {
+    if !request.header("upgrade").is_some_and(|v| header_has_token(v, "websocket")) {
         return bad("missing 'Upgrade: websocket'");
     }
-    if !request
-        .header("connection")
-        .is_some_and(|v| header_has_token(v, "upgrade"))
-    {
+    if !request.header("connection").is_some_and(|v| header_has_token(v, "upgrade")) {
         return bad("missing 'Connection: upgrade'");
     }
     if request.header("sec-websocket-version").map(str::trim) != Some("13") {
         return Err(
-            HttpResponse::text(426, "unsupported WebSocket version; use 13")
-                .with_header("Sec-WebSocket-Version", "13"),
+            HttpResponse::text(426, "unsupported WebSocket version; use 13").with_header("Sec-WebSocket-Version", "13")
         );
     }
-    let key = request
-        .header("sec-websocket-key")
-        .map(str::trim)
-        .unwrap_or("");
+    let key = request.header("sec-websocket-key").map(str::trim).unwrap_or("");
     match base64::engine::general_purpose::STANDARD.decode(key) {
         Ok(decoded) if decoded.len() == 16 => Ok(accept_key(key)),
         _ => bad("Sec-WebSocket-Key must be 16 bytes in base64"),
@@ -251,9 +214,7 @@ pub fn check_upgrade(request: &HttpRequest) -> Result<String, HttpResponse> {
 
 /// Whether a comma-separated header value holds `token` (any case).
 fn header_has_token(value: &str, token: &str) -> bool {
-    value
-        .split(',')
-        .any(|part| part.trim().eq_ignore_ascii_case(token))
+    value.split(',').any(|part| part.trim().eq_ignore_ascii_case(token))
 }
 
 /// `Sec-WebSocket-Accept` for a client key.
@@ -294,22 +255,13 @@ mod tests {
         let request = parse(GOOD);
         assert_eq!(request.path, "/example/socket");
         assert_eq!(request.query_param("ch").as_deref(), Some("room 1"));
-        assert_eq!(
-            check_upgrade(&request).unwrap(),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
+        assert_eq!(check_upgrade(&request).unwrap(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 
     #[test]
     fn every_prefix_is_partial() {
         for end in 0..GOOD.len() {
-            assert!(
-                matches!(
-                    parse_request(&GOOD.as_bytes()[..end], remote()),
-                    Ok(Parse::Partial)
-                ),
-                "at {end}"
-            );
+            assert!(matches!(parse_request(&GOOD.as_bytes()[..end], remote()), Ok(Parse::Partial)), "at {end}");
         }
     }
 
@@ -325,44 +277,24 @@ mod tests {
             (GOOD.replace("Version: 13", "Version: 8"), 426),
         ];
         for (text, status) in cases {
-            assert_eq!(
-                check_upgrade(&parse(&text)).unwrap_err().status,
-                status,
-                "{text}"
-            );
+            assert_eq!(check_upgrade(&parse(&text)).unwrap_err().status, status, "{text}");
         }
     }
 
     #[test]
     fn oversized_heads_get_431_and_garbage_400() {
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(MAX_HEAD_BYTES));
-        assert_eq!(
-            parse_request(big.as_bytes(), remote()).unwrap_err().status,
-            431
-        );
-        let many: String = (0..MAX_HEADERS + 1)
-            .map(|i| format!("X{i}: y\r\n"))
-            .collect();
+        assert_eq!(parse_request(big.as_bytes(), remote()).unwrap_err().status, 431);
+        let many: String = (0..MAX_HEADERS + 1).map(|i| format!("X{i}: y\r\n")).collect();
         let text = format!("GET / HTTP/1.1\r\n{many}\r\n");
-        assert_eq!(
-            parse_request(text.as_bytes(), remote()).unwrap_err().status,
-            431
-        );
-        assert_eq!(
-            parse_request(b"\x16\x03\x01garbage\r\n\r\n", remote())
-                .unwrap_err()
-                .status,
-            400
-        );
+        assert_eq!(parse_request(text.as_bytes(), remote()).unwrap_err().status, 431);
+        assert_eq!(parse_request(b"\x16\x03\x01garbage\r\n\r\n", remote()).unwrap_err().status, 400);
     }
 
     #[test]
     fn waits_for_the_body() {
         let text = "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab";
-        assert!(matches!(
-            parse_request(text.as_bytes(), remote()),
-            Ok(Parse::Partial)
-        ));
+        assert!(matches!(parse_request(text.as_bytes(), remote()), Ok(Parse::Partial)));
         let full = format!("{text}cde");
         assert_eq!(parse(&full).body, b"abcde");
     }

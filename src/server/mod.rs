@@ -58,13 +58,7 @@ impl Server {
         let service = Service::new(config.clone(), inboxes);
         let mut routes = Routes::default();
         routes.add_http("/healthz", Arc::new(|_, _| HttpResponse::text(200, "ok")));
-        Ok(Server {
-            config,
-            routes,
-            service,
-            authenticator: None,
-            polls,
-        })
+        Ok(Server { config, routes, service, authenticator: None, polls })
     }
 
     /// The handle the application keeps (usable before and after `start`).
@@ -76,12 +70,7 @@ impl Server {
     /// channel named by the `ch` query parameter, or a random `{prefix}-xxxxxxxx`, where the
     /// prefix is the path's first segment.
     pub fn socket(mut self, path: &str, handler: impl Handler) -> Self {
-        let prefix = path
-            .trim_start_matches('/')
-            .split('/')
-            .next()
-            .filter(|s| !s.is_empty())
-            .unwrap_or("channel");
+        let prefix = path.trim_start_matches('/').split('/').next().filter(|s| !s.is_empty()).unwrap_or("channel");
         let route = SocketRoute {
             path: path.to_string(),
             kind: SocketKind::Json(Arc::new(handler)),
@@ -163,39 +152,20 @@ impl Server {
         let local_addr = listeners[0].local_addr()?;
         let routes = Arc::new(self.routes);
         let mut threads = Vec::with_capacity(listeners.len());
-        for (index, ((poll, receiver), listener)) in
-            self.polls.into_iter().zip(listeners).enumerate()
-        {
-            let worker = worker::Worker::new(
-                index,
-                poll,
-                listener,
-                receiver,
-                self.service.clone(),
-                routes.clone(),
-            )?;
-            let thread = std::thread::Builder::new()
-                .name(format!("switchyard-worker-{index}"))
-                .spawn(move || worker.run())?;
+        for (index, ((poll, receiver), listener)) in self.polls.into_iter().zip(listeners).enumerate() {
+            let worker = worker::Worker::new(index, poll, listener, receiver, self.service.clone(), routes.clone())?;
+            let thread =
+                std::thread::Builder::new().name(format!("switchyard-worker-{index}")).spawn(move || worker.run())?;
             threads.push(thread);
         }
-        log::info!(
-            "switchyard listening on http://{local_addr} with {} workers",
-            threads.len()
-        );
-        Ok(Running {
-            service: self.service,
-            local_addr,
-            threads,
-        })
+        log::info!("switchyard listening on http://{local_addr} with {} workers", threads.len());
+        Ok(Running { service: self.service, local_addr, threads })
     }
 
     /// Starts, then serves until SIGINT or SIGTERM, then shuts down gracefully.
     pub fn run(self) -> Result<(), Error> {
-        let mut signals = signal_hook::iterator::Signals::new([
-            signal_hook::consts::SIGINT,
-            signal_hook::consts::SIGTERM,
-        ])?;
+        let mut signals =
+            signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])?;
         let running = self.start()?;
         if let Some(signal) = signals.forever().next() {
             log::info!("signal {signal}: closing every connection and shutting down");

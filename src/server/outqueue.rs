@@ -140,12 +140,7 @@ mod tests {
             queue.push(Bytes::from_static(word.as_bytes()));
         }
         assert_eq!(queue.queued_bytes(), 14);
-        let mut socket = Trickle {
-            taken: vec![],
-            limit: 3,
-            budget: 8,
-            calls: 0,
-        };
+        let mut socket = Trickle { taken: vec![], limit: 3, budget: 8, calls: 0 };
         assert_eq!(queue.flush_into(&mut socket).unwrap(), Flushed::Blocked);
         assert_eq!(queue.queued_bytes(), 6);
         socket.budget = 100;
@@ -160,12 +155,7 @@ mod tests {
         for _ in 0..50 {
             queue.push(Bytes::from_static(b"frame"));
         }
-        let mut socket = Trickle {
-            taken: vec![],
-            limit: usize::MAX,
-            budget: usize::MAX,
-            calls: 0,
-        };
+        let mut socket = Trickle { taken: vec![], limit: usize::MAX, budget: usize::MAX, calls: 0 };
         queue.flush_into(&mut socket).unwrap();
         assert_eq!(socket.calls, 1);
         assert_eq!(queue.heap_bytes(), 0, "a drained queue holds no ring");

@@ -57,8 +57,7 @@ impl Routes {
     /// Routes every path that starts with `prefix` (longest prefix wins).
     pub fn add_http_prefix(&mut self, prefix: &str, handler: HttpHandler) {
         self.prefixes.push((prefix.to_string(), handler));
-        self.prefixes
-            .sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        self.prefixes.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
     }
 
     pub fn socket(&self, path: &str) -> Option<usize> {
@@ -66,12 +65,7 @@ impl Routes {
     }
 
     pub fn http(&self, path: &str) -> Option<&HttpHandler> {
-        self.http.get(path).or_else(|| {
-            self.prefixes
-                .iter()
-                .find(|(p, _)| path.starts_with(p.as_str()))
-                .map(|(_, h)| h)
-        })
+        self.http.get(path).or_else(|| self.prefixes.iter().find(|(p, _)| path.starts_with(p.as_str())).map(|(_, h)| h))
     }
 }
 

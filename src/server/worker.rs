@@ -45,8 +45,7 @@ impl Worker {
         routes: Arc<Routes>,
     ) -> io::Result<Self> {
         let mut listener = listener;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         Ok(Worker {
             poll,
             listener: Some(listener),
@@ -127,15 +126,10 @@ impl Worker {
         let _ = socket.set_nodelay(true);
         let entry = self.core.conns.vacant_entry();
         let token = entry.key();
-        if let Err(e) = self.poll.registry().register(
-            &mut socket,
-            Token(token),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
-            log::warn!(
-                "worker {}: cannot register a connection: {e}",
-                self.core.index
-            );
+        if let Err(e) =
+            self.poll.registry().register(&mut socket, Token(token), Interest::READABLE | Interest::WRITABLE)
+        {
+            log::warn!("worker {}: cannot register a connection: {e}", self.core.index);
             return;
         }
         entry.insert(Conn::new(socket, remote, self.core.now));

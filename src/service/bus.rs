@@ -67,14 +67,7 @@ pub struct InboxReceiver {
 pub fn inbox(waker: Waker) -> (Inbox, InboxReceiver) {
     let (sender, receiver) = std::sync::mpsc::channel();
     let pending = Arc::new(AtomicBool::new(false));
-    (
-        Inbox {
-            sender,
-            waker: Arc::new(waker),
-            pending: pending.clone(),
-        },
-        InboxReceiver { receiver, pending },
-    )
+    (Inbox { sender, waker: Arc::new(waker), pending: pending.clone() }, InboxReceiver { receiver, pending })
 }
 
 impl Inbox {

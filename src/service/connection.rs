@@ -113,6 +113,5 @@ pub struct ConnectionInfo {
 }
 
 pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

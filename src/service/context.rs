@@ -55,12 +55,7 @@ impl<'a> Context<'a> {
     }
 
     /// Sends to every member of `channel`, on every worker.
-    pub fn write_channel<P: Serialize + ?Sized>(
-        &mut self,
-        cmd: &str,
-        param: &P,
-        channel: &str,
-    ) -> Result<(), Error> {
+    pub fn write_channel<P: Serialize + ?Sized>(&mut self, cmd: &str, param: &P, channel: &str) -> Result<(), Error> {
         ops::write_channel(self.core, self.current.as_ref(), cmd, param, channel, None)
     }
 
@@ -72,23 +67,11 @@ impl<'a> Context<'a> {
         channel: &str,
         except: ConnId,
     ) -> Result<(), Error> {
-        ops::write_channel(
-            self.core,
-            self.current.as_ref(),
-            cmd,
-            param,
-            channel,
-            Some(except),
-        )
+        ops::write_channel(self.core, self.current.as_ref(), cmd, param, channel, Some(except))
     }
 
     /// Sends to every connection of a user; returns how many.
-    pub fn write_user<P: Serialize + ?Sized>(
-        &mut self,
-        cmd: &str,
-        param: &P,
-        user: &str,
-    ) -> Result<usize, Error> {
+    pub fn write_user<P: Serialize + ?Sized>(&mut self, cmd: &str, param: &P, user: &str) -> Result<usize, Error> {
         ops::write_user(self.core, self.current.as_ref(), cmd, param, user)
     }
 

@@ -66,8 +66,7 @@ pub trait Handler: Send + Sync + 'static {
     fn on_close(&self, _ctx: &mut Context<'_>, _conn: &Connection) {}
 }
 
-type Route =
-    Box<dyn Fn(&mut Context<'_>, &Connection, &str, &RawValue) -> HandlerResult + Send + Sync>;
+type Route = Box<dyn Fn(&mut Context<'_>, &Connection, &str, &RawValue) -> HandlerResult + Send + Sync>;
 type Hook = Box<dyn Fn(&mut Context<'_>, &Connection) + Send + Sync>;
 
 /// A `Handler` built from one typed function per command.
@@ -102,29 +101,20 @@ impl Router {
     {
         let name = cmd.to_string();
         let route: Route = Box::new(move |ctx, conn, channel, param| {
-            let typed: P =
-                serde_json::from_str(param.get()).map_err(|e| HandlerError::BadParam {
-                    cmd: name.clone(),
-                    detail: e.to_string(),
-                })?;
+            let typed: P = serde_json::from_str(param.get())
+                .map_err(|e| HandlerError::BadParam { cmd: name.clone(), detail: e.to_string() })?;
             f(ctx, conn, channel, typed)
         });
         self.routes.insert(cmd.to_string(), route);
         self
     }
 
-    pub fn on_open(
-        mut self,
-        f: impl Fn(&mut Context<'_>, &Connection) + Send + Sync + 'static,
-    ) -> Self {
+    pub fn on_open(mut self, f: impl Fn(&mut Context<'_>, &Connection) + Send + Sync + 'static) -> Self {
         self.on_open = Some(Box::new(f));
         self
     }
 
-    pub fn on_close(
-        mut self,
-        f: impl Fn(&mut Context<'_>, &Connection) + Send + Sync + 'static,
-    ) -> Self {
+    pub fn on_close(mut self, f: impl Fn(&mut Context<'_>, &Connection) + Send + Sync + 'static) -> Self {
         self.on_close = Some(Box::new(f));
         self
     }

@@ -72,11 +72,7 @@ mod tests {
 
     #[test]
     fn admits_up_to_the_limits_and_releases() {
-        let config = Config {
-            max_connections: 3,
-            max_connections_per_ip: 2,
-            ..Config::default()
-        };
+        let config = Config { max_connections: 3, max_connections_per_ip: 2, ..Config::default() };
         let limits = Limits::new(&config);
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
         assert_eq!(limits.admit(a), Ok(()));
@@ -89,14 +85,7 @@ mod tests {
         assert!(limits.counts.lock().unwrap().per_ip.len() == 2);
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         limits.release(b);
-        let lenient = Limits::new(&Config {
-            max_connections: 10,
-            max_connections_per_ip: 1,
-            ..Config::default()
-        });
-        assert!(
-            (0..5).all(|_| lenient.admit(local).is_ok()),
-            "loopback is exempt from the per-IP limit"
-        );
+        let lenient = Limits::new(&Config { max_connections: 10, max_connections_per_ip: 1, ..Config::default() });
+        assert!((0..5).all(|_| lenient.admit(local).is_ok()), "loopback is exempt from the per-IP limit");
     }
 }

@@ -73,12 +73,7 @@ pub fn encode<P: Serialize + ?Sized>(
 ) -> Result<SharedFrame, serde_json::Error> {
     let mut buffer = Vec::with_capacity(128);
     buffer.extend_from_slice(&[0; MAX_SERVER_HEADER]);
-    let message = Outbound {
-        from: envelope.from,
-        channel: envelope.channel,
-        cmd,
-        param,
-    };
+    let message = Outbound { from: envelope.from, channel: envelope.channel, cmd, param };
     serde_json::to_writer(&mut buffer, &message)?;
     let payload_len = buffer.len() - MAX_SERVER_HEADER;
     let mut header = [0u8; MAX_SERVER_HEADER];
@@ -100,9 +95,8 @@ pub struct ErrorParam<'a> {
 /// An `error` message frame.
 pub fn error_frame(code: &str, message: &str) -> SharedFrame {
     // Serializing two strings cannot fail; fall back to a fixed frame anyway.
-    encode(Envelope::default(), "error", &ErrorParam { message, code }).unwrap_or_else(|_| {
-        crate::server::frames::text(br#"{"cmd":"error","param":{"message":"error"}}"#)
-    })
+    encode(Envelope::default(), "error", &ErrorParam { message, code })
+        .unwrap_or_else(|_| crate::server::frames::text(br#"{"cmd":"error","param":{"message":"error"}}"#))
 }
 
 #[cfg(test)]
@@ -111,8 +105,7 @@ mod tests {
 
     #[test]
     fn parses_with_raw_param_and_defaults() {
-        let m = Inbound::parse(r#"{"cmd":"chat","param":{"text":"hi \"x\""},"from":"spoofed"}"#)
-            .unwrap();
+        let m = Inbound::parse(r#"{"cmd":"chat","param":{"text":"hi \"x\""},"from":"spoofed"}"#).unwrap();
         assert_eq!(m.cmd, "chat");
         assert_eq!(m.channel, None);
         assert_eq!(m.param().get(), r#"{"text":"hi \"x\""}"#);
@@ -126,15 +119,8 @@ mod tests {
     #[test]
     fn encodes_one_frame_with_the_envelope() {
         let id = ConnId::nil();
-        let frame = encode(
-            Envelope {
-                from: Some(&id),
-                channel: Some("c"),
-            },
-            "chat",
-            &serde_json::json!({"a":1}),
-        )
-        .unwrap();
+        let frame =
+            encode(Envelope { from: Some(&id), channel: Some("c") }, "chat", &serde_json::json!({"a":1})).unwrap();
         assert_eq!(frame[0], 0x81);
         let payload = &frame[2..];
         assert_eq!(frame[1] as usize, payload.len());

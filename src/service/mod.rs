@@ -95,21 +95,11 @@ impl Service {
     }
 
     /// Sends to one connection; `Ok(false)` if it is not connected.
-    pub fn write_connection<P: Serialize + ?Sized>(
-        &self,
-        cmd: &str,
-        param: &P,
-        conn: ConnId,
-    ) -> Result<bool, Error> {
+    pub fn write_connection<P: Serialize + ?Sized>(&self, cmd: &str, param: &P, conn: ConnId) -> Result<bool, Error> {
         ops::write_connection(&mut &*self, Envelope::default(), cmd, param, conn)
     }
 
-    pub fn write_channel<P: Serialize + ?Sized>(
-        &self,
-        cmd: &str,
-        param: &P,
-        channel: &str,
-    ) -> Result<(), Error> {
+    pub fn write_channel<P: Serialize + ?Sized>(&self, cmd: &str, param: &P, channel: &str) -> Result<(), Error> {
         ops::write_channel(&mut &*self, None, cmd, param, channel, None)
     }
 
@@ -124,12 +114,7 @@ impl Service {
     }
 
     /// Sends to every connection of a user, on every worker; returns how many.
-    pub fn write_user<P: Serialize + ?Sized>(
-        &self,
-        cmd: &str,
-        param: &P,
-        user: &str,
-    ) -> Result<usize, Error> {
+    pub fn write_user<P: Serialize + ?Sized>(&self, cmd: &str, param: &P, user: &str) -> Result<usize, Error> {
         ops::write_user(&mut &*self, None, cmd, param, user)
     }
 
@@ -148,11 +133,7 @@ impl Service {
     }
 
     pub fn status(&self) -> Status {
-        Status::sum(
-            &self.shared.stats,
-            self.shared.started,
-            self.shared.registry.channel_count(),
-        )
+        Status::sum(&self.shared.stats, self.shared.started, self.shared.registry.channel_count())
     }
 
     pub fn connections(&self) -> Vec<ConnectionInfo> {

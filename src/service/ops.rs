@@ -36,10 +36,7 @@ pub(crate) trait Dispatch {
 
     /// Runs `command` on `worker`; false if it could not be delivered or did nothing.
     fn dispatch(&mut self, worker: usize, command: Command) -> bool {
-        self.shared()
-            .inboxes
-            .get(worker)
-            .is_some_and(|inbox| inbox.send(command))
+        self.shared().inboxes.get(worker).is_some_and(|inbox| inbox.send(command))
     }
 }
 
@@ -51,13 +48,7 @@ pub(crate) fn tap(d: &mut impl Dispatch, event: &TapEvent<'_>) {
 }
 
 /// Taps a message the server writes.
-fn tap_out<P: Serialize + ?Sized>(
-    d: &mut impl Dispatch,
-    target: &'static str,
-    to: Target<'_>,
-    cmd: &str,
-    param: &P,
-) {
+fn tap_out<P: Serialize + ?Sized>(d: &mut impl Dispatch, target: &'static str, to: Target<'_>, cmd: &str, param: &P) {
     if !d.shared().tap.is_active() {
         return;
     }
@@ -92,26 +83,14 @@ pub(crate) fn join(d: &mut impl Dispatch, id: ConnId, channel: &str) -> bool {
     let Some(worker) = d.locate(&id) else {
         return false;
     };
-    d.dispatch(
-        worker,
-        Command::Join {
-            id,
-            channel: Arc::from(channel),
-        },
-    )
+    d.dispatch(worker, Command::Join { id, channel: Arc::from(channel) })
 }
 
 pub(crate) fn leave(d: &mut impl Dispatch, id: ConnId, channel: &str) -> bool {
     let Some(worker) = d.locate(&id) else {
         return false;
     };
-    d.dispatch(
-        worker,
-        Command::Leave {
-            id,
-            channel: Arc::from(channel),
-        },
-    )
+    d.dispatch(worker, Command::Leave { id, channel: Arc::from(channel) })
 }
 
 pub(crate) fn close(d: &mut impl Dispatch, id: ConnId, code: u16, notify: bool) -> bool {
@@ -132,16 +111,7 @@ pub(crate) fn write_connection<P: Serialize + ?Sized>(
         return Ok(false);
     };
     let frame = encode(envelope, cmd, param)?;
-    tap_out(
-        d,
-        "conn",
-        Target {
-            conn: Some(id),
-            ..Target::default()
-        },
-        cmd,
-        param,
-    );
+    tap_out(d, "conn", Target { conn: Some(id), ..Target::default() }, cmd, param);
     Ok(d.dispatch(worker, Command::ToConn { id, frame }))
 }
 
@@ -153,25 +123,14 @@ pub(crate) fn write_channel<P: Serialize + ?Sized>(
     channel: &str,
     except: Option<ConnId>,
 ) -> Result<(), Error> {
-    let frame = encode(
-        Envelope {
-            from,
-            channel: Some(channel),
-        },
-        cmd,
-        param,
-    )?;
+    let frame = encode(Envelope { from, channel: Some(channel) }, cmd, param)?;
+    tap_out(d, "channel", Target { conn: from.copied(), channel: Some(channel), ..Target::default() }, cmd, param);
     send_to_channel(d, channel, &frame, except);
     Ok(())
 }
 
 /// Sends an encoded frame to a channel's members on every worker.
-pub(crate) fn send_to_channel(
-    d: &mut impl Dispatch,
-    channel: &str,
-    frame: &SharedFrame,
-    except: Option<ConnId>,
-) {
+pub(crate) fn send_to_channel(d: &mut impl Dispatch, channel: &str, frame: &SharedFrame, except: Option<ConnId>) {
     let workers = d.shared().inboxes.len();
     let local = d.local_worker();
     let mut shared_name: Option<Arc<str>> = None;
@@ -179,17 +138,8 @@ pub(crate) fn send_to_channel(
         if Some(worker) == local {
             d.fan_out_here(channel, frame, except);
         } else {
-            let name = shared_name
-                .get_or_insert_with(|| Arc::from(channel))
-                .clone();
-            d.dispatch(
-                worker,
-                Command::ToChannel {
-                    channel: name,
-                    frame: frame.clone(),
-                    except,
-                },
-            );
+            let name = shared_name.get_or_insert_with(|| Arc::from(channel)).clone();
+            d.dispatch(worker, Command::ToChannel { channel: name, frame: frame.clone(), except });
         }
     }
 }
@@ -206,23 +156,11 @@ pub(crate) fn write_user<P: Serialize + ?Sized>(
     if targets.is_empty() {
         return Ok(0);
     }
-    let frame = encode(
-        Envelope {
-            from,
-            channel: None,
-        },
-        cmd,
-        param,
-    )?;
+    let frame = encode(Envelope { from, channel: None }, cmd, param)?;
+    tap_out(d, "user", Target { conn: from.copied(), user: Some(user), ..Target::default() }, cmd, param);
     let mut delivered = 0;
     for (id, worker) in targets {
-        delivered += usize::from(d.dispatch(
-            worker,
-            Command::ToConn {
-                id,
-                frame: frame.clone(),
-            },
-        ));
+        delivered += usize::from(d.dispatch(worker, Command::ToConn { id, frame: frame.clone() }));
     }
     Ok(delivered)
 }
@@ -233,21 +171,10 @@ pub(crate) fn write_all<P: Serialize + ?Sized>(
     cmd: &str,
     param: &P,
 ) -> Result<(), Error> {
-    let frame = encode(
-        Envelope {
-            from,
-            channel: None,
-        },
-        cmd,
-        param,
-    )?;
+    let frame = encode(Envelope { from, channel: None }, cmd, param)?;
+    tap_out(d, "all", Target { conn: from.copied(), ..Target::default() }, cmd, param);
     for worker in 0..d.shared().inboxes.len() {
-        d.dispatch(
-            worker,
-            Command::ToAll {
-                frame: frame.clone(),
-            },
-        );
+        d.dispatch(worker, Command::ToAll { frame: frame.clone() });
     }
     Ok(())
 }

@@ -38,32 +38,17 @@ pub struct Registry {
 
 impl Registry {
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
-        self.inner
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
-        self.inner
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn add(&self, conn: Arc<Connection>, worker: usize) {
         let mut inner = self.write();
-        inner
-            .users
-            .entry(conn.profile.id.clone())
-            .or_default()
-            .insert(conn.id);
-        inner.conns.insert(
-            conn.id,
-            Entry {
-                conn,
-                worker,
-                channels: BTreeSet::new(),
-            },
-        );
+        inner.users.entry(conn.profile.id.clone()).or_default().insert(conn.id);
+        inner.conns.insert(conn.id, Entry { conn, worker, channels: BTreeSet::new() });
     }
 
     /// Removes a connection from the registry and every channel.
@@ -93,11 +78,7 @@ impl Registry {
         if !entry.channels.insert(channel.to_string()) {
             return false;
         }
-        inner
-            .channels
-            .entry(channel.to_string())
-            .or_default()
-            .insert(*id);
+        inner.channels.entry(channel.to_string()).or_default().insert(*id);
         true
     }
 
@@ -125,9 +106,7 @@ impl Registry {
         let Some(ids) = inner.users.get(user) else {
             return Vec::new();
         };
-        ids.iter()
-            .filter_map(|id| inner.conns.get(id).map(|e| (*id, e.worker)))
-            .collect()
+        ids.iter().filter_map(|id| inner.conns.get(id).map(|e| (*id, e.worker))).collect()
     }
 
     pub fn connection_count(&self) -> usize {
@@ -154,11 +133,7 @@ impl Registry {
         let Some(ids) = inner.channels.get(channel) else {
             return Vec::new();
         };
-        let mut members: Vec<ConnectionInfo> = ids
-            .iter()
-            .filter_map(|id| inner.conns.get(id))
-            .map(info)
-            .collect();
+        let mut members: Vec<ConnectionInfo> = ids.iter().filter_map(|id| inner.conns.get(id)).map(info).collect();
         members.sort_by_key(|c| (c.connected_at, c.id));
         members
     }
@@ -169,11 +144,8 @@ impl Registry {
         let Some(ids) = inner.channels.get(channel) else {
             return Vec::new();
         };
-        let users: BTreeSet<String> = ids
-            .iter()
-            .filter_map(|id| inner.conns.get(id))
-            .map(|e| e.conn.profile.id.clone())
-            .collect();
+        let users: BTreeSet<String> =
+            ids.iter().filter_map(|id| inner.conns.get(id)).map(|e| e.conn.profile.id.clone()).collect();
         users.into_iter().collect()
     }
 
@@ -183,16 +155,9 @@ impl Registry {
             .channels
             .iter()
             .map(|(name, ids)| {
-                let users: HashSet<&str> = ids
-                    .iter()
-                    .filter_map(|id| inner.conns.get(id))
-                    .map(|e| e.conn.profile.id.as_str())
-                    .collect();
-                ChannelInfo {
-                    name: name.clone(),
-                    members: ids.len(),
-                    users: users.len(),
-                }
+                let users: HashSet<&str> =
+                    ids.iter().filter_map(|id| inner.conns.get(id)).map(|e| e.conn.profile.id.as_str()).collect();
+                ChannelInfo { name: name.clone(), members: ids.len(), users: users.len() }
             })
             .collect()
     }

@@ -34,10 +34,7 @@ pub struct WorkerStats {
 /// Adds `n` to a counter that only the calling thread writes (no locked instruction).
 #[inline]
 pub fn bump(counter: &AtomicU64, n: u64) {
-    counter.store(
-        counter.load(Ordering::Relaxed).wrapping_add(n),
-        Ordering::Relaxed,
-    );
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
 
 /// A snapshot of the whole service.
@@ -69,9 +66,7 @@ pub struct Status {
 
 impl Status {
     pub(crate) fn sum(stats: &[WorkerStats], started: SystemTime, channels: usize) -> Status {
-        let total = |f: fn(&WorkerStats) -> &AtomicU64| {
-            stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
-        };
+        let total = |f: fn(&WorkerStats) -> &AtomicU64| stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum();
         Status {
             started_at: super::connection::unix_seconds(started),
             uptime_seconds: started.elapsed().map_or(0.0, |d| d.as_secs_f64()),

@@ -39,9 +39,7 @@ pub struct TapEvent<'a> {
 
 impl TapEvent<'_> {
     pub fn now_ms() -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
     }
 }
 
@@ -72,13 +70,7 @@ impl Tap {
 
     pub fn subscribe(&self, id: ConnId, worker: usize) {
         let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-        subscribers.push(Subscriber {
-            id,
-            worker,
-            window_start: Instant::now(),
-            sent: 0,
-            dropped: 0,
-        });
+        subscribers.push(Subscriber { id, worker, window_start: Instant::now(), sent: 0, dropped: 0 });
         self.active.store(subscribers.len(), Ordering::Relaxed);
     }
 
@@ -99,13 +91,8 @@ impl Tap {
         for subscriber in subscribers.iter_mut() {
             if now.duration_since(subscriber.window_start) >= Duration::from_secs(1) {
                 if subscriber.dropped > 0 {
-                    if let Ok(note) = encode(
-                        Envelope::default(),
-                        "tap-dropped",
-                        &Dropped {
-                            count: subscriber.dropped,
-                        },
-                    ) {
+                    if let Ok(note) = encode(Envelope::default(), "tap-dropped", &Dropped { count: subscriber.dropped })
+                    {
                         out.push((subscriber.id, subscriber.worker, note));
                     }
                 }

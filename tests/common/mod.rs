@@ -27,12 +27,7 @@ pub fn config(workers: usize) -> Config {
 
 /// The example app (as the binary serves it) on a free port.
 pub fn start_example(config: Config) -> Running {
-    Server::new(config)
-        .unwrap()
-        .socket("/example/socket", example::handler())
-        .echo("/echo")
-        .start()
-        .unwrap()
+    Server::new(config).unwrap().socket("/example/socket", example::handler()).echo("/echo").start().unwrap()
 }
 
 pub fn connect(addr: SocketAddr, path: &str) -> Client {
@@ -50,9 +45,7 @@ pub fn set_timeout(client: &mut Client, timeout: Duration) {
 }
 
 pub fn send(client: &mut Client, message: Value) {
-    client
-        .send(Message::text(message.to_string()))
-        .expect("send");
+    client.send(Message::text(message.to_string())).expect("send");
 }
 
 /// The next JSON message (pings are answered by tungstenite and skipped).
@@ -100,9 +93,7 @@ pub fn eventually(timeout: Duration, what: &str, mut condition: impl FnMut() -> 
 /// Sends raw bytes and returns everything the server sends until it closes (or 5 s).
 pub fn raw_exchange(addr: SocketAddr, chunks: &[&[u8]], pause: Duration) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     for chunk in chunks {
         stream.write_all(chunk).unwrap();
         std::thread::sleep(pause);
@@ -144,9 +135,14 @@ pub struct Binary {
 
 impl Binary {
     pub fn start(args: &[&str]) -> Binary {
+        Self::start_with_env(args, &[])
+    }
+
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Binary {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -156,10 +152,7 @@ impl Binary {
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
                 if sender.send(line).is_err() {
                     break;
                 }
@@ -167,20 +160,13 @@ impl Binary {
         });
         let mut log = Vec::new();
         let addr = loop {
-            let line = receiver
-                .recv_timeout(Duration::from_secs(10))
-                .expect("switchyard did not start");
+            let line = receiver.recv_timeout(Duration::from_secs(10)).expect("switchyard did not start");
             log.push(line.clone());
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 break rest.split_whitespace().next().unwrap().parse().unwrap();
             }
         };
-        Binary {
-            child,
-            addr,
-            stderr_lines: receiver,
-            log,
-        }
+        Binary { child, addr, stderr_lines: receiver, log }
     }
 
     /// Everything logged so far.
@@ -192,10 +178,7 @@ impl Binary {
     }
 
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args(["-s", signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let status = Command::new("kill").args(["-s", signal, &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
     }
 }
