@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use indexmap::IndexSet;
 use serde::Serialize;
@@ -57,6 +57,8 @@ pub struct WorkerCore {
     pub service: Service,
     routes: Arc<Routes>,
     common: CommonFrames,
+    /// The timer sweep's period.
+    tick: Duration,
 }
 
 impl WorkerCore {
@@ -74,6 +76,7 @@ impl WorkerCore {
             dirty: Vec::new(),
             doomed: Vec::new(),
             now: Instant::now(),
+            tick: service.shared.config.tick(),
             service,
             routes,
             common,
@@ -513,6 +516,7 @@ impl WorkerCore {
             Some((name, _)) => name.clone(),
             None => Arc::from(channel),
         };
+        conn.channels.reserve_exact(1); // joins are rare: keep the list exactly sized
         conn.channels.push(name.clone());
         let (id, user) = session_ids(conn);
         self.channels.entry(name).or_default().insert(token);
@@ -639,6 +643,9 @@ impl WorkerCore {
                     }
                 }
                 _ => {}
+            }
+            if now.duration_since(conn.last_heard) >= self.tick && !conn.dirty {
+                conn.out.release_if_empty();
             }
             if let Some(session) = &conn.session {
                 conn.counters.queued_bytes = conn.out.queued_bytes() as u64;

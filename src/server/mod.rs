@@ -9,10 +9,13 @@
 //! - `http.rs`    the HTTP/1.1 request parser and the upgrade
 //! - `routes.rs`  socket and HTTP routes
 //! - `listener.rs` the `SO_REUSEPORT` listeners
+//! - `harness.rs` a core driven by hand, for fuzzing and benchmarks
 
 pub mod conn;
 pub mod core;
 pub mod frames;
+#[doc(hidden)]
+pub mod harness;
 pub mod http;
 mod listener;
 pub mod outqueue;

@@ -13,7 +13,8 @@ use bytes::{Buf, Bytes};
 
 /// How many chunks one `writev` takes at most.
 const MAX_IOVECS: usize = 64;
-/// A drained queue keeps its ring only if it is this small (avoid holding memory when idle).
+/// A drained queue keeps a ring this small for the next burst (no allocation per message);
+/// a larger one is freed at once, and any ring is freed once the connection goes idle.
 const KEEP_CAPACITY: usize = 8;
 
 /// Outcome of a flush.
@@ -48,6 +49,13 @@ impl OutQueue {
     /// Heap bytes held by the queue's ring (not the shared frames it points at).
     pub fn heap_bytes(&self) -> usize {
         self.chunks.capacity() * std::mem::size_of::<Bytes>()
+    }
+
+    /// Frees the ring of an empty queue (an idle connection holds no buffer).
+    pub fn release_if_empty(&mut self) {
+        if self.chunks.is_empty() && self.chunks.capacity() > 0 {
+            self.chunks = VecDeque::new();
+        }
     }
 
     /// Drops everything queued (a slow consumer's backlog).

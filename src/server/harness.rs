@@ -1,0 +1,222 @@
+//! A worker core driven by hand, without a poll loop: for fuzzing, benchmarks and tests
+//! that need to feed a connection exact bytes and see exactly what it writes.
+//!
+//! It builds a one-worker `Service` with the example routes (`/example/socket`, `/echo`),
+//! adds connections whose server side is a real loopback socket (so writes are real), and
+//! exposes the core's entry points. Not part of the stable API; never used by the server.
+
+use std::io::{self, Read};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::{Poll, Waker};
+
+use super::conn::Conn;
+use super::core::WorkerCore;
+use super::frames::SharedFrame;
+use super::routes::{Routes, SocketKind, SocketRoute};
+use crate::config::Config;
+use crate::service::bus::{self, InboxReceiver};
+use crate::service::{Service, Status};
+
+pub struct Harness {
+    core: WorkerCore,
+    _poll: Poll,
+    _inbox: InboxReceiver,
+    listener: TcpListener,
+}
+
+/// One connection of the harness: its token and the client end of its socket.
+pub struct Peer {
+    pub token: usize,
+    pub client: TcpStream,
+}
+
+impl Harness {
+    /// A core with the example app's routes and `config`'s limits.
+    pub fn new(config: Config) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), super::worker::WAKER)?;
+        let (inbox, receiver) = bus::inbox(waker);
+        let service = Service::new(Config { workers: 1, ..config.clone() }, vec![inbox]);
+        let mut routes = Routes::default();
+        routes.add_socket(SocketRoute {
+            path: "/example/socket".into(),
+            kind: SocketKind::Json(Arc::new(crate::example::handler())),
+            channel_prefix: "example".into(),
+            max_message_bytes: config.max_message_bytes,
+            send_buffer_bytes: config.send_buffer_bytes,
+            authenticator: None,
+        });
+        routes.add_socket(SocketRoute {
+            path: "/echo".into(),
+            kind: SocketKind::Echo,
+            channel_prefix: "echo".into(),
+            max_message_bytes: config.max_message_bytes,
+            send_buffer_bytes: config.send_buffer_bytes,
+            authenticator: None,
+        });
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        Ok(Harness { core: WorkerCore::new(0, service, Arc::new(routes)), _poll: poll, _inbox: receiver, listener })
+    }
+
+    pub fn service(&self) -> Service {
+        self.core.service.clone()
+    }
+
+    pub fn status(&self) -> Status {
+        self.core.service.status()
+    }
+
+    /// A new connection, in its handshake phase.
+    pub fn connect(&mut self) -> io::Result<Peer> {
+        let client = TcpStream::connect(self.listener.local_addr()?)?;
+        let (server, remote) = self.listener.accept()?;
+        server.set_nonblocking(true)?;
+        client.set_nonblocking(true)?;
+        let token = self.core.conns.insert(Conn::new(mio::net::TcpStream::from_std(server), remote, Instant::now()));
+        Ok(Peer { token, client })
+    }
+
+    /// `count` more open connections in `channel` that share one socket (duplicated
+    /// descriptors), so tens of thousands fit in the process's descriptor limit. For
+    /// measuring fan-out; what they are sent is discarded with `discard_output`.
+    pub fn add_members(&mut self, count: usize, channel: &str) -> io::Result<Vec<usize>> {
+        let client = TcpStream::connect(self.listener.local_addr()?)?;
+        let (server, remote) = self.listener.accept()?;
+        server.set_nonblocking(true)?;
+        let mut tokens = Vec::with_capacity(count);
+        for _ in 0..count {
+            let socket = mio::net::TcpStream::from_std(server.try_clone()?);
+            let token = self.core.conns.insert(Conn::new(socket, remote, Instant::now()));
+            let request = format!(
+                "GET /example/socket?ch={channel} HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            );
+            self.core.on_bytes(token, &mut request.into_bytes());
+            tokens.push(token);
+        }
+        self.discard_output();
+        drop(client);
+        Ok(tokens)
+    }
+
+    /// Feeds bytes as if read from the connection's socket, then flushes and reaps.
+    pub fn feed(&mut self, token: usize, bytes: &[u8]) {
+        let mut data = bytes.to_vec();
+        self.core.now = Instant::now();
+        self.core.on_bytes(token, &mut data);
+        self.turn();
+    }
+
+    /// The end of a loop turn: flush what is queued, drop what has ended.
+    pub fn turn(&mut self) {
+        self.core.flush_dirty();
+        for token in self.core.take_doomed() {
+            if self.core.conns.contains(token) {
+                self.core.conns.remove(token);
+            }
+        }
+    }
+
+    /// Runs the timer sweep as if `later` had passed.
+    pub fn sweep_after(&mut self, later: std::time::Duration) {
+        self.core.now = Instant::now() + later;
+        self.core.sweep();
+        self.turn();
+    }
+
+    /// The peer went away.
+    pub fn hang_up(&mut self, token: usize) {
+        self.core.on_peer_gone(token);
+        self.turn();
+    }
+
+    /// Queues one shared frame on the local members of a channel (no write yet).
+    pub fn fan_out(&mut self, channel: &str, frame: &SharedFrame) {
+        self.core.fan_out(channel, frame, None);
+    }
+
+    /// Empties every out-queue without writing (for fan-out measurements).
+    pub fn discard_output(&mut self) {
+        for (_, conn) in self.core.conns.iter_mut() {
+            conn.out.clear();
+            conn.dirty = false;
+        }
+        self.core.flush_dirty();
+    }
+
+    pub fn is_connected(&self, token: usize) -> bool {
+        self.core.conns.contains(token)
+    }
+
+    pub fn is_open(&self, token: usize) -> bool {
+        self.core.conns.get(token).is_some_and(|c| c.is_open())
+    }
+
+    /// Heap bytes the connection holds of its own, and bytes waiting in its out-queue.
+    pub fn buffers(&self, token: usize) -> (usize, usize) {
+        self.core.conns.get(token).map_or((0, 0), |c| (c.heap_bytes(), c.out.queued_bytes()))
+    }
+
+    pub fn connections(&self) -> usize {
+        self.core.conns.len()
+    }
+}
+
+/// Reads what has arrived on a non-blocking client socket.
+pub fn drain(client: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 65536];
+    loop {
+        match client.read(&mut buffer) {
+            Ok(0) => return received,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(_) => return received,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UPGRADE: &[u8] = b"GET /example/socket?ch=h HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    fn masked_text(payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    #[test]
+    fn a_fed_connection_upgrades_and_answers() {
+        let mut harness = Harness::new(Config::default()).unwrap();
+        let mut peer = harness.connect().unwrap();
+        harness.feed(peer.token, UPGRADE);
+        harness.feed(peer.token, &masked_text(br#"{"cmd":"echo","param":7}"#));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let out = String::from_utf8_lossy(&drain(&mut peer.client)).into_owned();
+        assert!(out.starts_with("HTTP/1.1 101"), "{out}");
+        assert!(out.ends_with(r#"{"cmd":"echo","param":7}"#), "{out}");
+        harness.sweep_after(std::time::Duration::from_secs(2));
+        let (held, queued) = harness.buffers(peer.token);
+        assert_eq!(queued, 0);
+        assert!(held <= 16, "idle: no buffer held but the channel list ({held} bytes)");
+        harness.hang_up(peer.token);
+        assert_eq!(harness.status().connections, 0);
+    }
+
+    #[test]
+    fn members_share_one_socket() {
+        let mut harness = Harness::new(Config::default()).unwrap();
+        let members = harness.add_members(100, "wide").unwrap();
+        assert_eq!(members.len(), 100);
+        assert_eq!(harness.service().connections_by_channel("wide").len(), 100);
+        let frame = crate::server::frames::text(b"x");
+        harness.fan_out("wide", &frame);
+        assert_eq!(harness.buffers(members[0]).1, 3);
+        harness.discard_output();
+        assert_eq!(harness.buffers(members[0]).1, 0);
+    }
+}
