@@ -84,6 +84,40 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// HS256 secret for JSON Web Tokens (token query parameter, `Authorization: Bearer`, or
+    /// the `switchyard_token` cookie). Without it (and without --jwt-secret-file) connections are anonymous.
+    #[arg(long, env = "SWITCHYARD_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// A file holding the HS256 secret (trailing newline ignored).
+    #[arg(long, env = "SWITCHYARD_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<std::path::PathBuf>,
+
+    /// Required `aud` claim of tokens, if any.
+    #[arg(long, env = "SWITCHYARD_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Required `iss` claim of tokens, if any.
+    #[arg(long, env = "SWITCHYARD_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Join a cluster of nodes through Redis pub/sub (e.g. `redis://127.0.0.1:6379`).
+    #[arg(long, env = "SWITCHYARD_REDIS")]
+    pub redis: Option<String>,
+
+    /// Prefix of the Redis channels and keys this cluster uses.
+    #[arg(long, env = "SWITCHYARD_REDIS_PREFIX", default_value = "switchyard")]
+    pub redis_prefix: String,
+
+    /// Refuse anonymous connections (401) on the application's socket routes.
+    #[arg(long, env = "SWITCHYARD_REQUIRE_AUTH")]
+    pub require_auth: bool,
+
+    /// After a connection's credential expires it is told (`error` `token-expired`) and
+    /// closed this much later unless it sends `refresh` with a new token.
+    #[arg(long, env = "SWITCHYARD_TOKEN_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub token_grace: Duration,
+
     /// Time allowed for the close handshake before the socket is dropped.
     #[arg(long, env = "SWITCHYARD_CLOSE_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub close_timeout: Duration,

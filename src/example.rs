@@ -10,8 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::auth::ChannelAction;
 use crate::server::routes::valid_channel_name;
-use crate::service::{HandlerError, Router};
+use crate::service::{HandlerError, Profile, Router};
 
 /// The example page (uses the TypeScript client).
 pub const PAGE: &str = include_str!("../assets/example.html");
@@ -49,6 +50,12 @@ fn now_ms() -> u64 {
 
 fn failed(e: impl std::fmt::Display) -> HandlerError {
     HandlerError::other(e.to_string())
+}
+
+/// The binary's channel policy: anyone may join and publish anywhere, except `admin-*`
+/// channels, which need the `admin` role.
+pub fn authorizer(profile: &Profile, channel: &str, _action: ChannelAction) -> bool {
+    !channel.starts_with("admin-") || profile.has_role("admin")
 }
 
 /// The example handler.

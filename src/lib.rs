@@ -23,6 +23,7 @@
 //!   (`message.rs`), the cold-path `registry.rs`, the inter-worker `bus.rs`, `stats.rs`,
 //!   the admin live tap (`tap.rs`) and the cross-worker admission `limits.rs`.
 //! - [`auth`]: the `Authenticator` an upgrade passes through, and its `Refusal`.
+//! - [`cluster`]: scale-out through Redis pub/sub, behind `service::backplane::Backplane`.
 //! - [`admin`]: the admin page, its JSON API, the live tap socket and `/metrics`.
 //! - [`example`]: the example chat handler and page served by the binary.
 //!
@@ -42,6 +43,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod example;
 pub mod server;

@@ -1,10 +1,11 @@
 //! The `switchyard` binary: parses flags (clap, `SWITCHYARD_*` variables), sets up logging
-//! (`RUST_LOG`, default `info`), and serves the example chat app, the raw `/echo` route and
-//! `/healthz` until SIGINT or SIGTERM.
+//! (`RUST_LOG`, default `info`), wires authentication (JWT), the channel authorizer and the
+//! Redis cluster link when asked, and serves the example chat app, the raw `/echo` route, the
+//! admin interface and `/healthz` until SIGINT or SIGTERM.
 
 use clap::Parser;
 use switchyard::admin::{self, AdminOptions};
-use switchyard::{example, Config, HttpResponse, Server};
+use switchyard::{auth, cluster, example, Config, HttpResponse, Server};
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -17,7 +18,14 @@ fn main() {
 
 fn serve(config: Config) -> Result<(), switchyard::Error> {
     let admin = AdminOptions { token: config.admin_token.clone(), metrics_token: config.metrics_token.clone() };
-    let server = Server::new(config)?
+    let mut server = Server::new(config.clone())?.authorize(example::authorizer);
+    if let Some(authenticator) = auth::jwt::from_config(&config)? {
+        server = server.authenticate(authenticator);
+    }
+    if let Some(url) = &config.redis {
+        cluster::join(&server.service(), url, &config)?;
+    }
+    let server = server
         .socket("/example/socket", example::handler())
         .echo("/echo")
         .http("/example", |_, _| HttpResponse::html(example::PAGE))

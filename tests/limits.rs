@@ -67,6 +67,7 @@ fn an_authenticator_decides_who_connects_and_as_whom() {
                 roles: vec!["admin".into()],
                 claims: Default::default(),
                 anonymous: false,
+                expires_at: None,
             })),
             Some("banned") => Err(Refusal::forbidden("this user may not connect")),
             Some(_) => Err(Refusal::unauthorized("bad token")),

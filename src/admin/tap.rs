@@ -37,5 +37,6 @@ fn admin_profile() -> Profile {
         roles: vec!["admin".to_string()],
         claims: serde_json::Map::new(),
         anonymous: false,
+        expires_at: None,
     }
 }

@@ -4,7 +4,10 @@
 //! An authenticator sees the upgrade request (path, query, headers, remote address) and
 //! returns the user's `Profile`, `None` for an anonymous connection, or a refusal (401 for
 //! a missing or bad credential, 403 for a known user who may not connect). It runs on the
-//! event loop, once per upgrade: it must not block.
+//! event loop, once per upgrade: it must not block. A `ChannelAuthorizer` then decides,
+//! per channel, who may join and publish.
+
+pub mod jwt;
 
 use crate::server::HttpRequest;
 use crate::service::Profile;
@@ -31,6 +34,33 @@ impl Refusal {
 pub trait Authenticator: Send + Sync + 'static {
     /// `Ok(Some(profile))` for a known user, `Ok(None)` for an anonymous one, `Err` to refuse.
     fn authenticate(&self, request: &HttpRequest) -> Result<Option<Profile>, Refusal>;
+
+    /// A new credential for a live connection (the client's `refresh` command). The
+    /// returned profile must be the same user's; its `expires_at` replaces the old one.
+    fn refresh(&self, _token: &str, _current: &Profile) -> Result<Profile, Refusal> {
+        Err(Refusal::unauthorized("this server does not refresh credentials"))
+    }
+}
+
+/// What a connection wants to do with a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelAction {
+    Join,
+    Publish,
+}
+
+/// Decides who may join or publish to which channel. Runs on the event loop: must not block.
+pub trait ChannelAuthorizer: Send + Sync + 'static {
+    fn authorize(&self, profile: &Profile, channel: &str, action: ChannelAction) -> bool;
+}
+
+impl<F> ChannelAuthorizer for F
+where
+    F: Fn(&Profile, &str, ChannelAction) -> bool + Send + Sync + 'static,
+{
+    fn authorize(&self, profile: &Profile, channel: &str, action: ChannelAction) -> bool {
+        self(profile, channel, action)
+    }
 }
 
 impl<F> Authenticator for F

@@ -42,7 +42,6 @@ pub struct Conn {
     pub channels: Vec<Arc<str>>,
     pub counters: Counters,
     pub last_heard: Instant,
-    pub last_ping: Instant,
     /// In the worker's list of connections to flush this turn.
     pub dirty: bool,
     /// The socket refused bytes; wait for a writable event.
@@ -50,6 +49,15 @@ pub struct Conn {
     /// Our side of the TCP connection is shut down.
     pub write_shut: bool,
     pub rate: RateBucket,
+    /// When its credential expires, for connections whose credential does.
+    pub expiry: Option<Box<Expiry>>,
+}
+
+/// A credential's end: when it expires, and, once the client has been told, when it closes.
+#[derive(Debug, Clone, Copy)]
+pub struct Expiry {
+    pub at: std::time::SystemTime,
+    pub close_at: Option<Instant>,
 }
 
 /// A token bucket of messages: `rate` per second, bursts up to `rate`.
@@ -108,11 +116,11 @@ impl Conn {
             channels: Vec::new(),
             counters: Counters::default(),
             last_heard: now,
-            last_ping: now,
             dirty: false,
             write_blocked: false,
             write_shut: false,
             rate: RateBucket::full(0, now),
+            expiry: None,
         }
     }
 

@@ -18,11 +18,13 @@ use serde::Serialize;
 use slab::Slab;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
-use super::conn::{Conn, Phase, RateBucket, RateVerdict};
+use super::conn::{Conn, Expiry, Phase, RateBucket, RateVerdict};
 use super::frames::{self, Flow, FrameEvent, SharedFrame};
 use super::http::{self, HttpRequest, HttpResponse, Parse};
 use super::outqueue::Flushed;
 use super::routes::{valid_channel_name, Routes, SocketKind};
+use crate::auth::ChannelAction;
+use crate::service::backplane::Scope;
 use crate::service::bus::Command;
 use crate::service::connection::{ConnId, Connection, Profile};
 use crate::service::limits::Full;
@@ -59,6 +61,8 @@ pub struct WorkerCore {
     common: CommonFrames,
     /// The timer sweep's period.
     tick: Duration,
+    /// When every open connection is next pinged (one shared ping frame per worker).
+    next_ping: Instant,
 }
 
 impl WorkerCore {
@@ -77,6 +81,7 @@ impl WorkerCore {
             doomed: Vec::new(),
             now: Instant::now(),
             tick: service.shared.config.tick(),
+            next_ping: Instant::now() + service.shared.config.ping_interval,
             service,
             routes,
             common,
@@ -195,23 +200,33 @@ impl WorkerCore {
         conn.id = id;
         conn.route = route_index;
         conn.session = Some(session.clone());
-        conn.last_ping = self.now;
         conn.rate = RateBucket::full(self.service.shared.config.rate_limit, self.now);
+        conn.expiry = expiry_of(&session.profile);
         self.ids.insert(id, token);
         bump(&self.stats().connections, 1);
         bump(&self.stats().connections_opened, 1);
         self.mark_dirty(token);
         match &route.kind {
             SocketKind::Tap => self.service.shared.tap.subscribe(id, self.index),
-            SocketKind::Echo => self.service.shared.registry.add(session, self.index),
+            SocketKind::Echo => self.register(&session),
             SocketKind::Json(handler) => {
-                self.service.shared.registry.add(session.clone(), self.index);
+                self.register(&session);
                 self.join_here(token, &channel);
                 handler.on_open(&mut Context::new(self, Some(id)), &session);
             }
         }
         if !leftover.is_empty() {
             self.on_frame_bytes(token, leftover);
+        }
+    }
+
+    /// Adds a session to the registry; tells the backplane of a user new to this node.
+    fn register(&mut self, session: &Arc<Connection>) {
+        let shared = &self.service.shared;
+        if shared.registry.add(session.clone(), self.index) {
+            if let Some(backplane) = shared.backplane.get() {
+                backplane.occupied(Scope::User(&session.profile.id));
+            }
         }
     }
 
@@ -235,11 +250,28 @@ impl WorkerCore {
                 .map_err(|refusal| HttpResponse::text(refusal.status, &refusal.reason))?,
             None => None,
         };
+        let is_app_route = matches!(route.kind, SocketKind::Json(_));
+        if is_app_route && profile.is_none() && config.require_auth {
+            return Err(HttpResponse::text(401, "authentication required"));
+        }
         let channel = match request.query_param("ch") {
             Some(name) if valid_channel_name(&name) => name,
             Some(_) => return Err(HttpResponse::text(400, "invalid channel name")),
             None => format!("{}-{}", route.channel_prefix, &ConnId::new_v4().simple().to_string()[..8]),
         };
+        if is_app_route {
+            let as_anonymous;
+            let who = match &profile {
+                Some(profile) => profile,
+                None => {
+                    as_anonymous = Profile::anonymous(ConnId::nil());
+                    &as_anonymous
+                }
+            };
+            if !self.authorized(who, &channel, ChannelAction::Join) {
+                return Err(HttpResponse::text(403, "not allowed to join this channel"));
+            }
+        }
         if let Err(full) = self.service.shared.limits.admit(request.remote.ip()) {
             bump(&self.stats().connections_refused, 1);
             let why = match full {
@@ -343,10 +375,14 @@ impl WorkerCore {
             Ok(message) => message,
             Err(e) => return self.send_error(token, "bad-json", &format!("invalid message: {e}")),
         };
-        if message.cmd == "heartbeat" {
-            bump(&self.stats().heartbeats, 1);
-            let heartbeat = self.common.heartbeat.clone();
-            return self.queue(token, heartbeat);
+        match &*message.cmd {
+            "heartbeat" => {
+                bump(&self.stats().heartbeats, 1);
+                let heartbeat = self.common.heartbeat.clone();
+                return self.queue(token, heartbeat);
+            }
+            "refresh" => return self.refresh(token, message.param()),
+            _ => {}
         }
         let Some(conn) = self.conns.get(token) else {
             return;
@@ -369,6 +405,9 @@ impl WorkerCore {
             };
             ops::tap(self, &event);
         }
+        if is_member && !self.authorized(&session.profile, channel, ChannelAction::Publish) {
+            return self.send_error(token, "forbidden", &format!("not allowed to publish to '{channel}'"));
+        }
         if !is_member {
             return self.send_error(token, "not-member", &format!("not a member of channel '{channel}'"));
         }
@@ -381,6 +420,36 @@ impl WorkerCore {
         );
         if let Err(e) = result {
             self.send_error(token, e.code(), &e.to_string());
+        }
+    }
+
+    /// The built-in `refresh {token}`: a new credential for a live connection.
+    fn refresh(&mut self, token: usize, param: &serde_json::value::RawValue) {
+        #[derive(serde::Deserialize)]
+        struct Refresh {
+            token: String,
+        }
+        let Some(conn) = self.conns.get(token) else { return };
+        let Some(session) = conn.session.clone() else { return };
+        let Some(authenticator) = self.routes.sockets[conn.route].authenticator.clone() else {
+            return self.send_error(token, "refresh-failed", "this route has no authentication");
+        };
+        let Ok(Refresh { token: credential }) = serde_json::from_str(param.get()) else {
+            return self.send_error(token, "bad-param", "refresh needs {\"token\": string}");
+        };
+        match authenticator.refresh(&credential, &session.profile) {
+            Ok(profile) if profile.id == session.profile.id => {
+                if let Some(conn) = self.conns.get_mut(token) {
+                    conn.expiry = expiry_of(&profile);
+                }
+                let reply = serde_json::json!({ "expires_at": profile.expires_at });
+                match crate::service::message::encode(Default::default(), "refreshed", &reply) {
+                    Ok(frame) => self.queue(token, frame),
+                    Err(e) => log::warn!("refresh reply not sent: {e}"),
+                }
+            }
+            Ok(_) => self.send_error(token, "refresh-failed", "the new token is for another user"),
+            Err(refusal) => self.send_error(token, "refresh-failed", &refusal.reason),
         }
     }
 
@@ -512,17 +581,47 @@ impl WorkerCore {
             self.send_error(token, "limit", &format!("a connection may be in at most {limit} channels"));
             return false;
         }
+        let Some(session) = conn.session.clone() else { return false };
+        if !self.authorized(&session.profile, channel, ChannelAction::Join) {
+            self.send_error(token, "forbidden", &format!("not allowed to join '{channel}'"));
+            return false;
+        }
         let name = match self.channels.get_key_value(channel) {
             Some((name, _)) => name.clone(),
             None => Arc::from(channel),
         };
+        let Some(conn) = self.conns.get_mut(token) else { return false };
         conn.channels.reserve_exact(1); // joins are rare: keep the list exactly sized
         conn.channels.push(name.clone());
-        let (id, user) = session_ids(conn);
         self.channels.entry(name).or_default().insert(token);
-        self.service.shared.registry.join(&id, channel);
-        self.announce(channel, &user, true, id);
+        let joined = self.service.shared.registry.join(&session.id, channel);
+        if joined.channel_created {
+            if let Some(backplane) = self.service.shared.backplane.get() {
+                backplane.occupied(Scope::Channel(channel));
+            }
+        }
+        if joined.user_first {
+            self.announce(channel, &session.profile.id, true, session.id);
+        }
         true
+    }
+
+    fn authorized(&self, profile: &Profile, channel: &str, action: ChannelAction) -> bool {
+        self.service.shared.authorizer.get().is_none_or(|authorizer| authorizer.authorize(profile, channel, action))
+    }
+
+    /// Records a leave in the registry; tells the others if the user is gone from the
+    /// channel, and the backplane if the channel is gone from this node.
+    fn record_leave(&mut self, id: ConnId, user: &str, channel: &str) {
+        let left = self.service.shared.registry.leave(&id, channel);
+        if left.channel_deleted {
+            if let Some(backplane) = self.service.shared.backplane.get() {
+                backplane.vacated(Scope::Channel(channel));
+            }
+        }
+        if left.user_last {
+            self.announce(channel, user, false, id);
+        }
     }
 
     /// Removes a local connection from a channel; tells the remaining members.
@@ -536,8 +635,7 @@ impl WorkerCore {
         conn.channels.swap_remove(position);
         let (id, user) = session_ids(conn);
         self.remove_member(channel, token);
-        self.service.shared.registry.leave(&id, channel);
-        self.announce(channel, &user, false, id);
+        self.record_leave(id, &user, channel);
         true
     }
 
@@ -594,11 +692,14 @@ impl WorkerCore {
         self.ids.remove(&id);
         for channel in &channels {
             self.remove_member(channel, token);
-            self.service.shared.registry.leave(&id, channel);
-            self.announce(channel, &user, false, id);
+            self.record_leave(id, &user, channel);
         }
         let shared = &self.service.shared;
-        shared.registry.remove(&id);
+        if shared.registry.remove(&id) {
+            if let Some(backplane) = shared.backplane.get() {
+                backplane.vacated(Scope::User(&user));
+            }
+        }
         shared.tap.unsubscribe(&id);
         shared.limits.release(session.remote.ip());
         let connections = &shared.stats[self.index].connections;
@@ -624,8 +725,16 @@ impl WorkerCore {
         let config = &self.service.shared.config;
         let (now, ping_every, idle, handshake, closing) =
             (self.now, config.ping_interval, config.idle_timeout, config.handshake_timeout, config.close_timeout);
+        let ping_due = now >= self.next_ping;
+        if ping_due {
+            self.next_ping = now + ping_every;
+        }
         let mut idle_out = Vec::new();
         let mut expired = Vec::new();
+        let mut credential_warnings = Vec::new();
+        let mut credential_closes = Vec::new();
+        let wall_clock = SystemTime::now();
+        let grace = config.token_grace;
         for (token, conn) in self.conns.iter_mut() {
             match &conn.phase {
                 Phase::Handshake { since, .. } if now.duration_since(*since) >= handshake => {
@@ -634,8 +743,7 @@ impl WorkerCore {
                 }
                 Phase::Closing { since } if now.duration_since(*since) >= closing => expired.push(token),
                 Phase::Open if now.duration_since(conn.last_heard) >= idle => idle_out.push(token),
-                Phase::Open if now.duration_since(conn.last_ping) >= ping_every => {
-                    conn.last_ping = now;
+                Phase::Open if ping_due => {
                     conn.out.push(self.common.ping.clone());
                     if !conn.dirty {
                         conn.dirty = true;
@@ -644,6 +752,17 @@ impl WorkerCore {
                 }
                 _ => {}
             }
+            let is_open = conn.is_open();
+            if let (Some(expiry), true) = (conn.expiry.as_mut(), is_open) {
+                match expiry.close_at {
+                    None if wall_clock >= expiry.at => {
+                        expiry.close_at = Some(now + grace);
+                        credential_warnings.push(token);
+                    }
+                    Some(close_at) if now >= close_at => credential_closes.push(token),
+                    _ => {}
+                }
+            }
             if now.duration_since(conn.last_heard) >= self.tick && !conn.dirty {
                 conn.out.release_if_empty();
             }
@@ -651,6 +770,13 @@ impl WorkerCore {
                 conn.counters.queued_bytes = conn.out.queued_bytes() as u64;
                 session.counters.publish(&conn.counters);
             }
+        }
+        for token in credential_warnings {
+            let grace = grace.as_secs();
+            self.send_error(token, "token-expired", &format!("credential expired: send refresh within {grace} s"));
+        }
+        for token in credential_closes {
+            self.start_close(token, 1008, "token expired");
         }
         for token in idle_out {
             bump(&self.stats().idle_closes, 1);
@@ -703,6 +829,12 @@ impl WorkerCore {
             None => false,
         }
     }
+}
+
+/// When a profile's credential expires, if it does.
+fn expiry_of(profile: &Profile) -> Option<Box<Expiry>> {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(profile.expires_at?);
+    Some(Box::new(Expiry { at, close_at: None }))
 }
 
 /// The connection id and user id of a connection with a session.

@@ -86,6 +86,14 @@ impl Server {
         self
     }
 
+    /// Decides who may join and publish to which channel (default: everyone, everywhere).
+    pub fn authorize(self, authorizer: impl crate::auth::ChannelAuthorizer) -> Self {
+        if self.service.shared.authorizer.set(Arc::new(authorizer)).is_err() {
+            log::warn!("a channel authorizer was already set; keeping the first");
+        }
+        self
+    }
+
     /// Sets the authenticator of the socket routes added after this call (and of the
     /// ones added before that have none).
     pub fn authenticate(mut self, authenticator: impl Authenticator) -> Self {

@@ -24,6 +24,8 @@ pub struct Profile {
     pub claims: serde_json::Map<String, serde_json::Value>,
     /// True for a connection that did not authenticate.
     pub anonymous: bool,
+    /// When its credential expires (seconds since the Unix epoch), if it does.
+    pub expires_at: Option<u64>,
 }
 
 impl Profile {
@@ -35,6 +37,7 @@ impl Profile {
             roles: Vec::new(),
             claims: serde_json::Map::new(),
             anonymous: true,
+            expires_at: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! its writes are encoded once and handed to the workers' inboxes; its queries read the
 //! registry. It never touches a socket: the server layer owns all I/O.
 
+pub mod backplane;
 pub mod bus;
 pub mod connection;
 pub mod context;
@@ -16,7 +17,7 @@ pub mod registry;
 pub mod stats;
 pub mod tap;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -24,10 +25,12 @@ use serde::Serialize;
 pub use connection::{ConnId, Connection, ConnectionInfo, Counters, Profile};
 pub use context::Context;
 pub use handler::{Handler, HandlerError, HandlerResult, Router};
-pub use registry::ChannelInfo;
+pub use registry::{ChannelInfo, UserInfo};
 pub use stats::Status;
 
+use crate::auth::ChannelAuthorizer;
 use crate::config::Config;
+use backplane::{Backplane, Scope};
 use bus::Inbox;
 use message::Envelope;
 use registry::Registry;
@@ -51,6 +54,8 @@ pub struct Shared {
     pub(crate) config: Config,
     pub(crate) tap: tap::Tap,
     pub(crate) limits: limits::Limits,
+    pub(crate) authorizer: OnceLock<Arc<dyn ChannelAuthorizer>>,
+    pub(crate) backplane: OnceLock<Arc<dyn Backplane>>,
 }
 
 /// A handle on a running (or starting) server.
@@ -77,6 +82,8 @@ impl Service {
                 limits: limits::Limits::new(&config),
                 config,
                 tap: tap::Tap::default(),
+                authorizer: OnceLock::new(),
+                backplane: OnceLock::new(),
             }),
         }
     }
@@ -152,9 +159,51 @@ impl Service {
         self.shared.registry.channels()
     }
 
-    /// Distinct users present in a channel.
+    /// Distinct users present in a channel (on every node, when scaled out).
     pub fn online(&self, channel: &str) -> Vec<String> {
+        if let Some(cluster) = self.shared.backplane.get().and_then(|b| b.online(channel)) {
+            return cluster;
+        }
         self.shared.registry.online(channel)
+    }
+
+    /// Every user connected to this node, with their connections.
+    pub fn users(&self) -> Vec<UserInfo> {
+        self.shared.registry.users()
+    }
+
+    /// The connections matching `filter` (oldest first, at most `limit`) and how many matched.
+    pub fn connections_matching(
+        &self,
+        filter: impl Fn(&ConnectionInfo) -> bool,
+        limit: usize,
+    ) -> (usize, Vec<ConnectionInfo>) {
+        self.shared.registry.connections_matching(filter, limit)
+    }
+
+    /// Open connections per worker.
+    pub fn worker_connections(&self) -> Vec<u64> {
+        self.shared.stats.iter().map(|s| s.connections.load(std::sync::atomic::Ordering::Relaxed)).collect()
+    }
+
+    /// Links this node to others (scale-out). Set once, before `start`.
+    pub fn set_backplane(&self, backplane: Arc<dyn Backplane>) -> bool {
+        self.shared.backplane.set(backplane).is_ok()
+    }
+
+    /// The cluster view of the backplane, if one is set.
+    pub fn cluster_status(&self) -> Option<serde_json::Value> {
+        self.shared.backplane.get().map(|b| b.cluster_status())
+    }
+
+    /// Delivers a write that another node made, to this node's members (not published again).
+    pub fn deliver_from_cluster(
+        &self,
+        scope: Scope<'_>,
+        frame: crate::server::frames::SharedFrame,
+        except: Option<ConnId>,
+    ) {
+        ops::deliver_here(&mut &*self, scope, &frame, except);
     }
 
     /// Asks every worker to shut down (close 1001 to every client).

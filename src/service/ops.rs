@@ -3,12 +3,14 @@
 //! worker: its own share is applied in place, the rest goes through inboxes).
 //!
 //! Every write serializes its message and encodes its frame exactly once, here; workers
-//! only queue the shared frame. Owns no state.
+//! only queue the shared frame, and other nodes (through the backplane) get the same bytes.
+//! Owns no state.
 
 use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::backplane::Scope;
 use super::bus::Command;
 use super::connection::ConnId;
 use super::message::{encode, Envelope};
@@ -125,11 +127,11 @@ pub(crate) fn write_channel<P: Serialize + ?Sized>(
 ) -> Result<(), Error> {
     let frame = encode(Envelope { from, channel: Some(channel) }, cmd, param)?;
     tap_out(d, "channel", Target { conn: from.copied(), channel: Some(channel), ..Target::default() }, cmd, param);
-    send_to_channel(d, channel, &frame, except);
+    deliver_everywhere(d, Scope::Channel(channel), &frame, except);
     Ok(())
 }
 
-/// Sends an encoded frame to a channel's members on every worker.
+/// Sends an encoded frame to a channel's members on every worker of this node.
 pub(crate) fn send_to_channel(d: &mut impl Dispatch, channel: &str, frame: &SharedFrame, except: Option<ConnId>) {
     let workers = d.shared().inboxes.len();
     let local = d.local_worker();
@@ -144,7 +146,47 @@ pub(crate) fn send_to_channel(d: &mut impl Dispatch, channel: &str, frame: &Shar
     }
 }
 
-/// Writes to every connection of a user, on every worker; returns how many.
+/// Delivers an encoded frame to this node's connections in `scope`; returns how many
+/// connections it was queued for (users) or 0 (channels and everyone: counted by workers).
+pub(crate) fn deliver_here(
+    d: &mut impl Dispatch,
+    scope: Scope<'_>,
+    frame: &SharedFrame,
+    except: Option<ConnId>,
+) -> usize {
+    match scope {
+        Scope::Channel(channel) => {
+            send_to_channel(d, channel, frame, except);
+            0
+        }
+        Scope::User(user) => {
+            let mut delivered = 0;
+            for (id, worker) in d.shared().registry.user_connections(user) {
+                if Some(id) != except {
+                    delivered += usize::from(d.dispatch(worker, Command::ToConn { id, frame: frame.clone() }));
+                }
+            }
+            delivered
+        }
+        Scope::All => {
+            for worker in 0..d.shared().inboxes.len() {
+                d.dispatch(worker, Command::ToAll { frame: frame.clone() });
+            }
+            0
+        }
+    }
+}
+
+/// Delivers on this node, then hands the write to the other nodes (if scaled out).
+fn deliver_everywhere(d: &mut impl Dispatch, scope: Scope<'_>, frame: &SharedFrame, except: Option<ConnId>) -> usize {
+    let delivered = deliver_here(d, scope, frame, except);
+    if let Some(backplane) = d.shared().backplane.get() {
+        backplane.publish(scope, frame, except);
+    }
+    delivered
+}
+
+/// Writes to every connection of a user, on every worker (and node); returns how many on this node.
 pub(crate) fn write_user<P: Serialize + ?Sized>(
     d: &mut impl Dispatch,
     from: Option<&ConnId>,
@@ -152,17 +194,9 @@ pub(crate) fn write_user<P: Serialize + ?Sized>(
     param: &P,
     user: &str,
 ) -> Result<usize, Error> {
-    let targets = d.shared().registry.user_connections(user);
-    if targets.is_empty() {
-        return Ok(0);
-    }
     let frame = encode(Envelope { from, channel: None }, cmd, param)?;
     tap_out(d, "user", Target { conn: from.copied(), user: Some(user), ..Target::default() }, cmd, param);
-    let mut delivered = 0;
-    for (id, worker) in targets {
-        delivered += usize::from(d.dispatch(worker, Command::ToConn { id, frame: frame.clone() }));
-    }
-    Ok(delivered)
+    Ok(deliver_everywhere(d, Scope::User(user), &frame, None))
 }
 
 pub(crate) fn write_all<P: Serialize + ?Sized>(
@@ -173,8 +207,6 @@ pub(crate) fn write_all<P: Serialize + ?Sized>(
 ) -> Result<(), Error> {
     let frame = encode(Envelope { from, channel: None }, cmd, param)?;
     tap_out(d, "all", Target { conn: from.copied(), ..Target::default() }, cmd, param);
-    for worker in 0..d.shared().inboxes.len() {
-        d.dispatch(worker, Command::ToAll { frame: frame.clone() });
-    }
+    deliver_everywhere(d, Scope::All, &frame, None);
     Ok(())
 }

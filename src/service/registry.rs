@@ -3,9 +3,11 @@
 //!
 //! It changes on connect, join, leave and disconnect, never per message, so one `RwLock`
 //! is enough. Workers keep their own channel index for fan-out; this registry is the
-//! cluster-of-workers view (who is where, which worker owns a connection).
+//! node-wide view (who is where, which worker owns a connection), and it reports the
+//! transitions that presence and scale-out act on: a user's first or last connection in a
+//! channel, a channel's first or last member on this node, a user's first or last connection.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::connection::{unix_seconds, ConnId, Connection, ConnectionInfo};
@@ -13,22 +15,58 @@ use super::connection::{unix_seconds, ConnId, Connection, ConnectionInfo};
 struct Entry {
     conn: Arc<Connection>,
     worker: usize,
-    channels: BTreeSet<String>,
+    channels: Vec<Arc<str>>,
+}
+
+/// A channel on this node: its member connections, and how many each user has in it.
+#[derive(Default)]
+struct ChannelEntry {
+    members: HashSet<ConnId>,
+    users: HashMap<String, u32>,
 }
 
 #[derive(Default)]
 struct Inner {
     conns: HashMap<ConnId, Entry>,
-    channels: BTreeMap<String, HashSet<ConnId>>,
-    users: HashMap<String, HashSet<ConnId>>,
+    channels: BTreeMap<Arc<str>, ChannelEntry>,
+    users: HashMap<String, Vec<ConnId>>,
 }
 
-/// A channel and how many connections are in it.
+/// A channel and how many connections and distinct users are in it.
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
 pub struct ChannelInfo {
     pub name: String,
     pub members: usize,
     pub users: usize,
+}
+
+/// A user and their connections on this node.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct UserInfo {
+    pub id: String,
+    pub name: String,
+    pub connections: Vec<ConnId>,
+}
+
+/// What a join changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Joined {
+    /// The connection was not a member before.
+    pub joined: bool,
+    /// It is its user's first connection in the channel (announce the user).
+    pub user_first: bool,
+    /// The channel had no member on this node before.
+    pub channel_created: bool,
+}
+
+/// What a leave changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Left {
+    pub left: bool,
+    /// It was its user's last connection in the channel.
+    pub user_last: bool,
+    /// The channel has no member left on this node (it is deleted).
+    pub channel_deleted: bool,
 }
 
 #[derive(Default)]
@@ -45,54 +83,64 @@ impl Registry {
         self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn add(&self, conn: Arc<Connection>, worker: usize) {
+    /// Adds a connection; true if it is its user's first on this node.
+    pub fn add(&self, conn: Arc<Connection>, worker: usize) -> bool {
         let mut inner = self.write();
-        inner.users.entry(conn.profile.id.clone()).or_default().insert(conn.id);
-        inner.conns.insert(conn.id, Entry { conn, worker, channels: BTreeSet::new() });
+        let conns = inner.users.entry(conn.profile.id.clone()).or_default();
+        conns.push(conn.id);
+        let first = conns.len() == 1;
+        inner.conns.insert(conn.id, Entry { conn, worker, channels: Vec::new() });
+        first
     }
 
-    /// Removes a connection from the registry and every channel.
-    pub fn remove(&self, id: &ConnId) {
+    /// Removes a connection (after it left its channels); true if it was its user's last.
+    pub fn remove(&self, id: &ConnId) -> bool {
         let mut inner = self.write();
-        let Some(entry) = inner.conns.remove(id) else {
-            return;
-        };
+        let Some(entry) = inner.conns.remove(id) else { return false };
         for channel in &entry.channels {
-            remove_member(&mut inner.channels, channel, id);
+            remove_member(&mut inner.channels, channel, id, &entry.conn.profile.id);
         }
         let user = &entry.conn.profile.id;
-        if let Some(conns) = inner.users.get_mut(user) {
-            conns.remove(id);
-            if conns.is_empty() {
-                inner.users.remove(user);
-            }
+        let Some(conns) = inner.users.get_mut(user) else { return false };
+        conns.retain(|c| c != id);
+        if conns.is_empty() {
+            inner.users.remove(user);
+            return true;
         }
+        false
     }
 
-    /// Records a join; false if the connection is unknown or already a member.
-    pub fn join(&self, id: &ConnId, channel: &str) -> bool {
+    /// Records a join.
+    pub fn join(&self, id: &ConnId, channel: &str) -> Joined {
         let mut inner = self.write();
-        let Some(entry) = inner.conns.get_mut(id) else {
-            return false;
-        };
-        if !entry.channels.insert(channel.to_string()) {
-            return false;
+        let Inner { conns, channels, .. } = &mut *inner;
+        let Some(entry) = conns.get_mut(id) else { return Joined::default() };
+        if entry.channels.iter().any(|c| &**c == channel) {
+            return Joined::default();
         }
-        inner.channels.entry(channel.to_string()).or_default().insert(*id);
-        true
+        let channel_created = !channels.contains_key(channel);
+        let name: Arc<str> = match channels.get_key_value(channel) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(channel),
+        };
+        entry.channels.push(name.clone());
+        let members = channels.entry(name).or_default();
+        members.members.insert(*id);
+        let count = members.users.entry(entry.conn.profile.id.clone()).or_insert(0);
+        *count += 1;
+        Joined { joined: true, user_first: *count == 1, channel_created }
     }
 
-    /// Records a leave; false if it was not a member. An emptied channel is deleted.
-    pub fn leave(&self, id: &ConnId, channel: &str) -> bool {
+    /// Records a leave; an emptied channel is deleted.
+    pub fn leave(&self, id: &ConnId, channel: &str) -> Left {
         let mut inner = self.write();
-        let Some(entry) = inner.conns.get_mut(id) else {
-            return false;
-        };
-        if !entry.channels.remove(channel) {
-            return false;
-        }
-        remove_member(&mut inner.channels, channel, id);
-        true
+        let Inner { conns, channels, .. } = &mut *inner;
+        let Some(entry) = conns.get_mut(id) else { return Left::default() };
+        let Some(position) = entry.channels.iter().position(|c| &**c == channel) else { return Left::default() };
+        entry.channels.swap_remove(position);
+        let user = entry.conn.profile.id.clone();
+        let (user_last, channel_deleted) = remove_member(channels, channel, id, &user);
+        Left { left: true, user_last, channel_deleted }
     }
 
     /// The worker that owns a connection.
@@ -103,9 +151,7 @@ impl Registry {
     /// Every connection of a user, with its worker.
     pub fn user_connections(&self, user: &str) -> Vec<(ConnId, usize)> {
         let inner = self.read();
-        let Some(ids) = inner.users.get(user) else {
-            return Vec::new();
-        };
+        let Some(ids) = inner.users.get(user) else { return Vec::new() };
         ids.iter().filter_map(|id| inner.conns.get(id).map(|e| (*id, e.worker))).collect()
     }
 
@@ -122,18 +168,38 @@ impl Registry {
     }
 
     pub fn connections(&self) -> Vec<ConnectionInfo> {
+        self.connections_matching(|_| true, usize::MAX).1
+    }
+
+    /// The connections that match `filter`, oldest first, at most `limit` of them, and how
+    /// many matched in all. Builds a view only of what it returns.
+    pub fn connections_matching(
+        &self,
+        filter: impl Fn(&ConnectionInfo) -> bool,
+        limit: usize,
+    ) -> (usize, Vec<ConnectionInfo>) {
         let inner = self.read();
-        let mut all: Vec<ConnectionInfo> = inner.conns.values().map(info).collect();
-        all.sort_by_key(|c| (c.connected_at, c.id));
-        all
+        let mut entries: Vec<&Entry> = inner.conns.values().collect();
+        entries.sort_by_key(|e| (e.conn.connected_at, e.conn.id));
+        let mut matching = 0;
+        let mut out = Vec::new();
+        for entry in entries {
+            let view = info(entry);
+            if filter(&view) {
+                matching += 1;
+                if out.len() < limit {
+                    out.push(view);
+                }
+            }
+        }
+        (matching, out)
     }
 
     pub fn connections_by_channel(&self, channel: &str) -> Vec<ConnectionInfo> {
         let inner = self.read();
-        let Some(ids) = inner.channels.get(channel) else {
-            return Vec::new();
-        };
-        let mut members: Vec<ConnectionInfo> = ids.iter().filter_map(|id| inner.conns.get(id)).map(info).collect();
+        let Some(entry) = inner.channels.get(channel) else { return Vec::new() };
+        let mut members: Vec<ConnectionInfo> =
+            entry.members.iter().filter_map(|id| inner.conns.get(id)).map(info).collect();
         members.sort_by_key(|c| (c.connected_at, c.id));
         members
     }
@@ -141,12 +207,10 @@ impl Registry {
     /// Distinct user ids present in a channel, sorted.
     pub fn online(&self, channel: &str) -> Vec<String> {
         let inner = self.read();
-        let Some(ids) = inner.channels.get(channel) else {
-            return Vec::new();
-        };
-        let users: BTreeSet<String> =
-            ids.iter().filter_map(|id| inner.conns.get(id)).map(|e| e.conn.profile.id.clone()).collect();
-        users.into_iter().collect()
+        let Some(entry) = inner.channels.get(channel) else { return Vec::new() };
+        let mut users: Vec<String> = entry.users.keys().cloned().collect();
+        users.sort();
+        users
     }
 
     pub fn channels(&self) -> Vec<ChannelInfo> {
@@ -154,22 +218,54 @@ impl Registry {
         inner
             .channels
             .iter()
-            .map(|(name, ids)| {
-                let users: HashSet<&str> =
-                    ids.iter().filter_map(|id| inner.conns.get(id)).map(|e| e.conn.profile.id.as_str()).collect();
-                ChannelInfo { name: name.clone(), members: ids.len(), users: users.len() }
-            })
+            .map(|(name, e)| ChannelInfo { name: name.to_string(), members: e.members.len(), users: e.users.len() })
             .collect()
+    }
+
+    /// Every user with connections on this node.
+    pub fn users(&self) -> Vec<UserInfo> {
+        let inner = self.read();
+        let mut users: Vec<UserInfo> = inner
+            .users
+            .iter()
+            .map(|(id, conns)| UserInfo {
+                id: id.clone(),
+                name: conns
+                    .first()
+                    .and_then(|c| inner.conns.get(c))
+                    .map_or_else(String::new, |e| e.conn.profile.name.clone()),
+                connections: conns.clone(),
+            })
+            .collect();
+        users.sort_by(|a, b| a.id.cmp(&b.id));
+        users
     }
 }
 
-fn remove_member(channels: &mut BTreeMap<String, HashSet<ConnId>>, channel: &str, id: &ConnId) {
-    if let Some(members) = channels.get_mut(channel) {
-        members.remove(id);
-        if members.is_empty() {
-            channels.remove(channel);
+/// Removes a member; returns (it was its user's last in the channel, the channel emptied).
+fn remove_member(
+    channels: &mut BTreeMap<Arc<str>, ChannelEntry>,
+    channel: &str,
+    id: &ConnId,
+    user: &str,
+) -> (bool, bool) {
+    let Some(entry) = channels.get_mut(channel) else { return (false, false) };
+    if !entry.members.remove(id) {
+        return (false, false);
+    }
+    let mut user_last = false;
+    if let Some(count) = entry.users.get_mut(user) {
+        *count -= 1;
+        if *count == 0 {
+            entry.users.remove(user);
+            user_last = true;
         }
     }
+    if entry.members.is_empty() {
+        channels.remove(channel);
+        return (user_last, true);
+    }
+    (user_last, false)
 }
 
 fn info(entry: &Entry) -> ConnectionInfo {
@@ -179,9 +275,52 @@ fn info(entry: &Entry) -> ConnectionInfo {
         user: conn.profile.clone(),
         remote: conn.remote.to_string(),
         path: conn.path.clone(),
-        channels: entry.channels.iter().cloned().collect(),
+        channels: entry.channels.iter().map(|c| c.to_string()).collect(),
         connected_at: unix_seconds(conn.connected_at),
         worker: entry.worker,
         counters: conn.counters.snapshot(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::Profile;
+
+    fn conn(user: &str) -> Arc<Connection> {
+        let id = ConnId::new_v4();
+        let mut profile = Profile::anonymous(id);
+        profile.id = user.to_string();
+        Arc::new(Connection {
+            id,
+            profile,
+            remote: "127.0.0.1:1".parse().unwrap(),
+            path: "/s".into(),
+            channel: "c".into(),
+            connected_at: std::time::SystemTime::now(),
+            counters: Default::default(),
+        })
+    }
+
+    #[test]
+    fn presence_transitions_are_per_user_and_per_node() {
+        let registry = Registry::default();
+        let (tab1, tab2, other) = (conn("ann"), conn("ann"), conn("bob"));
+        assert!(registry.add(tab1.clone(), 0));
+        assert!(!registry.add(tab2.clone(), 1), "second tab of the same user");
+        assert!(registry.add(other.clone(), 0));
+        assert_eq!(registry.join(&tab1.id, "room"), Joined { joined: true, user_first: true, channel_created: true });
+        assert_eq!(registry.join(&tab2.id, "room"), Joined { joined: true, user_first: false, channel_created: false });
+        assert_eq!(registry.join(&tab2.id, "room"), Joined::default(), "already a member");
+        assert!(registry.join(&other.id, "room").user_first);
+        assert_eq!(registry.online("room"), vec!["ann", "bob"]);
+        assert_eq!(registry.channels()[0], ChannelInfo { name: "room".into(), members: 3, users: 2 });
+        assert_eq!(registry.leave(&tab1.id, "room"), Left { left: true, user_last: false, channel_deleted: false });
+        assert_eq!(registry.leave(&tab2.id, "room"), Left { left: true, user_last: true, channel_deleted: false });
+        assert_eq!(registry.leave(&other.id, "room"), Left { left: true, user_last: true, channel_deleted: true });
+        assert_eq!(registry.channel_count(), 0);
+        assert!(!registry.remove(&tab1.id));
+        assert!(registry.remove(&tab2.id), "last connection of ann");
+        assert_eq!(registry.users().len(), 1);
     }
 }
