@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
 # Runs every test of switchyard, installing what they need on a fresh machine:
-#   1. cargo test: unit and integration tests (real server, real sockets, real clients)
+#   1. cargo test: unit and integration tests (real server, real sockets, real clients),
+#      the hostile-client suite, and the cluster tests (they start redis-server)
 #   2. the TypeScript client: unit, integration against the binary, headless Chromium
-#   3. the Autobahn|Testsuite conformance gate against the /echo route
-#   4. the load generator's smoke run against the release binary
-# Each part can be skipped with SKIP_CLIENT=1, SKIP_AUTOBAHN=1, SKIP_BENCH=1.
+#   3. the admin page in headless Chromium, and /metrics parsed by prometheus_client
+#   4. the Autobahn|Testsuite conformance gate against the /echo route
+#   5. the fuzz targets, briefly (60 s each) plus every saved crash input
+#   6. the load generator's own tests and its smoke run against the release binary
+# A part can be skipped with SKIP_CLIENT=1, SKIP_ADMIN_BROWSER=1, SKIP_AUTOBAHN=1,
+# SKIP_FUZZ=1 or SKIP_BENCH=1 (CI skips nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export SWITCHYARD_BIN="$PWD/target/release/switchyard"
 
 step() { printf '\n==== %s ====\n' "$*"; }
+
+if [ -x scripts/redis.sh ]; then
+  step "redis-server for the cluster tests"
+  scripts/redis.sh install
+fi
 
 step "cargo build --release"
 cargo build --release --locked
@@ -16,19 +26,30 @@ cargo build --release --locked
 step "cargo test"
 cargo test --release --locked
 
-if [ "${SKIP_CLIENT:-0}" != 1 ] && [ -x client/scripts/ci.sh ]; then
+if [ "${SKIP_CLIENT:-0}" != 1 ]; then
   step "TypeScript client"
-  SWITCHYARD_BIN="$PWD/target/release/switchyard" client/scripts/ci.sh
+  bash client/scripts/ci.sh
 fi
 
-if [ "${SKIP_AUTOBAHN:-0}" != 1 ] && [ -x scripts/autobahn/run.sh ]; then
+if [ "${SKIP_ADMIN_BROWSER:-0}" != 1 ]; then
+  step "admin page in headless Chromium, /metrics parsed by prometheus_client"
+  bash tests/browser/run.sh
+fi
+
+if [ "${SKIP_AUTOBAHN:-0}" != 1 ]; then
   step "Autobahn conformance"
-  SWITCHYARD_BIN="$PWD/target/release/switchyard" scripts/autobahn/run.sh
+  bash scripts/autobahn/run.sh
 fi
 
-if [ "${SKIP_BENCH:-0}" != 1 ] && [ -x bench/run.sh ]; then
-  step "load generator smoke run"
-  SWITCHYARD_BIN="$PWD/target/release/switchyard" bench/run.sh --quick
+if [ "${SKIP_FUZZ:-0}" != 1 ] && [ -x scripts/fuzz.sh ]; then
+  step "fuzz smoke runs"
+  scripts/fuzz.sh 60
+fi
+
+if [ "${SKIP_BENCH:-0}" != 1 ]; then
+  step "load generator: its tests and a smoke run"
+  (cd bench && cargo test --release --locked)
+  bash bench/run.sh --quick
 fi
 
 step "all tests passed"
