@@ -23,8 +23,10 @@ use crate::service::{Service, Status};
 pub struct Harness {
     core: WorkerCore,
     _poll: Poll,
-    _inbox: InboxReceiver,
+    inbox: InboxReceiver,
     listener: TcpListener,
+    /// The client ends of the members' shared sockets (kept open so writes succeed).
+    member_clients: Vec<TcpStream>,
 }
 
 /// One connection of the harness: its token and the client end of its socket.
@@ -58,7 +60,13 @@ impl Harness {
             authenticator: None,
         });
         let listener = TcpListener::bind("127.0.0.1:0")?;
-        Ok(Harness { core: WorkerCore::new(0, service, Arc::new(routes)), _poll: poll, _inbox: receiver, listener })
+        Ok(Harness {
+            core: WorkerCore::new(0, service, Arc::new(routes)),
+            _poll: poll,
+            inbox: receiver,
+            listener,
+            member_clients: Vec::new(),
+        })
     }
 
     pub fn service(&self) -> Service {
@@ -97,7 +105,7 @@ impl Harness {
             tokens.push(token);
         }
         self.discard_output();
-        drop(client);
+        self.member_clients.push(client);
         Ok(tokens)
     }
 
@@ -126,6 +134,14 @@ impl Harness {
         self.turn();
     }
 
+    /// Applies what the service queued for this worker (writes made through `Service`).
+    pub fn deliver_inbox(&mut self) {
+        let commands: Vec<_> = self.inbox.drain().collect();
+        for command in commands {
+            self.core.apply(command);
+        }
+    }
+
     /// The peer went away.
     pub fn hang_up(&mut self, token: usize) {
         self.core.on_peer_gone(token);
@@ -140,7 +156,7 @@ impl Harness {
     /// Empties every out-queue without writing (for fan-out measurements).
     pub fn discard_output(&mut self) {
         for (_, conn) in self.core.conns.iter_mut() {
-            conn.out.clear();
+            conn.out.discard();
             conn.dirty = false;
         }
         self.core.flush_dirty();

@@ -58,6 +58,12 @@ impl OutQueue {
         }
     }
 
+    /// Drops everything queued but keeps the ring (harness measurements).
+    pub fn discard(&mut self) {
+        self.chunks.clear();
+        self.queued_bytes = 0;
+    }
+
     /// Drops everything queued (a slow consumer's backlog).
     pub fn clear(&mut self) {
         self.chunks = VecDeque::new();

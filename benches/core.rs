@@ -1,0 +1,92 @@
+//! Criterion benches of the hot path's pieces, in process (no sockets in the timed part
+//! except where named): message parse and dispatch, frame encoding, fan-out of one message
+//! to 10,000 members (the per-recipient cost), and upgrade parsing.
+//!
+//! `cargo bench --bench core`. Figures are per iteration; the fan-out group reports
+//! elements (recipients) per second, so its time per element is the per-recipient cost.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use serde_json::json;
+use switchyard::server::frames;
+use switchyard::server::harness::Harness;
+use switchyard::server::http::{check_upgrade, parse_request, Parse};
+use switchyard::service::message::{encode, Envelope, Inbound};
+use switchyard::Config;
+
+const CHAT: &str =
+    r#"{"channel":"lobby","cmd":"chat","param":{"text":"hello, this is a 64-byte chat message for the bench!"}}"#;
+const UPGRADE: &[u8] = b"GET /example/socket?ch=bench HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:8080\r\n\r\n";
+
+fn masked(payload: &[u8]) -> Vec<u8> {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut frame = vec![0x81, 0x80 | 126];
+    frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+fn parse_and_dispatch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("message");
+    group.bench_function("parse", |b| b.iter(|| black_box(Inbound::parse(black_box(CHAT)).map(|m| m.cmd.len()))));
+    // A whole inbound message through the worker core: frame read, unmask, JSON parse, route,
+    // handler (echo back to the sender), frame encode, queue, one write to a real socket.
+    let mut harness = Harness::new(Config::default()).expect("harness");
+    let mut peer = harness.connect().expect("connect");
+    harness.feed(peer.token, UPGRADE);
+    let frame = masked(br#"{"cmd":"echo","param":{"text":"hello, this is a 64-byte echo message for the bench!!"}}"#);
+    group.bench_function("dispatch_echo", |b| {
+        b.iter(|| {
+            harness.feed(peer.token, &frame);
+            switchyard::server::harness::drain(&mut peer.client);
+        })
+    });
+    group.finish();
+}
+
+fn encoding(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encode");
+    let param = json!({"user": "anonymous", "text": "hello, this is a 64-byte chat message for the bench!", "time": 1_700_000_000_000u64});
+    let from = switchyard::ConnId::new_v4();
+    group.bench_function("chat_frame", |b| {
+        b.iter(|| encode(Envelope { from: Some(&from), channel: Some("lobby") }, "chat", black_box(&param)))
+    });
+    let payload = vec![b'x'; 64];
+    group.bench_function("raw_text_frame_64", |b| b.iter(|| frames::text(black_box(&payload))));
+    group.finish();
+}
+
+fn fan_out(c: &mut Criterion) {
+    const MEMBERS: usize = 10_000;
+    let mut harness = Harness::new(Config::default()).expect("harness");
+    harness.add_members(MEMBERS, "wide").expect("members");
+    let frame = frames::text(CHAT.as_bytes());
+    let mut group = c.benchmark_group("fan_out");
+    group.throughput(Throughput::Elements(MEMBERS as u64));
+    group.bench_function("queue_10000", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = std::time::Duration::ZERO;
+            for _ in 0..iterations {
+                harness.discard_output();
+                let start = std::time::Instant::now();
+                harness.fan_out("wide", &frame);
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+fn upgrade_parsing(c: &mut Criterion) {
+    let remote = "127.0.0.1:40000".parse().expect("address");
+    c.bench_function("upgrade/parse_and_check", |b| {
+        b.iter(|| match parse_request(black_box(UPGRADE), remote) {
+            Ok(Parse::Complete(request, _)) => check_upgrade(&request).ok(),
+            _ => None,
+        })
+    });
+}
+
+criterion_group!(benches, parse_and_dispatch, encoding, fan_out, upgrade_parsing);
+criterion_main!(benches);
