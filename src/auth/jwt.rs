@@ -52,9 +52,8 @@ pub fn from_config(config: &Config) -> Result<Option<JwtAuthenticator>, crate::E
 }
 
 fn read_secret(path: &Path) -> Result<String, crate::Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        config_error(&format!("cannot read the JWT secret file {}: {}", path.display(), e.kind()))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| config_error(&format!("cannot read the JWT secret file {}: {}", path.display(), e.kind())))?;
     Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
 
@@ -133,7 +132,8 @@ fn profile_from_claims(mut claims: Map<String, Value>) -> Result<Profile, Refusa
         Some(Value::String(name)) => name.clone(),
         Some(_) => return Err(Refusal::unauthorized("token has a malformed name claim")),
     };
-    let roles = roles_of(claims.get("roles")).ok_or_else(|| Refusal::unauthorized("token has a malformed roles claim"))?;
+    let roles =
+        roles_of(claims.get("roles")).ok_or_else(|| Refusal::unauthorized("token has a malformed roles claim"))?;
     let expires_at = claims.get("exp").and_then(Value::as_u64);
     for claim in PROFILE_CLAIMS {
         claims.remove(claim);
