@@ -1,10 +1,59 @@
-//! Scale-out: several switchyard nodes share channels through Redis pub/sub.
-//! (Being built: issue 7.)
+//! Scale-out: several switchyard nodes share channels, users and broadcasts through Redis
+//! pub/sub. `join` links this node to the cluster; it must not block the caller on Redis
+//! (an unreachable Redis is retried in the background) and nothing here runs on an event
+//! loop except the non-blocking `RedisBackplane` methods.
+//!
+//! - `backplane.rs`: the `Backplane` the core calls (queue to the link thread, answer from memory).
+//! - `link.rs`: the link thread (publisher connection, subscriptions, heartbeat, reconnects).
+//! - `subscriber.rs`: the subscriber connection's reader thread (deliveries, node messages).
+//! - `view.rs`, `presence.rs`, `nodes.rs`: the other nodes, our presence, their messages.
+//! - `envelope.rs`, `topics.rs`: what a carried write looks like, and Redis names.
+//! - `conn.rs`, `resp.rs`, `url.rs`: a minimal blocking Redis client.
+//! - `stats.rs`, `backoff.rs`, `shared.rs`: counters, reconnect delays, shared state.
+//!
+//! Redis channels: `{prefix}:ch:{channel}`, `{prefix}:user:{id}`, `{prefix}:all` carry writes
+//! (an envelope: origin node, `except` connection, the encoded frame); a node subscribes to a
+//! channel or user while it has a member of it, and always to `{prefix}:all` and
+//! `{prefix}:nodes` (heartbeats every 2 s with presence changes). Keys `{prefix}:node:{id}`
+//! expire 6 s after a node's last heartbeat.
+
+mod backoff;
+mod backplane;
+mod conn;
+mod envelope;
+mod link;
+mod nodes;
+mod presence;
+mod resp;
+mod shared;
+mod stats;
+mod subscriber;
+mod topics;
+mod url;
+mod view;
+
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::service::Service;
+use backplane::RedisBackplane;
+use shared::ClusterShared;
 
-/// Links this node to the cluster at `url`.
-pub fn join(_service: &Service, url: &str, _config: &Config) -> Result<(), crate::Error> {
-    Err(crate::Error::Io(std::io::Error::other(format!("--redis {url}: clustering is not built yet"))))
+/// Links this node to the cluster at `url` (`redis://[:password@]host[:port]`). Fails on a
+/// bad URL or a backplane already set; a Redis that is not reachable yet is retried.
+pub fn join(service: &Service, url: &str, config: &Config) -> Result<(), crate::Error> {
+    let invalid = |message: String| crate::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, message));
+    let url = url::RedisUrl::parse(url).map_err(|e| invalid(format!("--redis: {e}")))?;
+    if config.redis_prefix.is_empty() || config.redis_prefix.contains(char::is_whitespace) {
+        return Err(invalid("--redis-prefix must be non-empty, without spaces".into()));
+    }
+    let shared = Arc::new(ClusterShared::new(url, &config.redis_prefix, config.listen.to_string()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let backplane =
+        RedisBackplane { shared: shared.clone(), link: tx.clone(), service: Arc::downgrade(&service.shared) };
+    if !service.set_backplane(Arc::new(backplane)) {
+        return Err(invalid("this service already has a backplane".into()));
+    }
+    link::Link::spawn(shared, service.clone(), rx, tx)?;
+    Ok(())
 }

@@ -1,0 +1,390 @@
+//! The link thread: owns the publisher connection to Redis and the writing half of the
+//! subscriber connection. It takes commands from the event loops in order (publishes,
+//! subscription changes), batches publishes on one connection (so one node's writes reach
+//! the others in order), keeps the subscriptions matching this node's members, sends the
+//! heartbeat and presence changes, and reconnects with capped backoff when Redis goes away,
+//! resubscribing to everything currently occupied. Nothing here runs on an event loop.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::backoff::Backoff;
+use super::conn::RedisConn;
+use super::envelope;
+use super::nodes::{NodeMessage, NodeState};
+use super::presence::{self, LocalPresence, Source};
+use super::resp::{self, Value};
+use super::shared::{ClusterShared, Command};
+use super::subscriber::Subscriber;
+use super::topics::OwnedScope;
+use crate::server::frames::SharedFrame;
+use crate::service::{ConnId, Service};
+
+/// How often a node says it is alive (and rescans its presence).
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+/// A node silent this long is gone; also the subscriber connection's read timeout.
+pub const STALE_AFTER: Duration = Duration::from_secs(6);
+/// The longest the link thread sleeps: presence changes go out at least this often.
+const TICK: Duration = Duration::from_millis(100);
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Commands handled before the batch is written.
+const BATCH: usize = 4096;
+const SUBSCRIBE_CHUNK: usize = 512;
+
+struct Connected {
+    publisher: RedisConn,
+    /// The subscriber connection, for writing (its reader thread reads).
+    sub: TcpStream,
+    out: Vec<u8>,
+    replies: usize,
+}
+
+pub struct Link {
+    shared: Arc<ClusterShared>,
+    service: Service,
+    rx: Receiver<Command>,
+    tx: Sender<Command>,
+    /// Redis channels this node's members need (besides `all` and `nodes`).
+    wanted: HashSet<String>,
+    conn: Option<Connected>,
+    generation: u64,
+    backoff: Backoff,
+    next_attempt: Instant,
+    ever_up: bool,
+    presence: LocalPresence,
+    seq: u64,
+    next_heartbeat: Instant,
+}
+
+/// This node's presence, read from its registry.
+struct Registry<'a>(&'a Service);
+
+impl Source for Registry<'_> {
+    fn channels(&self) -> Vec<String> {
+        self.0.shared.registry.channels().into_iter().map(|c| c.name).collect()
+    }
+
+    fn online(&self, channel: &str) -> Vec<String> {
+        self.0.shared.registry.online(channel)
+    }
+}
+
+impl Link {
+    pub fn spawn(
+        shared: Arc<ClusterShared>,
+        service: Service,
+        rx: Receiver<Command>,
+        tx: Sender<Command>,
+    ) -> std::io::Result<()> {
+        let now = Instant::now();
+        let link = Link {
+            shared,
+            service,
+            rx,
+            tx,
+            wanted: HashSet::new(),
+            conn: None,
+            generation: 0,
+            backoff: Backoff::default(),
+            next_attempt: now,
+            ever_up: false,
+            presence: LocalPresence::default(),
+            seq: 0,
+            next_heartbeat: now,
+        };
+        std::thread::Builder::new().name("switchyard-redis".into()).spawn(move || link.run())?;
+        Ok(())
+    }
+
+    fn run(mut self) {
+        loop {
+            if self.conn.is_none() && Instant::now() >= self.next_attempt {
+                self.connect();
+            }
+            self.tick();
+            match self.rx.recv_timeout(TICK) {
+                Ok(command) => self.drain(command),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            self.flush();
+        }
+    }
+
+    fn drain(&mut self, first: Command) {
+        self.handle(first);
+        for _ in 1..BATCH {
+            match self.rx.try_recv() {
+                Ok(command) => self.handle(command),
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Publish { scope, frame, except } => self.publish(&scope, &frame, except),
+            Command::Reconcile(scope) => self.reconcile(&scope),
+            Command::SubscriberLost { generation, error } => {
+                if self.conn.is_some() && generation == self.generation {
+                    self.disconnect(&format!("subscriber connection: {error}"));
+                }
+            }
+            Command::SendFull => self.presence.force_full(),
+            Command::AskSync(node) => {
+                self.send_node_message(&NodeMessage::Sync { node, from: self.shared.node });
+            }
+        }
+    }
+
+    // ---- writes -------------------------------------------------------------------------
+
+    fn publish(&mut self, scope: &OwnedScope, frame: &SharedFrame, except: Option<ConnId>) {
+        let stats = &self.shared.stats;
+        stats.queued_bytes.fetch_sub(frame.len(), Relaxed);
+        if let OwnedScope::Channel(channel) = scope {
+            if presence::is_online_update(frame) {
+                self.presence.mark(channel);
+            }
+        }
+        let Some(conn) = &mut self.conn else {
+            stats.dropped.fetch_add(1, Relaxed);
+            return;
+        };
+        let head = envelope::head(&self.shared.node, except);
+        resp::publish(&mut conn.out, self.shared.topics.of(scope).as_bytes(), &head, frame);
+        conn.replies += 1;
+        stats.published.fetch_add(1, Relaxed);
+    }
+
+    /// Queues a command on the publisher connection (dropped while down).
+    fn queue(&mut self, args: &[&[u8]]) {
+        if let Some(conn) = &mut self.conn {
+            resp::command(&mut conn.out, args);
+            conn.replies += 1;
+        }
+    }
+
+    fn send_node_message(&mut self, message: &NodeMessage) {
+        if let Ok(json) = serde_json::to_vec(message) {
+            let topic = self.shared.topics.nodes();
+            self.queue(&[b"PUBLISH", topic.as_bytes(), &json]);
+        }
+    }
+
+    /// Writes the batch and reads its replies; a failure drops the link.
+    fn flush(&mut self) {
+        let Some(conn) = &mut self.conn else { return };
+        if conn.out.is_empty() {
+            return;
+        }
+        let result = write_and_confirm(conn, &self.shared.stats.reply_errors);
+        conn.out.clear();
+        conn.replies = 0;
+        if conn.out.capacity() > 1 << 20 {
+            conn.out.shrink_to(64 << 10);
+        }
+        if let Err(e) = result {
+            self.disconnect(&format!("publisher connection: {e}"));
+        }
+    }
+
+    // ---- subscriptions ------------------------------------------------------------------
+
+    fn reconcile(&mut self, scope: &OwnedScope) {
+        let registry = &self.service.shared.registry;
+        let present = match scope {
+            OwnedScope::Channel(channel) => {
+                self.presence.mark(channel);
+                !registry.online(channel).is_empty()
+            }
+            OwnedScope::User(user) => !registry.user_connections(user).is_empty(),
+            OwnedScope::All => true,
+        };
+        let topic = self.shared.topics.of(scope);
+        if present && self.wanted.insert(topic.clone()) {
+            self.sub_command(&[b"SUBSCRIBE", topic.as_bytes()]);
+        } else if !present && self.wanted.remove(&topic) {
+            self.sub_command(&[b"UNSUBSCRIBE", topic.as_bytes()]);
+        }
+    }
+
+    fn sub_command(&mut self, args: &[&[u8]]) {
+        let Some(conn) = &mut self.conn else { return };
+        let mut out = Vec::new();
+        resp::command(&mut out, args);
+        if let Err(e) = conn.sub.write_all(&out) {
+            self.disconnect(&format!("subscriber connection: {e}"));
+        }
+    }
+
+    /// Every Redis channel this node's members need now, from the registry.
+    fn desired(&self) -> HashSet<String> {
+        let registry = &self.service.shared.registry;
+        let topics = &self.shared.topics;
+        let channels = registry.channels().into_iter().map(|c| topics.of(&OwnedScope::Channel(c.name)));
+        let users = registry.users().into_iter().map(|u| topics.of(&OwnedScope::User(u.id)));
+        channels.chain(users).collect()
+    }
+
+    // ---- heartbeat and presence ---------------------------------------------------------
+
+    fn tick(&mut self) {
+        let now = Instant::now();
+        for node in self.shared.view_mut().expire(now, STALE_AFTER) {
+            log::warn!("cluster: node {node} is gone (no heartbeat for {STALE_AFTER:?}); its presence is dropped");
+        }
+        if self.conn.is_none() {
+            return;
+        }
+        let heartbeat = now >= self.next_heartbeat;
+        if heartbeat || self.presence.has_news() {
+            self.send_state(heartbeat);
+        }
+        if heartbeat {
+            self.next_heartbeat = now + HEARTBEAT;
+            self.sub_command(&[b"PING"]);
+        }
+    }
+
+    /// Publishes this node's state: always on a heartbeat, else only with presence news.
+    fn send_state(&mut self, heartbeat: bool) {
+        let changes = self.presence.take(&Registry(&self.service), heartbeat);
+        if !heartbeat && !changes.full && changes.presence.is_empty() {
+            return;
+        }
+        self.seq += 1;
+        let state = NodeState {
+            node: self.shared.node,
+            seq: self.seq,
+            addr: self.shared.listen.clone(),
+            connections: self.service.shared.registry.connection_count() as u64,
+            started: self.shared.started,
+            full: changes.full,
+            presence: changes.presence,
+        };
+        let message = NodeMessage::State(state);
+        self.send_node_message(&message);
+        if heartbeat {
+            self.refresh_node_key(&message);
+        }
+    }
+
+    /// `{prefix}:node:{id}`: the node's state, expiring unless refreshed (for operators).
+    fn refresh_node_key(&mut self, message: &NodeMessage) {
+        let NodeMessage::State(state) = message else { return };
+        let summary =
+            serde_json::json!({"addr": state.addr, "connections": state.connections, "started": state.started});
+        let key = self.shared.topics.node_key(&self.shared.node);
+        let ttl = STALE_AFTER.as_secs().to_string();
+        self.queue(&[b"SET", key.as_bytes(), summary.to_string().as_bytes(), b"EX", ttl.as_bytes()]);
+    }
+
+    // ---- connecting ---------------------------------------------------------------------
+
+    fn connect(&mut self) {
+        match self.open() {
+            Ok(conn) => self.connected(conn),
+            Err(e) => self.failed(&e.to_string()),
+        }
+    }
+
+    fn open(&mut self) -> std::io::Result<Connected> {
+        let name = format!("switchyard-{}", self.shared.node);
+        let publisher = RedisConn::connect(&self.shared.url, &name, IO_TIMEOUT)?;
+        let mut subscriber = RedisConn::connect(&self.shared.url, &name, STALE_AFTER)?;
+        self.wanted = self.desired();
+        let topics = &self.shared.topics;
+        let mut all: Vec<String> = vec![topics.of(&OwnedScope::All), topics.nodes()];
+        all.extend(self.wanted.iter().cloned());
+        for chunk in all.chunks(SUBSCRIBE_CHUNK) {
+            let mut args: Vec<&[u8]> = vec![b"SUBSCRIBE"];
+            args.extend(chunk.iter().map(|t| t.as_bytes()));
+            let mut out = Vec::new();
+            resp::command(&mut out, &args);
+            subscriber.write_all(&out)?;
+        }
+        let sub = subscriber.writer()?;
+        self.generation += 1;
+        let reader = Subscriber {
+            conn: subscriber,
+            generation: self.generation,
+            link: self.tx.clone(),
+            service: self.service.clone(),
+            shared: self.shared.clone(),
+        };
+        reader.spawn()?;
+        Ok(Connected { publisher, sub, out: Vec::with_capacity(64 << 10), replies: 0 })
+    }
+
+    fn connected(&mut self, conn: Connected) {
+        self.conn = Some(conn);
+        let down_for = self.shared.stats.up();
+        let (url, attempts) = (&self.shared.url, self.backoff.attempts());
+        if self.ever_up {
+            self.shared.stats.reconnects.fetch_add(1, Relaxed);
+            let down = down_for.unwrap_or_default();
+            log::warn!(
+                "redis link back up ({url}) after {down:.1?} and {attempts} failed attempts; resubscribed to {} channels and users",
+                self.wanted.len()
+            );
+        } else {
+            let (node, prefix) = (self.shared.node, self.shared.topics.prefix());
+            log::info!(
+                "cluster: joined through {url} as node {node} (prefix {prefix}), {attempts} failed attempts first"
+            );
+        }
+        self.ever_up = true;
+        self.backoff.reset();
+        self.presence.force_full();
+        self.next_heartbeat = Instant::now();
+    }
+
+    fn failed(&mut self, error: &str) {
+        let delay = self.backoff.next();
+        self.next_attempt = Instant::now() + delay;
+        let attempt = self.backoff.attempts();
+        if self.ever_up {
+            self.shared.stats.down(error);
+        } else {
+            self.shared.stats.failed(error);
+        }
+        if attempt.is_power_of_two() || attempt.is_multiple_of(20) {
+            log::warn!("redis ({}) unreachable, attempt {attempt}: {error}; next in {delay:.1?}", self.shared.url);
+        }
+    }
+
+    fn disconnect(&mut self, error: &str) {
+        if let Some(conn) = self.conn.take() {
+            conn.publisher.shutdown();
+            let _ = conn.sub.shutdown(Shutdown::Both);
+        }
+        self.shared.stats.down(error);
+        log::warn!(
+            "redis link lost ({}): {error}; local delivery continues, writes for other nodes are dropped until it is back",
+            self.shared.url
+        );
+        self.next_attempt = Instant::now() + self.backoff.next();
+    }
+}
+
+/// Writes the queued commands and reads one reply per command.
+fn write_and_confirm(conn: &mut Connected, reply_errors: &std::sync::atomic::AtomicU64) -> std::io::Result<()> {
+    conn.publisher.write_all(&conn.out)?;
+    for _ in 0..conn.replies {
+        conn.publisher.next(|value| {
+            if let Value::Error(e) = value {
+                if reply_errors.fetch_add(1, Relaxed) == 0 {
+                    log::warn!("redis refused a command: {}", String::from_utf8_lossy(e));
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! The messages nodes exchange on `{prefix}:nodes` (JSON, cold path): a node's state
+//! (heartbeat: id, address, connection count, and presence changes since its previous
+//! state, numbered so a receiver notices a gap) and a request for a full presence snapshot.
+//! Types and (de)serialization only.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum NodeMessage {
+    State(NodeState),
+    /// `from` missed some of `node`'s states: `node`, send a full snapshot.
+    Sync {
+        node: Uuid,
+        from: Uuid,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeState {
+    pub node: Uuid,
+    /// One more than the sender's previous state.
+    pub seq: u64,
+    pub addr: String,
+    pub connections: u64,
+    /// Unix seconds the node started.
+    pub started: u64,
+    /// `presence` is everything (replace), not changes.
+    #[serde(default)]
+    pub full: bool,
+    /// Per channel, the users now present on the node (`add`) and gone from it (`remove`).
+    #[serde(default)]
+    pub presence: BTreeMap<String, Delta>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Delta {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+}

@@ -1,0 +1,64 @@
+//! What the cluster's threads and the backplane share: this node's identity, the Redis
+//! names, the link's counters and the view of the other nodes; and the commands the event
+//! loops and the subscriber thread send to the link thread. Data only.
+
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use uuid::Uuid;
+
+use super::stats::Stats;
+use super::topics::{OwnedScope, Topics};
+use super::url::RedisUrl;
+use super::view::View;
+use crate::server::frames::SharedFrame;
+use crate::service::ConnId;
+
+pub struct ClusterShared {
+    /// This process, as the other nodes know it.
+    pub node: Uuid,
+    pub topics: Topics,
+    pub url: RedisUrl,
+    /// The address this node serves on, as configured.
+    pub listen: String,
+    /// Unix seconds.
+    pub started: u64,
+    pub stats: Stats,
+    view: RwLock<View>,
+}
+
+impl ClusterShared {
+    pub fn new(url: RedisUrl, prefix: &str, listen: String) -> Self {
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        ClusterShared {
+            node: Uuid::new_v4(),
+            topics: Topics::new(prefix),
+            url,
+            listen,
+            started,
+            stats: Stats::default(),
+            view: RwLock::new(View::default()),
+        }
+    }
+
+    pub fn view(&self) -> RwLockReadGuard<'_, View> {
+        self.view.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn view_mut(&self) -> RwLockWriteGuard<'_, View> {
+        self.view.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Work for the link thread, in the order it was asked for.
+pub enum Command {
+    /// A write made here, for the other nodes.
+    Publish { scope: OwnedScope, frame: SharedFrame, except: Option<ConnId> },
+    /// This node gained or lost its first or last member of a scope: (un)subscribe to match.
+    Reconcile(OwnedScope),
+    /// The subscriber connection of this generation failed.
+    SubscriberLost { generation: u64, error: String },
+    /// Another node asked for our full presence.
+    SendFull,
+    /// We missed states from this node: ask it for a snapshot.
+    AskSync(Uuid),
+}

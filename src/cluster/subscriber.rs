@@ -1,0 +1,127 @@
+//! The subscriber connection's reader thread: reads pub/sub pushes from Redis and hands
+//! each write from another node to the workers (`Service::deliver_from_cluster`, never
+//! published again), and each node message to the cluster view. It never writes to Redis
+//! (the link thread does) and never blocks a worker; when the connection fails it tells the
+//! link thread and ends.
+
+use std::io;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::conn::RedisConn;
+use super::envelope;
+use super::nodes::NodeMessage;
+use super::resp::Value;
+use super::shared::{ClusterShared, Command};
+use super::topics::Topic;
+use crate::service::backplane::Scope;
+use crate::service::Service;
+
+pub struct Subscriber {
+    pub conn: RedisConn,
+    pub generation: u64,
+    pub link: Sender<Command>,
+    pub service: Service,
+    pub shared: Arc<ClusterShared>,
+}
+
+impl Subscriber {
+    pub fn spawn(self) -> io::Result<()> {
+        std::thread::Builder::new().name("switchyard-redis-sub".into()).spawn(move || self.run())?;
+        Ok(())
+    }
+
+    fn run(mut self) {
+        let error = loop {
+            let Subscriber { conn, service, shared, link, .. } = &mut self;
+            if let Err(e) = conn.next(|value| {
+                on_push(&value, service, shared, link);
+                Ok(())
+            }) {
+                break e;
+            }
+        };
+        let _ = self.link.send(Command::SubscriberLost { generation: self.generation, error: error.to_string() });
+    }
+}
+
+/// One push: `message`, `subscribe`/`unsubscribe` confirmations, `pong`, or an error.
+fn on_push(value: &Value<'_>, service: &Service, shared: &ClusterShared, link: &Sender<Command>) {
+    let Some(items) = value.items() else {
+        if let Value::Error(e) = value {
+            log::warn!("redis: {}", String::from_utf8_lossy(e));
+        }
+        return;
+    };
+    match (items.first().and_then(Value::bytes), items.get(1).and_then(Value::bytes), items.get(2)) {
+        (Some(b"message"), Some(topic), Some(payload)) => {
+            if let (Ok(topic), Some(payload)) = (std::str::from_utf8(topic), payload.bytes()) {
+                on_message(topic, payload, service, shared, link);
+            }
+        }
+        (Some(b"subscribe" | b"unsubscribe"), _, Some(Value::Int(count))) => {
+            shared.stats.subscriptions.store(u64::try_from(*count).unwrap_or(0), Relaxed);
+        }
+        _ => {}
+    }
+}
+
+fn on_message(topic: &str, payload: &[u8], service: &Service, shared: &ClusterShared, link: &Sender<Command>) {
+    match shared.topics.parse(topic) {
+        Some(Topic::Write(scope)) => on_write(scope, payload, service, shared),
+        Some(Topic::Nodes) => on_node_message(payload, shared, link),
+        None => {
+            shared.stats.malformed.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+fn on_write(scope: Scope<'_>, payload: &[u8], service: &Service, shared: &ClusterShared) {
+    let Some(envelope) = envelope::decode(payload) else {
+        shared.stats.malformed.fetch_add(1, Relaxed);
+        return;
+    };
+    if envelope.origin == shared.node {
+        shared.stats.own.fetch_add(1, Relaxed);
+        return;
+    }
+    shared.stats.received.fetch_add(1, Relaxed);
+    // One copy per node (not per recipient): the frame must not pin the read buffer.
+    service.deliver_from_cluster(scope, Bytes::copy_from_slice(envelope.frame), envelope.except);
+}
+
+fn on_node_message(payload: &[u8], shared: &ClusterShared, link: &Sender<Command>) {
+    let message: NodeMessage = match serde_json::from_slice(payload) {
+        Ok(message) => message,
+        Err(e) => {
+            shared.stats.malformed.fetch_add(1, Relaxed);
+            log::debug!("ignoring a malformed node message: {e}");
+            return;
+        }
+    };
+    match message {
+        NodeMessage::State(state) if state.node != shared.node => {
+            let node = state.node;
+            let (ask, joined) = {
+                let mut view = shared.view_mut();
+                let known = view.len();
+                let ask = view.apply(state, Instant::now());
+                (ask, view.len() > known)
+            };
+            if joined {
+                log::info!("cluster: node {node} joined");
+            }
+            if ask {
+                let _ = link.send(Command::AskSync(node));
+            }
+        }
+        NodeMessage::Sync { node, .. } if node == shared.node => {
+            let _ = link.send(Command::SendFull);
+        }
+        _ => {}
+    }
+}
