@@ -1,11 +1,13 @@
 // switchyard admin page: polls the JSON API once a second, renders status, connections,
-// channels and one connection; sends messages and disconnects through POST actions; streams
+// users, channels and one connection; sends messages and disconnects through POST actions; streams
 // the live tap over a WebSocket, bounded in memory. Every value from the server is rendered
 // with textContent, never as HTML.
 "use strict";
 
 const REFRESH_MS = 1000;
 const CONNECTION_LIMIT = 200;
+const USER_LIMIT = 200;
+const USER_IDS_SHOWN = 3;
 const TAP_MAX_ROWS = 500;
 const TAP_MAX_PENDING = 1000;
 const TAP_PARAM_CHARS = 300;
@@ -202,6 +204,44 @@ function connectionsPath() {
   const params = new URLSearchParams({ limit: String(CONNECTION_LIMIT) });
   if (q) params.set("q", q);
   return `connections?${params}`;
+}
+
+// ---------- users ----------
+
+function userRow(user) {
+  const row = el("tr");
+  row.dataset.id = user.id;
+  const more = user.connections.length - USER_IDS_SHOWN;
+  const ids = user.connections.slice(0, USER_IDS_SHOWN).join(", ") + (more > 0 ? ` +${more}` : "");
+  row.append(el("td", user.id, "id"), el("td", user.name), el("td", fmtInt(user.connections.length), "num"), el("td", ids, "id"));
+  row.title = "show this user's connections";
+  row.addEventListener("click", () => {
+    $("conn-filter").value = user.id;
+    refresh().catch(() => {});
+  });
+  return row;
+}
+
+function renderUsers(list) {
+  const body = $("users").tBodies[0];
+  body.replaceChildren(...list.users.map(userRow));
+  if (!list.users.length) {
+    const empty = el("td", list.total ? "no user matches the filter" : "no authenticated users (anonymous connections are not listed)", "muted");
+    empty.colSpan = 4;
+    body.append(el("tr"));
+    body.rows[0].append(empty);
+  }
+  const shown = list.users.length;
+  const filtered = list.matching !== list.total ? `, ${fmtInt(list.matching)} match` : "";
+  const capped = shown < list.matching ? `, first ${fmtInt(shown)} shown` : "";
+  $("user-count").textContent = `${fmtInt(list.total)}${filtered}${capped}`;
+}
+
+function usersPath() {
+  const q = $("user-filter").value.trim();
+  const params = new URLSearchParams({ limit: String(USER_LIMIT) });
+  if (q) params.set("q", q);
+  return `users?${params}`;
 }
 
 // ---------- channels ----------
@@ -533,13 +573,15 @@ function clearTap() {
 // ---------- the refresh loop ----------
 
 async function refresh() {
-  const [status, connections, channels] = await Promise.all([
+  const [status, connections, users, channels] = await Promise.all([
     api("status"),
     api(connectionsPath()),
+    api(usersPath()),
     api("channels"),
   ]);
   renderStatus(status);
   renderConnections(connections);
+  renderUsers(users);
   renderChannels(channels);
   await Promise.all([refreshDetails(), refreshMembers()]);
 }
@@ -568,6 +610,7 @@ function debounce(fn, ms) {
 function start() {
   $("conn-filter").addEventListener("input", debounce(() => refresh().catch(() => {}), 200));
   $("chan-filter").addEventListener("input", debounce(() => refresh().catch(() => {}), 200));
+  $("user-filter").addEventListener("input", debounce(() => refresh().catch(() => {}), 200));
   $("members-close").addEventListener("click", () => {
     state.channel = null;
     $("channel-members").hidden = true;

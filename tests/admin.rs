@@ -620,3 +620,59 @@ fn with_a_token_the_tap_needs_it() {
     next_tap(&mut tap, |e| e["cmd"] == "echo");
     running.shutdown();
 }
+
+/// A server whose socket route takes the user from a `user` query parameter (name: upper-cased);
+/// without it a connection is anonymous.
+fn start_with_users() -> Running {
+    let authenticator = |request: &switchyard::HttpRequest| {
+        Ok(request.query_param("user").map(|id| switchyard::Profile {
+            name: id.to_uppercase(),
+            id,
+            roles: Vec::new(),
+            claims: Default::default(),
+            anonymous: false,
+            expires_at: None,
+        }))
+    };
+    let server =
+        Server::new(config(2)).unwrap().authenticate(authenticator).socket("/example/socket", example::handler());
+    admin::install(server, AdminOptions { token: None, metrics_token: None }).start().unwrap()
+}
+
+#[test]
+fn users_lists_each_user_with_its_connections() {
+    let running = start_with_users();
+    let addr = running.local_addr();
+    let mut clients: Vec<Client> = ["?user=alice", "?user=alice", "?user=bob", ""]
+        .iter()
+        .map(|query| connect(addr, &format!("/example/socket{query}")))
+        .collect();
+    for client in &mut clients {
+        sync(client);
+    }
+    let list = get(addr, "/admin/api/users").json();
+    // Anonymous connections are not users: only alice and bob are listed.
+    assert_eq!((list["total"].as_u64(), list["matching"].as_u64()), (Some(2), Some(2)), "{list}");
+    let users = list["users"].as_array().unwrap();
+    let alice = users.iter().find(|u| u["id"] == "alice").expect("alice listed");
+    assert_eq!(alice["name"], "ALICE");
+    let mut ids: Vec<String> =
+        alice["connections"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().into()).collect();
+    ids.sort();
+    let mut expected: Vec<String> =
+        running.service().connections().iter().filter(|c| c.user.id == "alice").map(|c| c.id.to_string()).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(users.iter().all(|u| u["name"] != "anonymous"));
+
+    let filtered = get(addr, "/admin/api/users?q=BO").json();
+    assert_eq!((filtered["total"].as_u64(), filtered["matching"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(filtered["users"][0]["id"], "bob");
+    assert_eq!(get(addr, "/admin/api/users?limit=1").json()["users"].as_array().unwrap().len(), 1);
+    assert_eq!(post_json(addr, "/admin/api/users", json!({})).status, 405);
+
+    clients.truncate(1);
+    let gone = |list: &Value| list["users"].as_array().unwrap().iter().all(|u| u["id"] != "bob");
+    common::eventually(Duration::from_secs(5), "bob gone", || gone(&get(addr, "/admin/api/users").json()));
+    running.shutdown();
+}

@@ -1,4 +1,4 @@
-//! The admin JSON API under `/admin/api/`: status, connections, channels (reads, GET only)
+//! The admin JSON API under `/admin/api/`: status, connections, channels, users (reads, GET only)
 //! and the actions send and disconnect (POST only, JSON bodies). Every error is JSON
 //! `{"error": message}` with the right status.
 //!
@@ -9,7 +9,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::server::{HttpRequest, HttpResponse};
-use crate::service::{ConnId, ConnectionInfo, Service};
+use crate::service::{ConnId, ConnectionInfo, Service, UserInfo};
 
 /// Most connections one `GET /admin/api/connections` returns (`?limit=` may lower it).
 pub const MAX_LIST: usize = 1000;
@@ -32,6 +32,7 @@ pub fn handle(request: &HttpRequest, service: &Service, rest: &str, cx: &ApiCont
         ["connections"] => get(request, || connections(request, service)),
         ["connections", id] => get(request, || connection(service, id)),
         ["channels"] => get(request, || channels(service)),
+        ["users"] => get(request, || users(request, service)),
         ["channels", ..] => get(request, || channel(service, &rest["channels/".len()..])),
         ["send"] => post(request, || send(request, service)),
         ["disconnect", id] => post(request, || disconnect(request, service, id)),
@@ -124,6 +125,24 @@ fn connection(service: &Service, id: &str) -> HttpResponse {
 fn channels(service: &Service) -> HttpResponse {
     let channels = service.channels();
     ok(json!({ "total": channels.len(), "channels": channels }))
+}
+
+/// Users and their connections; `?q=` keeps users whose id or name contains it
+/// (case-insensitive), `?limit=` caps the list.
+fn users(request: &HttpRequest, service: &Service) -> HttpResponse {
+    let all = service.users();
+    let needle = request.query_param("q").unwrap_or_default().to_lowercase();
+    let limit = request.query_param("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(MAX_LIST).min(MAX_LIST);
+    let hit = |user: &&UserInfo| {
+        needle.is_empty() || user.id.to_lowercase().contains(&needle) || user.name.to_lowercase().contains(&needle)
+    };
+    let matching: Vec<&UserInfo> = all.iter().filter(hit).collect();
+    let shown: Vec<&UserInfo> = matching.iter().copied().take(limit).collect();
+    ok(json!({
+        "total": all.len(),
+        "matching": matching.len(),
+        "users": shown,
+    }))
 }
 
 fn channel(service: &Service, raw_name: &str) -> HttpResponse {
