@@ -190,8 +190,11 @@ impl WorkerCore {
             id,
             profile: profile.unwrap_or_else(|| Profile::anonymous(id)),
             remote: conn.remote,
-            path: request.path.clone(),
-            channel: channel.clone(),
+            path: route.path.clone(),
+            channel: match self.channels.get_key_value(channel.as_str()) {
+                Some((name, _)) => name.clone(),
+                None => Arc::from(channel.as_str()),
+            },
             connected_at: SystemTime::now(),
             counters: Default::default(),
         });
@@ -588,6 +591,7 @@ impl WorkerCore {
         }
         let name = match self.channels.get_key_value(channel) {
             Some((name, _)) => name.clone(),
+            None if &*session.channel == channel => session.channel.clone(),
             None => Arc::from(channel),
         };
         let Some(conn) = self.conns.get_mut(token) else { return false };

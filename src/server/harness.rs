@@ -44,7 +44,7 @@ impl Harness {
         let service = Service::new(Config { workers: 1, ..config.clone() }, vec![inbox]);
         let mut routes = Routes::default();
         routes.add_socket(SocketRoute {
-            path: "/example/socket".into(),
+            path: Arc::from("/example/socket"),
             kind: SocketKind::Json(Arc::new(crate::example::handler())),
             channel_prefix: "example".into(),
             max_message_bytes: config.max_message_bytes,
@@ -52,7 +52,7 @@ impl Harness {
             authenticator: None,
         });
         routes.add_socket(SocketRoute {
-            path: "/echo".into(),
+            path: Arc::from("/echo"),
             kind: SocketKind::Echo,
             channel_prefix: "echo".into(),
             max_message_bytes: config.max_message_bytes,

@@ -75,7 +75,7 @@ impl Server {
     pub fn socket(mut self, path: &str, handler: impl Handler) -> Self {
         let prefix = path.trim_start_matches('/').split('/').next().filter(|s| !s.is_empty()).unwrap_or("channel");
         let route = SocketRoute {
-            path: path.to_string(),
+            path: Arc::from(path),
             kind: SocketKind::Json(Arc::new(handler)),
             channel_prefix: prefix.to_string(),
             max_message_bytes: self.config.max_message_bytes,
@@ -111,7 +111,7 @@ impl Server {
     /// `service::tap`). `authenticator` decides who may watch.
     pub fn tap_socket(mut self, path: &str, authenticator: impl Authenticator) -> Self {
         let route = SocketRoute {
-            path: path.to_string(),
+            path: Arc::from(path),
             kind: SocketKind::Tap,
             channel_prefix: "tap".to_string(),
             max_message_bytes: 4096,
@@ -126,7 +126,7 @@ impl Server {
     pub fn echo(mut self, path: &str) -> Self {
         let max = self.config.echo_max_message_bytes;
         let route = SocketRoute {
-            path: path.to_string(),
+            path: Arc::from(path),
             kind: SocketKind::Echo,
             channel_prefix: "echo".to_string(),
             max_message_bytes: max,

@@ -27,7 +27,7 @@ pub enum SocketKind {
 
 #[derive(Clone)]
 pub struct SocketRoute {
-    pub path: String,
+    pub path: Arc<str>,
     pub kind: SocketKind,
     /// Prefix of the random channel a connection joins when the upgrade names none.
     pub channel_prefix: String,
@@ -61,7 +61,7 @@ impl Routes {
     }
 
     pub fn socket(&self, path: &str) -> Option<usize> {
-        self.sockets.iter().position(|r| r.path == path)
+        self.sockets.iter().position(|r| &*r.path == path)
     }
 
     pub fn http(&self, path: &str) -> Option<&HttpHandler> {

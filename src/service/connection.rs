@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -92,10 +93,10 @@ pub struct Connection {
     pub id: ConnId,
     pub profile: Profile,
     pub remote: SocketAddr,
-    /// The route path it upgraded on.
-    pub path: String,
+    /// The route path it upgraded on (shared with the route).
+    pub path: Arc<str>,
     /// The channel it joined at upgrade (the default `channel` of its messages).
-    pub channel: String,
+    pub channel: Arc<str>,
     pub connected_at: SystemTime,
     pub counters: ConnCounters,
 }

@@ -18,17 +18,21 @@ struct Entry {
     channels: Vec<Arc<str>>,
 }
 
-/// A channel on this node: its member connections, and how many each user has in it.
+/// A channel on this node: its member connections, and how many each authenticated user
+/// has in it. An anonymous connection is a user of its own (its id is the connection id),
+/// so it is only counted, never keyed: an idle anonymous client costs no user entries.
 #[derive(Default)]
 struct ChannelEntry {
     members: HashSet<ConnId>,
     users: HashMap<String, u32>,
+    anonymous: u32,
 }
 
 #[derive(Default)]
 struct Inner {
     conns: HashMap<ConnId, Entry>,
     channels: BTreeMap<Arc<str>, ChannelEntry>,
+    /// Authenticated users' connections (anonymous ones are found by their connection id).
     users: HashMap<String, Vec<ConnId>>,
 }
 
@@ -86,9 +90,11 @@ impl Registry {
     /// Adds a connection; true if it is its user's first on this node.
     pub fn add(&self, conn: Arc<Connection>, worker: usize) -> bool {
         let mut inner = self.write();
-        let conns = inner.users.entry(conn.profile.id.clone()).or_default();
-        conns.push(conn.id);
-        let first = conns.len() == 1;
+        let first = conn.profile.anonymous || {
+            let conns = inner.users.entry(conn.profile.id.clone()).or_default();
+            conns.push(conn.id);
+            conns.len() == 1
+        };
         inner.conns.insert(conn.id, Entry { conn, worker, channels: Vec::new() });
         first
     }
@@ -98,7 +104,10 @@ impl Registry {
         let mut inner = self.write();
         let Some(entry) = inner.conns.remove(id) else { return false };
         for channel in &entry.channels {
-            remove_member(&mut inner.channels, channel, id, &entry.conn.profile.id);
+            remove_member(&mut inner.channels, channel, id, &entry.conn.profile);
+        }
+        if entry.conn.profile.anonymous {
+            return true;
         }
         let user = &entry.conn.profile.id;
         let Some(conns) = inner.users.get_mut(user) else { return false };
@@ -126,6 +135,10 @@ impl Registry {
         entry.channels.push(name.clone());
         let members = channels.entry(name).or_default();
         members.members.insert(*id);
+        if entry.conn.profile.anonymous {
+            members.anonymous += 1;
+            return Joined { joined: true, user_first: true, channel_created };
+        }
         let count = members.users.entry(entry.conn.profile.id.clone()).or_insert(0);
         *count += 1;
         Joined { joined: true, user_first: *count == 1, channel_created }
@@ -138,8 +151,7 @@ impl Registry {
         let Some(entry) = conns.get_mut(id) else { return Left::default() };
         let Some(position) = entry.channels.iter().position(|c| &**c == channel) else { return Left::default() };
         entry.channels.swap_remove(position);
-        let user = entry.conn.profile.id.clone();
-        let (user_last, channel_deleted) = remove_member(channels, channel, id, &user);
+        let (user_last, channel_deleted) = remove_member(channels, channel, id, &entry.conn.profile);
         Left { left: true, user_last, channel_deleted }
     }
 
@@ -151,7 +163,14 @@ impl Registry {
     /// Every connection of a user, with its worker.
     pub fn user_connections(&self, user: &str) -> Vec<(ConnId, usize)> {
         let inner = self.read();
-        let Some(ids) = inner.users.get(user) else { return Vec::new() };
+        let Some(ids) = inner.users.get(user) else {
+            let anonymous = user.parse::<ConnId>().ok().and_then(|id| inner.conns.get(&id).map(|e| (id, e)));
+            return anonymous
+                .filter(|(_, e)| e.conn.profile.anonymous)
+                .map(|(id, e)| (id, e.worker))
+                .into_iter()
+                .collect();
+        };
         ids.iter().filter_map(|id| inner.conns.get(id).map(|e| (*id, e.worker))).collect()
     }
 
@@ -209,6 +228,11 @@ impl Registry {
         let inner = self.read();
         let Some(entry) = inner.channels.get(channel) else { return Vec::new() };
         let mut users: Vec<String> = entry.users.keys().cloned().collect();
+        if entry.anonymous > 0 {
+            let anonymous =
+                entry.members.iter().filter(|id| inner.conns.get(id).is_some_and(|e| e.conn.profile.anonymous));
+            users.extend(anonymous.map(ConnId::to_string));
+        }
         users.sort();
         users
     }
@@ -218,11 +242,16 @@ impl Registry {
         inner
             .channels
             .iter()
-            .map(|(name, e)| ChannelInfo { name: name.to_string(), members: e.members.len(), users: e.users.len() })
+            .map(|(name, e)| ChannelInfo {
+                name: name.to_string(),
+                members: e.members.len(),
+                users: e.users.len() + e.anonymous as usize,
+            })
             .collect()
     }
 
-    /// Every user with connections on this node.
+    /// Every authenticated user with connections on this node (each anonymous connection
+    /// is a user of its own and is listed with the connections, not here).
     pub fn users(&self) -> Vec<UserInfo> {
         let inner = self.read();
         let mut users: Vec<UserInfo> = inner
@@ -247,17 +276,19 @@ fn remove_member(
     channels: &mut BTreeMap<Arc<str>, ChannelEntry>,
     channel: &str,
     id: &ConnId,
-    user: &str,
+    profile: &crate::service::Profile,
 ) -> (bool, bool) {
     let Some(entry) = channels.get_mut(channel) else { return (false, false) };
     if !entry.members.remove(id) {
         return (false, false);
     }
-    let mut user_last = false;
-    if let Some(count) = entry.users.get_mut(user) {
+    let mut user_last = profile.anonymous;
+    if profile.anonymous {
+        entry.anonymous -= 1;
+    } else if let Some(count) = entry.users.get_mut(&profile.id) {
         *count -= 1;
         if *count == 0 {
-            entry.users.remove(user);
+            entry.users.remove(&profile.id);
             user_last = true;
         }
     }
@@ -274,7 +305,7 @@ fn info(entry: &Entry) -> ConnectionInfo {
         id: conn.id,
         user: conn.profile.clone(),
         remote: conn.remote.to_string(),
-        path: conn.path.clone(),
+        path: conn.path.to_string(),
         channels: entry.channels.iter().map(|c| c.to_string()).collect(),
         connected_at: unix_seconds(conn.connected_at),
         worker: entry.worker,
@@ -291,6 +322,7 @@ mod tests {
         let id = ConnId::new_v4();
         let mut profile = Profile::anonymous(id);
         profile.id = user.to_string();
+        profile.anonymous = false;
         Arc::new(Connection {
             id,
             profile,
@@ -322,5 +354,34 @@ mod tests {
         assert!(!registry.remove(&tab1.id));
         assert!(registry.remove(&tab2.id), "last connection of ann");
         assert_eq!(registry.users().len(), 1);
+    }
+
+    #[test]
+    fn anonymous_connections_are_users_of_their_own() {
+        let registry = Registry::default();
+        let (a, b) = (Arc::new(anonymous()), Arc::new(anonymous()));
+        assert!(registry.add(a.clone(), 0) && registry.add(b.clone(), 1));
+        assert!(registry.join(&a.id, "lobby").user_first && registry.join(&b.id, "lobby").user_first);
+        let mut expected = vec![a.id.to_string(), b.id.to_string()];
+        expected.sort();
+        assert_eq!(registry.online("lobby"), expected);
+        assert_eq!(registry.channels()[0].users, 2);
+        assert_eq!(registry.user_connections(&a.id.to_string()), vec![(a.id, 0)]);
+        assert!(registry.users().is_empty(), "no user entries for anonymous clients");
+        assert!(registry.leave(&a.id, "lobby").user_last);
+        assert_eq!(registry.online("lobby"), vec![b.id.to_string()]);
+    }
+
+    fn anonymous() -> Connection {
+        let id = ConnId::new_v4();
+        Connection {
+            id,
+            profile: Profile::anonymous(id),
+            remote: "127.0.0.1:1".parse().unwrap(),
+            path: "/s".into(),
+            channel: "c".into(),
+            connected_at: std::time::SystemTime::now(),
+            counters: Default::default(),
+        }
     }
 }
