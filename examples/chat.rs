@@ -47,7 +47,7 @@ fn main() -> Result<(), switchyard::Error> {
             Ok(())
         })
         .on_open(|ctx, conn| {
-            let _ = ctx.write_connection("welcome", &conn.channel, conn.id);
+            let _ = ctx.write_connection("welcome", &*conn.channel, conn.id);
         });
 
     let server = Server::new(config)?.socket("/chat", handler);
