@@ -126,17 +126,18 @@ fn online(node: &Binary, channel: &str) -> Vec<String> {
     users.iter().filter_map(|u| u.as_str().map(str::to_string)).collect()
 }
 
-/// Reads chats up to `text` (earlier ones are others' `whoami`s).
+/// Reads chats up to `text` (earlier ones are others' `whoami-*`s).
 fn skip_to_chat(client: &mut Client, text: &str) {
     while next_chat(client) != text {}
 }
 
 /// The connection id of a client: the `from` of its own chat coming back.
 fn conn_id(client: &mut Client) -> String {
-    chat(client, "whoami");
+    let text = format!("whoami-{}", uuid::Uuid::new_v4());
+    chat(client, &text);
     loop {
         let message = recv_cmd(client, "chat");
-        if message["param"]["text"] == "whoami" {
+        if message["param"]["text"] == text.as_str() {
             return message["from"].as_str().unwrap_or_default().to_string();
         }
     }
@@ -302,4 +303,33 @@ fn a_dead_node_leaves_the_others_serving() {
     chat(&mut on_a, "late");
     assert_eq!(next_chat(&mut late), "late");
     let _ = recv(&mut on_c);
+}
+
+#[test]
+fn cluster_status_shows_the_link_the_nodes_and_the_outage() {
+    let mut redis = Redis::start();
+    let other = node(&redis, &[]);
+    let config = switchyard::Config { redis: Some(redis.url()), ..common::config(2) };
+    let server = switchyard::Server::new(config.clone())
+        .expect("server")
+        .socket("/example/socket", switchyard::example::handler());
+    switchyard::cluster::join(&server.service(), &redis.url(), &config).expect("join");
+    let running = server.start().expect("start");
+    let service = running.service();
+    let status = || service.cluster_status().unwrap_or_default();
+    eventually(Duration::from_secs(5), "link up, the other node seen", || {
+        let status = status();
+        status["state"] == "up" && status["nodes"].as_array().is_some_and(|n| n.len() == 1)
+    });
+    let _client = connect(other.addr, "/example/socket?ch=seen");
+    eventually(Duration::from_secs(5), "remote presence", || service.online("seen").len() == 1);
+    redis.kill();
+    eventually(Duration::from_secs(5), "link down", || status()["state"] == "down");
+    service.write_channel("chat", &json!({"text": "lost"}), "seen").expect("write");
+    assert!(status()["dropped"].as_u64() >= Some(1), "{}", status());
+    assert!(status()["last_error"].is_string());
+    redis.restart();
+    eventually(Duration::from_secs(10), "link back", || status()["state"] == "up" && status()["reconnects"] == 1);
+    assert_eq!(status()["prefix"], PREFIX);
+    running.shutdown();
 }

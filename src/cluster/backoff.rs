@@ -20,11 +20,6 @@ impl Backoff {
         base.mul_f64(0.8 + jitter)
     }
 
-    /// How many attempts failed in a row.
-    pub fn attempts(&self) -> u32 {
-        self.attempt
-    }
-
     pub fn reset(&mut self) {
         self.attempt = 0;
     }

@@ -56,6 +56,8 @@ pub struct Link {
     backoff: Backoff,
     next_attempt: Instant,
     ever_up: bool,
+    /// Connection attempts that failed since the link was last up.
+    failures: u32,
     presence: LocalPresence,
     seq: u64,
     next_heartbeat: Instant,
@@ -93,6 +95,7 @@ impl Link {
             backoff: Backoff::default(),
             next_attempt: now,
             ever_up: false,
+            failures: 0,
             presence: LocalPresence::default(),
             seq: 0,
             next_heartbeat: now,
@@ -325,7 +328,7 @@ impl Link {
     fn connected(&mut self, conn: Connected) {
         self.conn = Some(conn);
         let down_for = self.shared.stats.up();
-        let (url, attempts) = (&self.shared.url, self.backoff.attempts());
+        let (url, attempts) = (&self.shared.url, std::mem::take(&mut self.failures));
         if self.ever_up {
             self.shared.stats.reconnects.fetch_add(1, Relaxed);
             let down = down_for.unwrap_or_default();
@@ -348,7 +351,8 @@ impl Link {
     fn failed(&mut self, error: &str) {
         let delay = self.backoff.next();
         self.next_attempt = Instant::now() + delay;
-        let attempt = self.backoff.attempts();
+        self.failures += 1;
+        let attempt = self.failures;
         if self.ever_up {
             self.shared.stats.down(error);
         } else {
