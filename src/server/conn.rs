@@ -15,6 +15,9 @@ use super::frames::FrameReader;
 use super::outqueue::OutQueue;
 use crate::service::connection::{ConnId, Connection, Counters};
 
+/// Most pongs waiting in one out-queue.
+pub const MAX_PENDING_PONGS: u8 = 32;
+
 /// Where a connection is in its life.
 #[derive(Debug)]
 pub enum Phase {
@@ -38,7 +41,7 @@ pub struct Conn {
     pub session: Option<Arc<Connection>>,
     pub id: ConnId,
     /// Index of its socket route.
-    pub route: usize,
+    pub route: u32,
     pub channels: Vec<Arc<str>>,
     pub counters: Counters,
     pub last_heard: Instant,
@@ -48,6 +51,9 @@ pub struct Conn {
     pub write_blocked: bool,
     /// Our side of the TCP connection is shut down.
     pub write_shut: bool,
+    /// Pongs queued and not yet written (a client that pings without reading gets at most
+    /// `MAX_PENDING_PONGS`; RFC 6455 5.5.3 allows answering only the latest pings).
+    pub pending_pongs: u8,
     pub rate: RateBucket,
     /// When its credential expires, for connections whose credential does.
     pub expiry: Option<Box<Expiry>>,
@@ -128,6 +134,7 @@ impl Conn {
             dirty: false,
             write_blocked: false,
             write_shut: false,
+            pending_pongs: 0,
             rate: RateBucket::full(0, now),
             expiry: None,
         }

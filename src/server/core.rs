@@ -14,11 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use indexmap::IndexSet;
+
+/// The worker's maps are looked up per message: a fast, randomly seeded hasher.
+type FastHash = foldhash::fast::RandomState;
 use serde::Serialize;
 use slab::Slab;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
-use super::conn::{Conn, Expiry, Phase, RateBucket, RateVerdict};
+use super::conn::{Conn, Expiry, Phase, RateBucket, RateVerdict, MAX_PENDING_PONGS};
 use super::frames::{self, Flow, FrameEvent, SharedFrame};
 use super::http::{self, HttpRequest, HttpResponse, Parse};
 use super::outqueue::Flushed;
@@ -33,6 +36,13 @@ use crate::service::ops::{self, Dispatch};
 use crate::service::stats::{bump, WorkerStats};
 use crate::service::tap::TapEvent;
 use crate::service::{Context, Service, Shared};
+
+/// A complete client message (text already checked as UTF-8 by the frame reader).
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    Text(&'a str),
+    Binary(&'a [u8]),
+}
 
 /// Frames every connection may get, encoded once per worker.
 struct CommonFrames {
@@ -51,8 +61,8 @@ struct OnlineUpdate<'a> {
 pub struct WorkerCore {
     pub index: usize,
     pub conns: Slab<Conn>,
-    channels: HashMap<Arc<str>, IndexSet<usize>>,
-    ids: HashMap<ConnId, usize>,
+    channels: HashMap<Arc<str>, IndexSet<usize, FastHash>, FastHash>,
+    ids: HashMap<ConnId, usize, FastHash>,
     dirty: Vec<usize>,
     doomed: Vec<usize>,
     pub now: Instant,
@@ -75,8 +85,8 @@ impl WorkerCore {
         WorkerCore {
             index,
             conns: Slab::new(),
-            channels: HashMap::new(),
-            ids: HashMap::new(),
+            channels: HashMap::default(),
+            ids: HashMap::default(),
             dirty: Vec::new(),
             doomed: Vec::new(),
             now: Instant::now(),
@@ -201,7 +211,7 @@ impl WorkerCore {
         conn.out.push(http::switching_protocols(accept));
         conn.phase = Phase::Open;
         conn.id = id;
-        conn.route = route_index;
+        conn.route = route_index as u32;
         conn.session = Some(session.clone());
         conn.rate = RateBucket::full(self.service.shared.config.rate_limit, self.now);
         conn.expiry = expiry_of(&session.profile);
@@ -291,7 +301,7 @@ impl WorkerCore {
             return;
         };
         let mut reader = std::mem::take(&mut conn.reader);
-        let max_message = self.routes.sockets[conn.route].max_message_bytes;
+        let max_message = self.routes.sockets[conn.route as usize].max_message_bytes;
         let result = reader.feed(data, max_message, &mut |event| self.on_frame_event(token, event));
         match result {
             Err(violation) => {
@@ -309,9 +319,9 @@ impl WorkerCore {
 
     fn on_frame_event(&mut self, token: usize, event: FrameEvent<'_>) -> Flow {
         match event {
-            FrameEvent::Text(text) => self.on_message(token, text.as_bytes(), true),
-            FrameEvent::Binary(data) => self.on_message(token, data, false),
-            FrameEvent::Ping(payload) => self.queue_control(token, frames::pong(payload)),
+            FrameEvent::Text(text) => self.on_message(token, Payload::Text(text)),
+            FrameEvent::Binary(data) => self.on_message(token, Payload::Binary(data)),
+            FrameEvent::Ping(payload) => self.queue_pong(token, payload),
             FrameEvent::Pong => {}
             FrameEvent::Close(code) => {
                 let code = code.map_or(1000, |(code, _)| code);
@@ -324,36 +334,39 @@ impl WorkerCore {
         }
     }
 
-    fn on_message(&mut self, token: usize, payload: &[u8], is_text: bool) {
+    fn on_message(&mut self, token: usize, payload: Payload<'_>) {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
         conn.counters.messages_in += 1;
         bump(&self.service.shared.stats[self.index].messages_in, 1);
-        let kind = self.routes.sockets[conn.route].kind.clone();
-        match kind {
-            SocketKind::Echo => {
-                let opcode = OpCode::Data(if is_text { Data::Text } else { Data::Binary });
-                self.queue(token, frames::encode(opcode, payload));
+        let routes = self.routes.clone();
+        match (&routes.sockets[conn.route as usize].kind, payload) {
+            (SocketKind::Echo, Payload::Text(text)) => self.queue(token, frames::text(text.as_bytes())),
+            (SocketKind::Echo, Payload::Binary(data)) => {
+                self.queue(token, frames::encode(OpCode::Data(Data::Binary), data))
             }
-            SocketKind::Json(_) if !is_text => {
+            (SocketKind::Json(_), Payload::Binary(_)) => {
                 self.send_error(token, "bad-message", "binary messages are not supported; send JSON text")
             }
-            SocketKind::Json(handler) => {
-                if !self.within_rate(token) {
-                    return;
+            (SocketKind::Json(handler), Payload::Text(text)) => {
+                if self.within_rate(token) {
+                    self.on_json(token, &**handler, text);
                 }
-                // The frame reader checked that text frames are UTF-8.
-                let text = std::str::from_utf8(payload).unwrap_or_default();
-                self.on_json(token, &*handler, text);
             }
-            SocketKind::Tap => {}
+            (SocketKind::Tap, _) => {}
         }
     }
 
     /// Takes one message from the connection's rate budget. Over it, the message is
     /// refused; far over it (a client that does not slow down), the connection is closed.
     fn within_rate(&mut self, token: usize) -> bool {
+        self.take_rate(token, true)
+    }
+
+    /// The rate budget, for messages (`tell`: refusals get an `error`) and pings (refused
+    /// pings just get no pong). A ping flood is closed like a message flood.
+    fn take_rate(&mut self, token: usize, tell: bool) -> bool {
         let rate = self.service.shared.config.rate_limit;
         let Some(conn) = self.conns.get_mut(token) else {
             return false;
@@ -362,7 +375,9 @@ impl WorkerCore {
             RateVerdict::Allowed => true,
             RateVerdict::Refused => {
                 bump(&self.service.shared.stats[self.index].rate_limited, 1);
-                self.send_error(token, "rate-limited", "too many messages; slow down");
+                if tell {
+                    self.send_error(token, "rate-limited", "too many messages; slow down");
+                }
                 false
             }
             RateVerdict::Abusive => {
@@ -434,7 +449,7 @@ impl WorkerCore {
         }
         let Some(conn) = self.conns.get(token) else { return };
         let Some(session) = conn.session.clone() else { return };
-        let Some(authenticator) = self.routes.sockets[conn.route].authenticator.clone() else {
+        let Some(authenticator) = self.routes.sockets[conn.route as usize].authenticator.clone() else {
             return self.send_error(token, "refresh-failed", "this route has no authentication");
         };
         let Ok(Refresh { token: credential }) = serde_json::from_str(param.get()) else {
@@ -481,11 +496,19 @@ impl WorkerCore {
     }
 
     /// Queues a control frame (pong), allowed while open.
-    fn queue_control(&mut self, token: usize, frame: SharedFrame) {
-        if let Some(conn) = self.conns.get_mut(token).filter(|c| c.is_open()) {
-            conn.out.push(frame);
-            self.mark_dirty(token);
+    fn queue_pong(&mut self, token: usize, ping_payload: &[u8]) {
+        let Some(conn) = self.conns.get(token).filter(|c| c.is_open()) else { return };
+        let is_echo = matches!(self.routes.sockets[conn.route as usize].kind, SocketKind::Echo);
+        if !is_echo && !self.take_rate(token, false) {
+            return;
         }
+        let Some(conn) = self.conns.get_mut(token) else { return };
+        if conn.pending_pongs >= MAX_PENDING_PONGS {
+            return;
+        }
+        conn.pending_pongs += 1;
+        conn.out.push(frames::pong(ping_payload));
+        self.mark_dirty(token);
     }
 
     /// Queues one shared frame on every local member of `channel` except `except`.
@@ -536,6 +559,7 @@ impl WorkerCore {
         }
         match conn.out.flush_into(&mut conn.socket) {
             Ok(Flushed::All) => {
+                conn.pending_pongs = 0;
                 if conn.is_closing() && !conn.write_shut {
                     conn.write_shut = true;
                     let _ = conn.socket.shutdown(std::net::Shutdown::Write);
@@ -557,8 +581,8 @@ impl WorkerCore {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
-        let limit = self.routes.sockets[conn.route].send_buffer_bytes;
-        if conn.out.queued_bytes() <= limit || conn.is_closing() {
+        let limit = self.routes.sockets[conn.route as usize].send_buffer_bytes;
+        if conn.out.footprint() <= limit || conn.is_closing() {
             return;
         }
         log::info!("closing slow consumer {} ({} bytes queued)", conn.id, conn.out.queued_bytes());
@@ -692,7 +716,7 @@ impl WorkerCore {
         let channels = std::mem::take(&mut conn.channels);
         session.counters.publish(&conn.counters);
         let (id, user) = (session.id, session.profile.id.clone());
-        let route = conn.route;
+        let route = conn.route as usize;
         self.ids.remove(&id);
         for channel in &channels {
             self.remove_member(channel, token);
@@ -776,8 +800,8 @@ impl WorkerCore {
             }
         }
         for token in credential_warnings {
-            let grace = grace.as_secs();
-            self.send_error(token, "token-expired", &format!("credential expired: send refresh within {grace} s"));
+            let grace = humantime::format_duration(grace);
+            self.send_error(token, "token-expired", &format!("credential expired: send refresh within {grace}"));
         }
         for token in credential_closes {
             self.start_close(token, 1008, "token expired");

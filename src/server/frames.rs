@@ -127,6 +127,7 @@ impl FrameReader {
             };
             let header_len = cursor.position() as usize;
             self.check_header(&header, length, max_message)?;
+            // `check_header` bounded `length` by the message limit: this cannot overflow.
             let frame_len = header_len + length as usize;
             if buffer.len() - position < frame_len {
                 break;
@@ -145,6 +146,10 @@ impl FrameReader {
 
     /// The checks that need only the header, made before the payload arrives.
     fn check_header(&self, header: &FrameHeader, length: u64, max_message: usize) -> Result<(), Violation> {
+        if length > i64::MAX as u64 {
+            // RFC 6455 5.2: the most significant bit of a 64-bit length must be 0.
+            return Err(Violation::protocol("frame length out of range"));
+        }
         if header.rsv1 || header.rsv2 || header.rsv3 {
             return Err(Violation::protocol("reserved bits set"));
         }
@@ -163,7 +168,7 @@ impl FrameReader {
             }
             OpCode::Data(_) => {
                 let so_far = self.fragmented.as_ref().map_or(0, |f| f.buffer.len() as u64);
-                if so_far + length > max_message as u64 {
+                if so_far.saturating_add(length) > max_message as u64 {
                     Err(Violation::TOO_BIG)
                 } else {
                     Ok(())
@@ -407,6 +412,21 @@ mod tests {
             let result = events(&mut FrameReader::default(), &bytes, 1000);
             assert_eq!(result.map_err(|v| v.code), Err(code), "frame {bytes:02x?}");
         }
+    }
+
+    #[test]
+    fn a_continuation_whose_length_wraps_is_refused() {
+        let mut bytes = client_frame(0x02, b"x");
+        bytes.extend_from_slice(&[0x80, 0xFF]);
+        bytes.extend_from_slice(&u64::MAX.to_be_bytes());
+        bytes.extend_from_slice(&[1, 2, 3, 4]);
+        let result = events(&mut FrameReader::default(), &bytes, 1000);
+        assert_eq!(result.map_err(|v| v.code), Err(1002));
+        let mut bytes = client_frame(0x02, b"x");
+        bytes.extend_from_slice(&[0x80, 0xFF]);
+        bytes.extend_from_slice(&(i64::MAX as u64).to_be_bytes());
+        bytes.extend_from_slice(&[1, 2, 3, 4]);
+        assert_eq!(events(&mut FrameReader::default(), &bytes, 1000).map_err(|v| v.code), Err(1009));
     }
 
     #[test]

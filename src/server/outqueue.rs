@@ -30,6 +30,8 @@ pub enum Flushed {
 pub struct OutQueue {
     chunks: VecDeque<Bytes>,
     queued_bytes: usize,
+    /// The first chunk is partly on the wire: dropping it would break the stream.
+    front_started: bool,
 }
 
 impl OutQueue {
@@ -40,6 +42,11 @@ impl OutQueue {
 
     pub fn queued_bytes(&self) -> usize {
         self.queued_bytes
+    }
+
+    /// What the queue costs in memory beyond the shared frames' bytes: its slots.
+    pub fn footprint(&self) -> usize {
+        self.queued_bytes + self.chunks.len() * std::mem::size_of::<Bytes>()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -64,10 +71,15 @@ impl OutQueue {
         self.queued_bytes = 0;
     }
 
-    /// Drops everything queued (a slow consumer's backlog).
+    /// Drops everything not yet started (a slow consumer's backlog); a frame already partly
+    /// written is kept, so that what follows it (a close frame) still parses.
     pub fn clear(&mut self) {
+        let started = if self.front_started { self.chunks.pop_front() } else { None };
         self.chunks = VecDeque::new();
         self.queued_bytes = 0;
+        if let Some(rest) = started {
+            self.push(rest);
+        }
     }
 
     /// Writes as much as the socket takes, `MAX_IOVECS` chunks per system call.
@@ -101,8 +113,10 @@ impl OutQueue {
             if front.len() <= written {
                 written -= front.len();
                 self.chunks.pop_front();
+                self.front_started = false;
             } else {
                 front.advance(written);
+                self.front_started = true;
                 written = 0;
             }
         }
@@ -161,6 +175,21 @@ mod tests {
         assert_eq!(queue.flush_into(&mut socket).unwrap(), Flushed::All);
         assert_eq!(socket.taken, b"alphabetagamma");
         assert_eq!(queue.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn clearing_keeps_a_partly_written_frame() {
+        let mut queue = OutQueue::default();
+        queue.push(Bytes::from_static(b"first"));
+        queue.push(Bytes::from_static(b"second"));
+        let mut socket = Trickle { taken: vec![], limit: 3, budget: 3, calls: 0 };
+        assert_eq!(queue.flush_into(&mut socket).unwrap(), Flushed::Blocked);
+        queue.clear();
+        queue.push(Bytes::from_static(b"!"));
+        socket.budget = 100;
+        socket.limit = 100;
+        queue.flush_into(&mut socket).unwrap();
+        assert_eq!(socket.taken, b"first!", "the started frame is finished, the rest dropped");
     }
 
     #[test]
