@@ -95,8 +95,11 @@ impl FrameReader {
         buffer.extend_from_slice(input);
         let (consumed, flow) = self.decode(&mut buffer, max_message, on_event)?;
         if flow == Flow::Continue && consumed < buffer.len() {
-            buffer.drain(..consumed);
-            self.partial = buffer;
+            if consumed == 0 {
+                self.partial = buffer; // the same frame, still arriving: its buffer fits it
+            } else {
+                self.keep_partial(&buffer[consumed..], max_message); // a new frame: size for it
+            }
         }
         Ok(flow)
     }
