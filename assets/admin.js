@@ -156,9 +156,22 @@ function renderStatus(status) {
     const r = rate(status, prev, field);
     $(id).textContent = r === "" ? "" : fmt(Math.max(0, r));
   }
+  renderCluster(status.cluster);
   $("logout-form").hidden = !status.token;
   state.previous = status;
   state.status = status;
+}
+
+/** The Redis link of a clustered node: its state, the other nodes, outages. */
+function renderCluster(cluster) {
+  $("stat-cluster-card").hidden = !cluster;
+  if (!cluster) return;
+  const nodes = (cluster.nodes || []).length;
+  setStat("stat-cluster", `${cluster.state} · ${nodes + 1} nodes`, cluster.state !== "up");
+  const detail = cluster.state === "up"
+    ? `${fmtInt(cluster.reconnects || 0)} reconnects, ${fmtInt(cluster.dropped || 0)} dropped`
+    : `down ${fmtDuration((cluster.down_for_ms || 0) / 1000)}: ${cluster.last_error || ""}`;
+  $("stat-cluster-detail").textContent = detail;
 }
 
 // ---------- connections ----------

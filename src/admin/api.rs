@@ -77,6 +77,9 @@ fn status(service: &Service, cx: &ApiContext) -> HttpResponse {
         map.insert("token".into(), json!(cx.token));
         map.insert("max_message_bytes".into(), json!(service.config().max_message_bytes));
         map.insert("send_buffer_bytes".into(), json!(service.config().send_buffer_bytes));
+        if let Some(cluster) = service.cluster_status() {
+            map.insert("cluster".into(), cluster);
+        }
     }
     ok(value)
 }
@@ -223,11 +226,13 @@ fn send_to_channel(service: &Service, body: &Map<String, Value>, cmd: &str, para
     let Some(channel) = field(body, "channel") else {
         return error(400, "\"channel\" must be a channel name");
     };
-    let Some(members) = service.channels().into_iter().find(|c| c.name == channel) else {
+    let members = service.channels().into_iter().find(|c| c.name == channel).map(|c| c.members);
+    // In a cluster the channel may have members only on other nodes.
+    if members.is_none() && !service.is_clustered() {
         return error(404, "no such channel");
-    };
+    }
     match service.write_channel(cmd, param, channel) {
-        Ok(()) => delivered("channel", members.members),
+        Ok(()) => delivered("channel", members.unwrap_or(0)),
         Err(e) => failed(e),
     }
 }
@@ -237,7 +242,7 @@ fn send_to_user(service: &Service, body: &Map<String, Value>, cmd: &str, param: 
         return error(400, "\"user\" must be a user id");
     };
     match service.write_user(cmd, param, user) {
-        Ok(0) => error(404, "no connection of that user"),
+        Ok(0) if !service.is_clustered() => error(404, "no connection of that user"),
         Ok(count) => delivered("user", count),
         Err(e) => failed(e),
     }

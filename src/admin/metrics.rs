@@ -41,6 +41,18 @@ const SINGLES: &[Single] = &[
     },
     Single { field: "workers", name: "switchyard_workers", kind: "gauge", help: "Event-loop worker threads." },
     Single {
+        field: "tap_connections",
+        name: "switchyard_tap_connections",
+        kind: "gauge",
+        help: "Admin live-tap sockets open (not counted in switchyard_connections).",
+    },
+    Single {
+        field: "handshakes_rejected",
+        name: "switchyard_handshakes_rejected_total",
+        kind: "counter",
+        help: "WebSocket upgrades answered with an error status (all reasons, 503 included).",
+    },
+    Single {
         field: "uptime_seconds",
         name: "switchyard_uptime_seconds",
         kind: "gauge",
@@ -120,7 +132,9 @@ const FAMILIES: &[Family] = &[
         label: "result",
         members: &[
             ("connections_opened", "accepted"),
-            ("handshakes_rejected", "rejected"),
+            ("handshakes_bad_request", "bad_request"),
+            ("handshakes_unauthorized", "unauthorized"),
+            ("handshakes_forbidden", "forbidden"),
             ("handshake_timeouts", "timeout"),
             ("connections_refused", "refused"),
         ],
@@ -136,6 +150,9 @@ pub fn render(service: &Service) -> String {
     let mut out = String::with_capacity(4096);
     render_status(&mut out, &status);
     render_workers(&mut out, &worker_connections(service));
+    if let Some(cluster) = service.cluster_status() {
+        render_cluster(&mut out, &cluster);
+    }
     header(&mut out, "switchyard_build_info", "gauge", "Version of the running server (always 1).");
     let _ = writeln!(out, "switchyard_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
     out
@@ -163,6 +180,38 @@ pub fn render_status(out: &mut String, status: &Map<String, Value>) {
         let name = format!("switchyard_{field}_total");
         header(out, &name, "counter", &format!("Service counter {field}."));
         let _ = writeln!(out, "{name} {value}");
+    }
+}
+
+/// The Redis link's state and counters, when the node is part of a cluster.
+fn render_cluster(out: &mut String, cluster: &Value) {
+    let up = u8::from(cluster.get("state").and_then(Value::as_str) == Some("up"));
+    header(out, "switchyard_cluster_up", "gauge", "1 while the link to Redis is up.");
+    let _ = writeln!(out, "switchyard_cluster_up {up}");
+    let nodes = cluster.get("nodes").and_then(Value::as_array).map_or(0, Vec::len);
+    header(out, "switchyard_cluster_nodes", "gauge", "Other nodes of the cluster seen alive.");
+    let _ = writeln!(out, "switchyard_cluster_nodes {nodes}");
+    let counters = [
+        ("reconnects", "Reconnections to Redis."),
+        ("published", "Writes published to the other nodes."),
+        ("dropped", "Writes not published (link down or queue full)."),
+        ("received", "Writes received from the other nodes."),
+        ("malformed", "Malformed messages received from Redis."),
+    ];
+    for (field, help) in counters {
+        if let Some(value) = cluster.get(field).filter(|v| v.is_number()) {
+            let name = format!("switchyard_cluster_{field}_total");
+            header(out, &name, "counter", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+    }
+    for (field, help) in [("subscriptions", "Redis channels subscribed."), ("queued_bytes", "Bytes waiting for Redis.")]
+    {
+        if let Some(value) = cluster.get(field).filter(|v| v.is_number()) {
+            let name = format!("switchyard_cluster_{field}");
+            header(out, &name, "gauge", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
     }
 }
 
@@ -207,6 +256,22 @@ pub fn worker_connections(service: &Service) -> Vec<u64> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_cluster_link_is_rendered_when_present() {
+        let cluster = json!({"state": "down", "nodes": [{}, {}], "reconnects": 3, "dropped": 5,
+            "published": 10, "subscriptions": 4, "queued_bytes": 0, "last_error": "refused"});
+        let mut out = String::new();
+        render_cluster(&mut out, &cluster);
+        assert!(out.contains("switchyard_cluster_up 0\n"));
+        assert!(out.contains("switchyard_cluster_nodes 2\n"));
+        assert!(
+            out.contains("# TYPE switchyard_cluster_reconnects_total counter\nswitchyard_cluster_reconnects_total 3\n")
+        );
+        assert!(out.contains("switchyard_cluster_dropped_total 5\n"));
+        assert!(out.contains("# TYPE switchyard_cluster_subscriptions gauge\nswitchyard_cluster_subscriptions 4\n"));
+        assert!(!out.contains("received"), "absent counters are not invented");
+    }
 
     #[test]
     fn unknown_counters_are_rendered_generically_and_families_labelled() {

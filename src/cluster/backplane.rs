@@ -53,6 +53,10 @@ impl Backplane for RedisBackplane {
         self.send(Command::Reconcile(OwnedScope::of(scope)));
     }
 
+    fn user_elsewhere(&self, channel: &str, user: &str) -> bool {
+        self.shared.view().has_user(channel, user)
+    }
+
     fn online(&self, channel: &str) -> Option<Vec<String>> {
         let mut users: BTreeSet<String> = BTreeSet::new();
         if let Some(service) = self.service.upgrade() {
@@ -64,12 +68,15 @@ impl Backplane for RedisBackplane {
 
     fn cluster_status(&self) -> Value {
         let shared = &self.shared;
-        let connections = self.service.upgrade().map_or(0, |s| s.registry.connection_count());
+        let service = self.service.upgrade();
+        let connections = service.as_ref().map_or(0, |s| s.registry.connection_count());
+        let addr =
+            service.and_then(|s| s.local_addr.get().map(|a| a.to_string())).unwrap_or_else(|| shared.listen.clone());
         let mut status = json!({
             "node": shared.node,
             "redis": shared.url.to_string(),
             "prefix": shared.topics.prefix(),
-            "this_node": {"id": shared.node, "addr": shared.listen, "connections": connections, "started": shared.started},
+            "this_node": {"id": shared.node, "addr": addr, "connections": connections, "started": shared.started},
             "nodes": shared.view().json(Instant::now()),
         });
         if let (Value::Object(status), Value::Object(link)) = (&mut status, shared.stats.json()) {

@@ -265,7 +265,7 @@ impl Link {
         let state = NodeState {
             node: self.shared.node,
             seq: self.seq,
-            addr: self.shared.listen.clone(),
+            addr: self.service.local_addr().map_or_else(|| self.shared.listen.clone(), |a| a.to_string()),
             connections: self.service.shared.registry.connection_count() as u64,
             started: self.shared.started,
             full: changes.full,

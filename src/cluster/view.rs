@@ -79,6 +79,11 @@ impl View {
         stale
     }
 
+    /// Whether another node has `user` in `channel`.
+    pub fn has_user(&self, channel: &str, user: &str) -> bool {
+        self.nodes.values().any(|node| node.presence.get(channel).is_some_and(|users| users.contains(user)))
+    }
+
     /// Adds the users the other nodes have in `channel`.
     pub fn online_into(&self, channel: &str, users: &mut BTreeSet<String>) {
         for node in self.nodes.values() {

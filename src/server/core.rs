@@ -169,7 +169,14 @@ impl WorkerCore {
     }
 
     fn reject(&mut self, token: usize, response: HttpResponse) {
-        bump(&self.stats().handshakes_rejected, 1);
+        let stats = self.stats();
+        bump(&stats.handshakes_rejected, 1);
+        match response.status {
+            401 => bump(&stats.handshakes_unauthorized, 1),
+            403 => bump(&stats.handshakes_forbidden, 1),
+            503 => {} // counted as connections_refused
+            _ => bump(&stats.handshakes_bad_request, 1),
+        }
         self.respond(token, response);
     }
 
@@ -216,7 +223,8 @@ impl WorkerCore {
         conn.rate = RateBucket::full(self.service.shared.config.rate_limit, self.now);
         conn.expiry = expiry_of(&session.profile);
         self.ids.insert(id, token);
-        bump(&self.stats().connections, 1);
+        let is_tap = matches!(route.kind, SocketKind::Tap);
+        bump(if is_tap { &self.stats().tap_connections } else { &self.stats().connections }, 1);
         bump(&self.stats().connections_opened, 1);
         self.mark_dirty(token);
         match &route.kind {
@@ -628,10 +636,15 @@ impl WorkerCore {
                 backplane.occupied(Scope::Channel(channel));
             }
         }
-        if joined.user_first {
+        if joined.user_first && !self.user_elsewhere(channel, &session.profile.id) {
             self.announce(channel, &session.profile.id, true, session.id);
         }
         true
+    }
+
+    /// Whether another node of the cluster has this user in this channel.
+    fn user_elsewhere(&self, channel: &str, user: &str) -> bool {
+        self.service.shared.backplane.get().is_some_and(|b| b.user_elsewhere(channel, user))
     }
 
     fn authorized(&self, profile: &Profile, channel: &str, action: ChannelAction) -> bool {
@@ -647,7 +660,7 @@ impl WorkerCore {
                 backplane.vacated(Scope::Channel(channel));
             }
         }
-        if left.user_last {
+        if left.user_last && !self.user_elsewhere(channel, user) {
             self.announce(channel, user, false, id);
         }
     }
@@ -730,7 +743,9 @@ impl WorkerCore {
         }
         shared.tap.unsubscribe(&id);
         shared.limits.release(session.remote.ip());
-        let connections = &shared.stats[self.index].connections;
+        let stats = &shared.stats[self.index];
+        let is_tap = matches!(self.routes.sockets[route].kind, SocketKind::Tap);
+        let connections = if is_tap { &stats.tap_connections } else { &stats.connections };
         connections.store(connections.load(Ordering::Relaxed).saturating_sub(1), Ordering::Relaxed);
         if let SocketKind::Json(handler) = &self.routes.sockets[route].kind {
             let handler = handler.clone();

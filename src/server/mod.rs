@@ -161,6 +161,7 @@ impl Server {
     pub fn start(self) -> Result<Running, Error> {
         let listeners = listener::bind_all(self.config.listen, self.polls.len())?;
         let local_addr = listeners[0].local_addr()?;
+        let _ = self.service.shared.local_addr.set(local_addr);
         let routes = Arc::new(self.routes);
         let mut threads = Vec::with_capacity(listeners.len());
         for (index, ((poll, receiver), listener)) in self.polls.into_iter().zip(listeners).enumerate() {

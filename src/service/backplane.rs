@@ -30,6 +30,12 @@ pub trait Backplane: Send + Sync + 'static {
     /// This node no longer has any.
     fn vacated(&self, _scope: Scope<'_>) {}
 
+    /// Whether another node has this user in this channel (then this node's first or last
+    /// connection of the user is no presence change for the cluster). Answer from memory.
+    fn user_elsewhere(&self, _channel: &str, _user: &str) -> bool {
+        false
+    }
+
     /// The distinct users in a channel across all nodes, if the backplane knows them.
     fn online(&self, _channel: &str) -> Option<Vec<String>> {
         None

@@ -56,6 +56,7 @@ pub struct Shared {
     pub(crate) limits: limits::Limits,
     pub(crate) authorizer: OnceLock<Arc<dyn ChannelAuthorizer>>,
     pub(crate) backplane: OnceLock<Arc<dyn Backplane>>,
+    pub(crate) local_addr: OnceLock<std::net::SocketAddr>,
 }
 
 /// A handle on a running (or starting) server.
@@ -84,12 +85,23 @@ impl Service {
                 tap: tap::Tap::default(),
                 authorizer: OnceLock::new(),
                 backplane: OnceLock::new(),
+                local_addr: OnceLock::new(),
             }),
         }
     }
 
     pub fn config(&self) -> &Config {
         &self.shared.config
+    }
+
+    /// The address the server listens on, once it has started (the real port for port 0).
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.shared.local_addr.get().copied()
+    }
+
+    /// True when this node shares its channels with others (a backplane is set).
+    pub fn is_clustered(&self) -> bool {
+        self.shared.backplane.get().is_some()
     }
 
     /// Joins a connection to a channel (on its worker, asynchronously); false if unknown.
