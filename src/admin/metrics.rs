@@ -150,6 +150,9 @@ pub fn render(service: &Service) -> String {
     let mut out = String::with_capacity(4096);
     render_status(&mut out, &status);
     render_workers(&mut out, &worker_connections(service));
+    for histogram in service.histograms() {
+        render_histogram(&mut out, &histogram);
+    }
     if let Some(cluster) = service.cluster_status() {
         render_cluster(&mut out, &cluster);
     }
@@ -181,6 +184,18 @@ pub fn render_status(out: &mut String, status: &Map<String, Value>) {
         header(out, &name, "counter", &format!("Service counter {field}."));
         let _ = writeln!(out, "{name} {value}");
     }
+}
+
+fn render_histogram(out: &mut String, histogram: &crate::service::stats::HistogramSnapshot) {
+    let name = histogram.name;
+    header(out, name, "histogram", histogram.help);
+    for (bound, count) in histogram.bounds.iter().zip(&histogram.cumulative) {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
+    }
+    let total = histogram.cumulative.last().copied().unwrap_or(0);
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+    let _ = writeln!(out, "{name}_sum {}", histogram.sum);
+    let _ = writeln!(out, "{name}_count {}", histogram.count);
 }
 
 /// The Redis link's state and counters, when the node is part of a cluster.

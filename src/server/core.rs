@@ -44,6 +44,15 @@ enum Payload<'a> {
     Binary(&'a [u8]),
 }
 
+impl Payload<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Payload::Text(text) => text.len(),
+            Payload::Binary(data) => data.len(),
+        }
+    }
+}
+
 /// Frames every connection may get, encoded once per worker.
 struct CommonFrames {
     ping: SharedFrame,
@@ -347,7 +356,9 @@ impl WorkerCore {
             return;
         };
         conn.counters.messages_in += 1;
-        bump(&self.service.shared.stats[self.index].messages_in, 1);
+        let stats = &self.service.shared.stats[self.index];
+        bump(&stats.messages_in, 1);
+        stats.message_bytes.observe(payload.len() as u64);
         let routes = self.routes.clone();
         match (&routes.sockets[conn.route as usize].kind, payload) {
             (SocketKind::Echo, Payload::Text(text)) => self.queue(token, frames::text(text.as_bytes())),
@@ -534,6 +545,7 @@ impl WorkerCore {
                 queue_on(conn, token, frame.clone(), &mut self.dirty, stats);
             }
         }
+        stats.fanout_width.observe(members.len() as u64);
     }
 
     /// Writes every dirty connection once; disconnects those past their out-queue limit.

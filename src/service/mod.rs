@@ -193,6 +193,11 @@ impl Service {
         self.shared.registry.connections_matching(filter, limit)
     }
 
+    /// Message-size and fan-out-width histograms, summed over workers.
+    pub fn histograms(&self) -> Vec<stats::HistogramSnapshot> {
+        stats::histograms(&self.shared.stats)
+    }
+
     /// Open connections per worker.
     pub fn worker_connections(&self) -> Vec<u64> {
         self.shared.stats.iter().map(|s| s.connections.load(std::sync::atomic::Ordering::Relaxed)).collect()
