@@ -18,14 +18,22 @@
 //!   - `outqueue.rs`: a connection's queue of shared frames, vectored writes, backlog.
 //!   - `http.rs`: incremental HTTP/1.1 parsing (httparse) and the RFC 6455 upgrade.
 //!   - `conn.rs`, `routes.rs`, `listener.rs`: connection state, routes, listeners.
+//!   - `harness.rs`: a worker core driven by hand (fuzzing, benches; not the server).
 //! - [`service`]: the public API. `Service` (a clonable handle for any thread), `Context`
-//!   (what a handler can do, on its worker), `Handler` and `Router`, the wire messages
-//!   (`message.rs`), the cold-path `registry.rs`, the inter-worker `bus.rs`, `stats.rs`,
-//!   the admin live tap (`tap.rs`) and the cross-worker admission `limits.rs`.
-//! - [`auth`]: the `Authenticator` an upgrade passes through, and its `Refusal`.
-//! - [`cluster`]: scale-out through Redis pub/sub, behind `service::backplane::Backplane`.
-//! - [`admin`]: the admin page, its JSON API, the live tap socket and `/metrics`.
-//! - [`example`]: the example chat handler and page served by the binary.
+//!   (what a handler can do, on its worker), `Handler` and `Router`; the operations both
+//!   share, each write encoded once (`ops.rs`); the wire messages (`message.rs`); the
+//!   cold-path `registry.rs` (who is where, presence transitions); the inter-worker `bus.rs`;
+//!   `stats.rs` (per-worker counters and histograms); the admin live tap (`tap.rs`); the
+//!   cross-worker admission `limits.rs`; and `backplane.rs`, the trait scale-out implements.
+//! - [`auth`]: the `Authenticator` an upgrade passes through and its `Refusal`, the
+//!   `ChannelAuthorizer`, and the built-in HS256 JWT authenticator (`jwt.rs`).
+//! - [`cluster`]: scale-out through Redis pub/sub: a minimal RESP client (`resp.rs`,
+//!   `conn.rs`, `url.rs`), the link thread that publishes and subscribes (`link.rs`), the
+//!   subscriber thread that delivers (`subscriber.rs`), the wire envelope, node heartbeats and
+//!   the cluster-wide presence view (`nodes.rs`, `presence.rs`, `view.rs`).
+//! - [`admin`]: the admin page (`page.rs`, `login.rs`), its JSON API (`api.rs`), its access
+//!   rules (`auth.rs`), the live tap socket (`tap.rs`) and `/metrics` (`metrics.rs`).
+//! - [`example`]: the example chat handler, its channel policy and page, served by the binary.
 //!
 //! The hot path, end to end: `worker.rs` (read) → `frames.rs` (frame) → `core.rs`
 //! (dispatch, fan-out) → `message.rs` (serialize once) → `outqueue.rs` (write).
