@@ -8,7 +8,8 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 # Environment: FUZZ_SANITIZER (address, the default, or none), FUZZ_JOBS (parallel jobs per
-# target, default 1), SWITCHYARD_FUZZ_HEAP_FACTOR (see fuzz/src/connection.rs).
+# target, default 1), SWITCHYARD_FUZZ_HEAP_FACTOR (the connection target's heap bound in
+# message limits, default 1; see fuzz/README.md).
 # The address sanitizer flag needs nightly features: on a stable toolchain RUSTC_BOOTSTRAP=1
 # is set here; `FUZZ_SANITIZER=none` needs neither.
 set -euo pipefail
@@ -20,6 +21,7 @@ targets=("$@")
 sanitizer="${FUZZ_SANITIZER:-address}"
 jobs="${FUZZ_JOBS:-1}"
 cd "$(dirname "$0")/../fuzz"
+mkdir -p target
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "== installing cargo-fuzz"
@@ -35,10 +37,13 @@ max_len() {
 }
 
 echo "== building (sanitizer: $sanitizer)"
-cargo fuzz build -s "$sanitizer" "${targets[@]/#/}" 2>&1 | tail -n 3 || {
-    echo "fuzz build failed" >&2
-    exit 1
-}
+for target in "${targets[@]}"; do
+    if ! cargo fuzz build -s "$sanitizer" "$target" >"target/build-$target.log" 2>&1; then
+        tail -n 30 "target/build-$target.log" >&2
+        echo "FAIL: building $target" >&2
+        exit 1
+    fi
+done
 
 status=0
 summary=()
@@ -47,7 +52,7 @@ for target in "${targets[@]}"; do
     if [ -e "${regressions[0]}" ]; then
         echo "== $target: replaying ${#regressions[@]} saved crash input(s)"
         if ! cargo fuzz run -s "$sanitizer" "$target" "${regressions[@]}" -- -runs=1 >"target/replay-$target.log" 2>&1; then
-            grep -E "panicked at|^thread|ERROR: |Running: " "target/replay-$target.log" | tail -n 20 >&2 || true
+            grep -E -A1 "panicked at" "target/replay-$target.log" | tail -n 20 >&2 || true
             echo "FAIL: $target: a saved crash input still fails (log: fuzz/target/replay-$target.log)" >&2
             status=1
         fi
@@ -62,7 +67,7 @@ for target in "${targets[@]}"; do
         >"$log" 2>&1
     code=$?
     set -e
-    done_line="$(grep -E '^#[0-9]+ +(DONE|pulse|NEW|REDUCE|INITED)' "$log" | tail -n 1 || true)"
+    done_line="$(grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)' "$log" | tail -n 1 || true)"
     execs="$(grep -m1 -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' || true)"
     rate="$(grep -m1 -E '^stat::average_exec_per_sec' "$log" | awk '{print $2}' || true)"
     corpus="$(find "corpus/$target" -type f | wc -l)"
@@ -70,7 +75,7 @@ for target in "${targets[@]}"; do
     echo "$line"
     summary+=("$line")
     if [ "$code" -ne 0 ]; then
-        grep -E "panicked at|^thread|ERROR: libFuzzer|SUMMARY|Test unit written" "$log" | tail -n 20 >&2 || true
+        grep -E -A1 "panicked at|Test unit written" "$log" | tail -n 20 >&2 || true
         echo "FAIL: $target crashed (exit $code, log: fuzz/$log); minimize the artifact and keep it under fuzz/regressions/$target/" >&2
         status=1
     fi

@@ -14,7 +14,9 @@
 
 use std::net::SocketAddr;
 
-use switchyard::server::http::{self, check_upgrade, parse_request, Parse, MAX_BODY_BYTES, MAX_HEADERS, MAX_HEAD_BYTES};
+use switchyard::server::http::{
+    self, check_upgrade, parse_request, Parse, MAX_BODY_BYTES, MAX_HEADERS, MAX_HEAD_BYTES,
+};
 
 use crate::input::Input;
 

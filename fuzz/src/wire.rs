@@ -153,7 +153,11 @@ impl ServerStream {
                 }
                 State::Closed => {
                     if !self.buffer.is_empty() {
-                        return Err(format!("{} bytes after the close frame: {:02x?}", self.buffer.len(), short(&self.buffer)));
+                        return Err(format!(
+                            "{} bytes after the close frame: {:02x?}",
+                            self.buffer.len(),
+                            short(&self.buffer)
+                        ));
                     }
                     return Ok(());
                 }
@@ -311,15 +315,15 @@ mod tests {
     #[test]
     fn rejects_bad_frames() {
         let cases: [&[u8]; 9] = [
-            &[0x01, 0],             // no FIN
-            &[0xC1, 0],             // RSV1
-            &[0x81, 0x80, 0, 0, 0, 0], // masked
-            &[0x83, 0],             // reserved opcode
-            &[0x82, 0],             // binary on JSON route
-            &[0x81, 1, 0xff],       // not UTF-8
-            &[0x81, 1, b'x'],       // not JSON
+            &[0x01, 0],                        // no FIN
+            &[0xC1, 0],                        // RSV1
+            &[0x81, 0x80, 0, 0, 0, 0],         // masked
+            &[0x83, 0],                        // reserved opcode
+            &[0x82, 0],                        // binary on JSON route
+            &[0x81, 1, 0xff],                  // not UTF-8
+            &[0x81, 1, b'x'],                  // not JSON
             &[0x81, 126, 0, 5, 1, 2, 3, 4, 5], // non-minimal length
-            &[0x88, 0, 0x89, 0],    // after close
+            &[0x88, 0, 0x89, 0],               // after close
         ];
         for case in cases {
             assert!(upgraded(true).push(case).is_err(), "{case:02x?}");
