@@ -20,7 +20,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const BINARY = resolve(HERE, process.env.SWITCHYARD_BIN ?? "../../target/release/switchyard");
 const OUTPUT = resolve(process.env.ADMIN_TEST_OUTPUT ?? join(HERE, "out"));
 const TOKEN = randomBytes(18).toString("base64url");
-const CHANNEL = "admin-browser-test";
+const CHANNEL = "ops-browser-test";
 
 let server;
 let context;
