@@ -182,6 +182,7 @@ fn protocol_violations_get_the_right_close_codes() {
     assert_eq!(close_code_for(addr, &client_frame(0xC1, b"x")), 1002, "reserved bit");
     assert_eq!(close_code_for(addr, &client_frame(0x83, b"x")), 1002, "reserved opcode");
     assert_eq!(server.service().status().protocol_closes, 5);
+    assert_eq!(server.service().status().message_too_big_closes, 1);
     assert_eq!(server.service().status().connections, 0);
     server.shutdown();
 }

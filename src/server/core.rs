@@ -323,6 +323,9 @@ impl WorkerCore {
         match result {
             Err(violation) => {
                 bump(&self.stats().protocol_closes, 1);
+                if violation.code == 1009 {
+                    bump(&self.stats().message_too_big_closes, 1);
+                }
                 log::debug!("connection {token}: {violation}");
                 self.start_close(token, violation.code, violation.reason);
             }
