@@ -41,13 +41,14 @@ const CMDS: &[&str] = &["ping", "echo", "chat", "join-room", "leave-room", "hear
 const ROOMS: &[&str] = &["f", "a", "b", "room 1", "", "\u{7}bell", "é"];
 const CLOSE_CODES: &[u16] = &[1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1011, 1015, 1016, 2999, 3000, 4999, 5000];
 
-/// The heap a connection may hold, in message limits (plus `SLACK`): 1 unless the
-/// environment variable `SWITCHYARD_FUZZ_HEAP_FACTOR` says more (to look past a known
-/// finding while it is open).
+/// The heap a connection may hold, in message limits (plus `SLACK`): 2 unless the
+/// environment variable `SWITCHYARD_FUZZ_HEAP_FACTOR` says otherwise. The server's bound:
+/// a message being reassembled holds at most the limit, and the frame still arriving at
+/// most the limit again (its header was checked against what the message has left).
 fn heap_factor() -> usize {
     static FACTOR: OnceLock<usize> = OnceLock::new();
     *FACTOR.get_or_init(|| {
-        std::env::var("SWITCHYARD_FUZZ_HEAP_FACTOR").ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1)
+        std::env::var("SWITCHYARD_FUZZ_HEAP_FACTOR").ok().and_then(|v| v.parse().ok()).unwrap_or(2).max(1)
     })
 }
 

@@ -194,7 +194,7 @@ impl FrameReader {
             OpCode::Control(Control::Reserved(_)) | OpCode::Data(Data::Reserved(_)) => {
                 Err(Violation::protocol("reserved opcode"))
             }
-            OpCode::Data(Data::Continue) => self.continue_message(header.is_final, payload, on_event),
+            OpCode::Data(Data::Continue) => self.continue_message(header.is_final, payload, max_message, on_event),
             OpCode::Data(kind) => {
                 let is_text = kind == Data::Text;
                 if header.is_final {
@@ -217,12 +217,13 @@ impl FrameReader {
         &mut self,
         is_final: bool,
         payload: &[u8],
+        max_message: usize,
         on_event: &mut dyn FnMut(FrameEvent<'_>) -> Flow,
     ) -> Result<Flow, Violation> {
         let Some(fragmented) = self.fragmented.as_mut() else {
             return Err(Violation::protocol("continuation without a message"));
         };
-        fragmented.buffer.extend_from_slice(payload);
+        fragmented.append(payload, max_message);
         fragmented.check_utf8_so_far()?;
         if !is_final {
             return Ok(Flow::Continue);
@@ -235,6 +236,17 @@ impl FrameReader {
 }
 
 impl Fragmented {
+    /// Appends a fragment, growing by doubling but never past the message limit (the
+    /// header check made sure the message fits it): a reassembly holds at most the limit.
+    fn append(&mut self, payload: &[u8], max_message: usize) {
+        let needed = self.buffer.len() + payload.len();
+        if needed > self.buffer.capacity() {
+            let target = (self.buffer.capacity() * 2).max(needed).min(max_message.max(needed));
+            self.buffer.reserve_exact(target - self.buffer.len());
+        }
+        self.buffer.extend_from_slice(payload);
+    }
+
     fn check_utf8_so_far(&mut self) -> Result<(), Violation> {
         if !self.is_text {
             return Ok(());
@@ -430,6 +442,19 @@ mod tests {
         bytes.extend_from_slice(&(i64::MAX as u64).to_be_bytes());
         bytes.extend_from_slice(&[1, 2, 3, 4]);
         assert_eq!(events(&mut FrameReader::default(), &bytes, 1000).map_err(|v| v.code), Err(1009));
+    }
+
+    #[test]
+    fn a_reassembly_never_holds_more_than_the_limit() {
+        let mut bytes = client_frame(0x01, b"abc");
+        for _ in 0..4 {
+            bytes.extend(client_frame(0x00, &[b'x'; 16_000]));
+        }
+        let mut reader = FrameReader::default();
+        let mut input = bytes.clone();
+        reader.feed(&mut input, 65_536, &mut |_| Flow::Continue).unwrap();
+        let held = reader.fragmented.as_ref().unwrap().buffer.capacity();
+        assert!(held <= 65_536, "reassembly capacity {held}");
     }
 
     #[test]
