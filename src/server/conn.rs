@@ -54,6 +54,8 @@ pub struct Conn {
     /// Pongs queued and not yet written (a client that pings without reading gets at most
     /// `MAX_PENDING_PONGS`; RFC 6455 5.5.3 allows answering only the latest pings).
     pub pending_pongs: u8,
+    /// Registered for writable events (after its first blocked write).
+    pub writable_interest: bool,
     pub rate: RateBucket,
     /// When its credential expires, for connections whose credential does.
     pub expiry: Option<Box<Expiry>>,
@@ -135,6 +137,7 @@ impl Conn {
             write_blocked: false,
             write_shut: false,
             pending_pongs: 0,
+            writable_interest: false,
             rate: RateBucket::full(0, now),
             expiry: None,
         }

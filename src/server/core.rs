@@ -78,6 +78,9 @@ pub struct WorkerCore {
     pub service: Service,
     routes: Arc<Routes>,
     common: CommonFrames,
+    /// The poll registry, to ask for writable events once a socket has refused bytes
+    /// (sockets start readable-only: no wake-up per ACK while writes go through).
+    registry: Option<mio::Registry>,
     /// The timer sweep's period.
     tick: Duration,
     /// When every open connection is next pinged (one shared ping frame per worker).
@@ -85,7 +88,7 @@ pub struct WorkerCore {
 }
 
 impl WorkerCore {
-    pub fn new(index: usize, service: Service, routes: Arc<Routes>) -> Self {
+    pub fn new(index: usize, service: Service, routes: Arc<Routes>, registry: Option<mio::Registry>) -> Self {
         let common = CommonFrames {
             ping: frames::ping(),
             heartbeat: frames::text(br#"{"cmd":"heartbeat","param":null}"#),
@@ -99,6 +102,7 @@ impl WorkerCore {
             dirty: Vec::new(),
             doomed: Vec::new(),
             now: Instant::now(),
+            registry,
             tick: service.shared.config.tick(),
             next_ping: Instant::now() + service.shared.config.ping_interval,
             service,
@@ -590,6 +594,15 @@ impl WorkerCore {
             }
             Ok(Flushed::Blocked) => {
                 conn.write_blocked = true;
+                if !conn.writable_interest {
+                    conn.writable_interest = true;
+                    if let Some(registry) = &self.registry {
+                        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+                        if let Err(e) = registry.reregister(&mut conn.socket, mio::Token(token), interest) {
+                            log::warn!("connection {token}: cannot wait for writability: {e}");
+                        }
+                    }
+                }
                 self.check_backlog(token);
             }
             Err(e) => {

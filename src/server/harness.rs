@@ -61,7 +61,7 @@ impl Harness {
         });
         let listener = TcpListener::bind("127.0.0.1:0")?;
         Ok(Harness {
-            core: WorkerCore::new(0, service, Arc::new(routes)),
+            core: WorkerCore::new(0, service, Arc::new(routes), None),
             _poll: poll,
             inbox: receiver,
             listener,

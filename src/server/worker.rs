@@ -46,11 +46,12 @@ impl Worker {
     ) -> io::Result<Self> {
         let mut listener = listener;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let registry = poll.registry().try_clone()?;
         Ok(Worker {
             poll,
             listener: Some(listener),
             inbox,
-            core: WorkerCore::new(index, service, routes),
+            core: WorkerCore::new(index, service, routes, Some(registry)),
             scratch: vec![0; SCRATCH_BYTES],
             shutdown_deadline: None,
         })
@@ -126,9 +127,7 @@ impl Worker {
         let _ = socket.set_nodelay(true);
         let entry = self.core.conns.vacant_entry();
         let token = entry.key();
-        if let Err(e) =
-            self.poll.registry().register(&mut socket, Token(token), Interest::READABLE | Interest::WRITABLE)
-        {
+        if let Err(e) = self.poll.registry().register(&mut socket, Token(token), Interest::READABLE) {
             log::warn!("worker {}: cannot register a connection: {e}", self.core.index);
             return;
         }
