@@ -626,7 +626,7 @@ fn with_a_token_the_tap_needs_it() {
 fn start_with_users() -> Running {
     let authenticator = |request: &switchyard::HttpRequest| {
         Ok(request.query_param("user").map(|id| switchyard::Profile {
-            name: id.to_uppercase(),
+            name: id.to_uppercase().into(),
             id,
             roles: Vec::new(),
             claims: Default::default(),

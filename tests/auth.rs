@@ -120,7 +120,7 @@ fn a_valid_token_in_the_query_makes_the_profile() {
     let path = format!("/example/socket?ch=q&token={}", sign(&claims, SECRET));
     let mut client = upgrade(server.local_addr(), &path, &[]).expect("upgrade");
     let profile = profile_in(&server, "q");
-    assert_eq!((profile.id.as_str(), profile.name.as_str(), profile.anonymous), ("u-1", "Ann", false));
+    assert_eq!((profile.id.as_str(), &*profile.name, profile.anonymous), ("u-1", "Ann", false));
     assert_eq!(profile.roles, vec!["editor".to_string()]);
     assert_eq!(profile.claims.get("team"), Some(&json!("blue")));
     assert_eq!(profile.expires_at, claims["exp"].as_u64());

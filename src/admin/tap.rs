@@ -33,7 +33,7 @@ pub fn authorize(guard: &Guard, request: &HttpRequest) -> Result<Option<Profile>
 fn admin_profile() -> Profile {
     Profile {
         id: "admin".to_string(),
-        name: "admin (tap)".to_string(),
+        name: "admin (tap)".into(),
         roles: vec!["admin".to_string()],
         claims: serde_json::Map::new(),
         anonymous: false,

@@ -138,7 +138,7 @@ fn profile_from_claims(mut claims: Map<String, Value>) -> Result<Profile, Refusa
     for claim in PROFILE_CLAIMS {
         claims.remove(claim);
     }
-    Ok(Profile { id, name, roles, claims, anonymous: false, expires_at })
+    Ok(Profile { id, name: name.into(), roles, claims, anonymous: false, expires_at })
 }
 
 /// The roles claim: absent (none) or an array of strings.
@@ -228,7 +228,7 @@ mod tests {
         let exp = now() + 60;
         let token = sign(json!({"sub": "u1", "name": "Ann", "roles": ["admin"], "exp": exp, "team": 7}), SECRET);
         let profile = authenticator().verify(&token).expect("valid");
-        assert_eq!((profile.id.as_str(), profile.name.as_str()), ("u1", "Ann"));
+        assert_eq!((profile.id.as_str(), &*profile.name), ("u1", "Ann"));
         assert_eq!(profile.roles, vec!["admin".to_string()]);
         assert_eq!(profile.claims.get("team"), Some(&json!(7)));
         assert!(!profile.claims.contains_key("sub") && !profile.anonymous);

@@ -5,6 +5,7 @@
 //! socket and the registry. Its counters are published by the owning worker (single writer,
 //! relaxed atomics) on every timer tick and at close; nothing here does I/O.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,7 +21,8 @@ pub type ConnId = Uuid;
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Profile {
     pub id: String,
-    pub name: String,
+    /// Display name (borrowed for the shared `anonymous`, so anonymous clients cost nothing).
+    pub name: Cow<'static, str>,
     pub roles: Vec<String>,
     pub claims: serde_json::Map<String, serde_json::Value>,
     /// True for a connection that did not authenticate.
@@ -34,7 +36,7 @@ impl Profile {
     pub fn anonymous(conn: ConnId) -> Self {
         Profile {
             id: conn.to_string(),
-            name: "anonymous".to_string(),
+            name: Cow::Borrowed("anonymous"),
             roles: Vec::new(),
             claims: serde_json::Map::new(),
             anonymous: true,

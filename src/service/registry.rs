@@ -262,7 +262,7 @@ impl Registry {
                 name: conns
                     .first()
                     .and_then(|c| inner.conns.get(c))
-                    .map_or_else(String::new, |e| e.conn.profile.name.clone()),
+                    .map_or_else(String::new, |e| e.conn.profile.name.to_string()),
                 connections: conns.clone(),
             })
             .collect();
