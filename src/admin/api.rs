@@ -72,7 +72,7 @@ fn post(request: &HttpRequest, answer: impl FnOnce() -> HttpResponse) -> HttpRes
 fn status(service: &Service, cx: &ApiContext) -> HttpResponse {
     let mut value = serde_json::to_value(service.status()).unwrap_or_else(|_| json!({}));
     if let Value::Object(map) = &mut value {
-        map.insert("worker_connections".into(), json!(super::metrics::worker_connections(service)));
+        map.insert("worker_connections".into(), json!(service.worker_connections()));
         map.insert("tap".into(), json!(cx.tap));
         map.insert("token".into(), json!(cx.token));
         map.insert("max_message_bytes".into(), json!(service.config().max_message_bytes));

@@ -1,12 +1,11 @@
 //! `/metrics`: the service counters in the Prometheus text exposition format (0.0.4).
 //!
 //! Owns the metric names, types, help texts and labels, and the rendering. It reads
-//! `Service::status()` (a sum of per-worker atomics: cheap, on the event loop) and each
-//! worker's connection gauge; it keeps no state and never blocks. A counter the core adds to
+//! `Service::status()` (a sum of per-worker atomics: cheap, on the event loop), each
+//! worker's connection gauge and the histograms; it keeps no state and never blocks. A counter the core adds to
 //! `Status` later shows up as `switchyard_<field>_total` without a change here.
 
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
 
 use serde_json::{Map, Value};
 
@@ -149,7 +148,7 @@ pub fn render(service: &Service) -> String {
     };
     let mut out = String::with_capacity(4096);
     render_status(&mut out, &status);
-    render_workers(&mut out, &worker_connections(service));
+    render_workers(&mut out, &service.worker_connections());
     for histogram in service.histograms() {
         render_histogram(&mut out, &histogram);
     }
@@ -260,11 +259,6 @@ fn number(status: &Map<String, Value>, field: &str) -> Option<String> {
 
 fn valid_name(field: &str) -> bool {
     !field.is_empty() && field.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-/// Open connections on each worker, as the workers count them.
-pub fn worker_connections(service: &Service) -> Vec<u64> {
-    service.shared.stats.iter().map(|s| s.connections.load(Ordering::Relaxed)).collect()
 }
 
 #[cfg(test)]

@@ -376,7 +376,7 @@ impl WorkerCore {
                 self.send_error(token, "bad-message", "binary messages are not supported; send JSON text")
             }
             (SocketKind::Json(handler), Payload::Text(text)) => {
-                if self.within_rate(token) {
+                if self.take_rate(token, true) {
                     self.on_json(token, &**handler, text);
                 }
             }
@@ -384,14 +384,9 @@ impl WorkerCore {
         }
     }
 
-    /// Takes one message from the connection's rate budget. Over it, the message is
-    /// refused; far over it (a client that does not slow down), the connection is closed.
-    fn within_rate(&mut self, token: usize) -> bool {
-        self.take_rate(token, true)
-    }
-
-    /// The rate budget, for messages (`tell`: refusals get an `error`) and pings (refused
-    /// pings just get no pong). A ping flood is closed like a message flood.
+    /// Takes one message (or ping) from the connection's rate budget. Over it, the message is
+    /// refused (`tell`: with an `error`; a refused ping just gets no pong); far over it (a
+    /// client that does not slow down), the connection is closed.
     fn take_rate(&mut self, token: usize, tell: bool) -> bool {
         let rate = self.service.shared.config.rate_limit;
         let Some(conn) = self.conns.get_mut(token) else {
@@ -506,10 +501,7 @@ impl WorkerCore {
 
     fn mark_dirty(&mut self, token: usize) {
         if let Some(conn) = self.conns.get_mut(token) {
-            if !conn.dirty {
-                conn.dirty = true;
-                self.dirty.push(token);
-            }
+            mark(conn, token, &mut self.dirty);
         }
     }
 
@@ -816,10 +808,7 @@ impl WorkerCore {
                 Phase::Open if now.duration_since(conn.last_heard) >= idle => idle_out.push(token),
                 Phase::Open if ping_due => {
                     conn.out.push(self.common.ping.clone());
-                    if !conn.dirty {
-                        conn.dirty = true;
-                        self.dirty.push(token);
-                    }
+                    mark(conn, token, &mut self.dirty);
                 }
                 _ => {}
             }
@@ -926,6 +915,12 @@ fn queue_on(conn: &mut Conn, token: usize, frame: SharedFrame, dirty: &mut Vec<u
     bump(&stats.messages_out, 1);
     bump(&stats.bytes_out, len);
     conn.out.push(frame);
+    mark(conn, token, dirty);
+}
+
+/// Puts a connection on this turn's flush list (once).
+#[inline]
+fn mark(conn: &mut Conn, token: usize, dirty: &mut Vec<usize>) {
     if !conn.dirty {
         conn.dirty = true;
         dirty.push(token);

@@ -184,15 +184,6 @@ impl Service {
         self.shared.registry.users()
     }
 
-    /// The connections matching `filter` (oldest first, at most `limit`) and how many matched.
-    pub fn connections_matching(
-        &self,
-        filter: impl Fn(&ConnectionInfo) -> bool,
-        limit: usize,
-    ) -> (usize, Vec<ConnectionInfo>) {
-        self.shared.registry.connections_matching(filter, limit)
-    }
-
     /// Message-size and fan-out-width histograms, summed over workers.
     pub fn histograms(&self) -> Vec<stats::HistogramSnapshot> {
         stats::histograms(&self.shared.stats)

@@ -187,31 +187,10 @@ impl Registry {
     }
 
     pub fn connections(&self) -> Vec<ConnectionInfo> {
-        self.connections_matching(|_| true, usize::MAX).1
-    }
-
-    /// The connections that match `filter`, oldest first, at most `limit` of them, and how
-    /// many matched in all. Builds a view only of what it returns.
-    pub fn connections_matching(
-        &self,
-        filter: impl Fn(&ConnectionInfo) -> bool,
-        limit: usize,
-    ) -> (usize, Vec<ConnectionInfo>) {
         let inner = self.read();
-        let mut entries: Vec<&Entry> = inner.conns.values().collect();
-        entries.sort_by_key(|e| (e.conn.connected_at, e.conn.id));
-        let mut matching = 0;
-        let mut out = Vec::new();
-        for entry in entries {
-            let view = info(entry);
-            if filter(&view) {
-                matching += 1;
-                if out.len() < limit {
-                    out.push(view);
-                }
-            }
-        }
-        (matching, out)
+        let mut all: Vec<ConnectionInfo> = inner.conns.values().map(info).collect();
+        all.sort_by_key(|c| (c.connected_at, c.id));
+        all
     }
 
     pub fn connections_by_channel(&self, channel: &str) -> Vec<ConnectionInfo> {

@@ -110,3 +110,38 @@ impl Tap {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> TapEvent<'static> {
+        TapEvent {
+            time: 0,
+            dir: "in",
+            conn: None,
+            target: None,
+            channel: Some("c"),
+            user: None,
+            cmd: "chat",
+            param: crate::service::message::null(),
+        }
+    }
+
+    #[test]
+    fn a_busy_tap_is_bounded_and_told_what_it_missed() {
+        let tap = Tap::default();
+        assert!(!tap.is_active());
+        let watcher = ConnId::new_v4();
+        tap.subscribe(watcher, 0);
+        let sent: usize = (0..250).map(|_| tap.deliveries(&event()).len()).sum();
+        assert_eq!(sent, MAX_EVENTS_PER_SECOND as usize, "at most the per-second budget");
+        std::thread::sleep(Duration::from_millis(1050));
+        let next = tap.deliveries(&event());
+        assert_eq!(next.len(), 2, "the drop notice, then the event");
+        let notice = String::from_utf8_lossy(&next[0].2[2..]).into_owned();
+        assert_eq!(notice, r#"{"cmd":"tap-dropped","param":{"count":50}}"#);
+        tap.unsubscribe(&watcher);
+        assert!(!tap.is_active() && tap.deliveries(&event()).is_empty());
+    }
+}
