@@ -1,0 +1,59 @@
+//! Admission: the checks between a valid upgrade request and a session (origin, identity,
+//! channel name, connection limits). It decides; it must not change any connection.
+
+use super::*;
+
+impl WorkerCore {
+    /// The checks between a valid upgrade request and a session: origin, identity,
+    /// channel name, connection limits. Returns the channel to join and the profile.
+    pub(super) fn admit(
+        &mut self,
+        route: &SocketRoute,
+        request: &HttpRequest,
+    ) -> Result<(String, Option<Profile>), HttpResponse> {
+        let config = &self.service.shared.config;
+        if let Some(origin) = request.header("origin") {
+            let allowed = &config.allowed_origins;
+            if !allowed.is_empty() && !allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
+                return Err(HttpResponse::text(403, "origin not allowed"));
+            }
+        }
+        let profile = match &route.authenticator {
+            Some(authenticator) => authenticator
+                .authenticate(request)
+                .map_err(|refusal| HttpResponse::text(refusal.status, &refusal.reason))?,
+            None => None,
+        };
+        let is_app_route = matches!(route.kind, SocketKind::Json(_));
+        if is_app_route && profile.is_none() && config.require_auth {
+            return Err(HttpResponse::text(401, "authentication required"));
+        }
+        let channel = match request.query_param("ch") {
+            Some(name) if valid_channel_name(&name) => name,
+            Some(_) => return Err(HttpResponse::text(400, "invalid channel name")),
+            None => format!("{}-{}", route.channel_prefix, &ConnId::new_v4().simple().to_string()[..8]),
+        };
+        if is_app_route {
+            let as_anonymous;
+            let who = match &profile {
+                Some(profile) => profile,
+                None => {
+                    as_anonymous = Profile::anonymous(ConnId::nil());
+                    &as_anonymous
+                }
+            };
+            if !self.authorized(who, &channel, ChannelAction::Join) {
+                return Err(HttpResponse::text(403, "not allowed to join this channel"));
+            }
+        }
+        if let Err(full) = self.service.shared.limits.admit(request.remote.ip()) {
+            bump(&self.stats().connections_refused, 1);
+            let why = match full {
+                Full::Server => "server is at its connection limit",
+                Full::Ip => "too many connections from this address",
+            };
+            return Err(HttpResponse::text(503, why).with_header("Retry-After", "5"));
+        }
+        Ok((channel, profile))
+    }
+}

@@ -1,0 +1,49 @@
+//! Bus commands from other threads (the `Service`, other workers, the cluster) applied to
+//! this worker's connections.
+
+use super::*;
+
+impl WorkerCore {
+    // ---- commands ----------------------------------------------------------------------
+
+    /// Applies a command to this worker's connections.
+    pub fn apply(&mut self, command: Command) -> bool {
+        match command {
+            Command::ToConn { id, frame } => self.with_conn(id, |core, token| core.queue(token, frame)),
+            Command::ToChannel { channel, frame, except } => {
+                self.fan_out(&channel, &frame, except);
+                true
+            }
+            Command::ToAll { frame } => {
+                let tokens: Vec<usize> = self.conns.iter().filter(|(_, c)| c.is_open()).map(|(t, _)| t).collect();
+                for token in tokens {
+                    self.queue(token, frame.clone());
+                }
+                true
+            }
+            Command::Join { id, channel } => self.ids.get(&id).copied().is_some_and(|t| self.join_here(t, &channel)),
+            Command::Leave { id, channel } => self.ids.get(&id).copied().is_some_and(|t| self.leave_here(t, &channel)),
+            Command::Close { id, code, notify } => self.with_conn(id, |core, token| {
+                if notify {
+                    let frame = core.common.close_connection.clone();
+                    core.queue(token, frame);
+                }
+                core.start_close(token, code, "closed by the server");
+            }),
+            Command::Shutdown => {
+                self.close_all();
+                true
+            }
+        }
+    }
+
+    pub(super) fn with_conn(&mut self, id: ConnId, f: impl FnOnce(&mut Self, usize)) -> bool {
+        match self.ids.get(&id).copied() {
+            Some(token) => {
+                f(self, token);
+                true
+            }
+            None => false,
+        }
+    }
+}

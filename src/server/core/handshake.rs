@@ -1,0 +1,133 @@
+//! Request intake: a connection's first bytes parsed as HTTP/1.1, plain requests answered,
+//! WebSocket upgrades on a socket route turned into sessions (after `admission`).
+//!
+//! Owns nothing of its own; it must not read frames (that is `session.rs`) or decide who
+//! may connect (that is `admission.rs`).
+
+use super::*;
+
+impl WorkerCore {
+    pub(super) fn on_handshake_bytes(&mut self, token: usize, data: &[u8]) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        let Phase::Handshake { received, .. } = &mut conn.phase else {
+            return;
+        };
+        received.extend_from_slice(data);
+        match http::parse_request(received, conn.remote) {
+            Ok(Parse::Partial) => {}
+            Err(response) => self.reject(token, response),
+            Ok(Parse::Complete(request, used)) => {
+                let leftover = received[used..].to_vec();
+                self.on_request(token, *request, leftover);
+            }
+        }
+    }
+
+    pub(super) fn on_request(&mut self, token: usize, request: HttpRequest, mut leftover: Vec<u8>) {
+        if let Some(route) = self.routes.socket(&request.path) {
+            match http::check_upgrade(&request) {
+                Ok(accept) => self.upgrade(token, route, &request, &accept, &mut leftover),
+                Err(response) => self.reject(token, response),
+            }
+            return;
+        }
+        bump(&self.stats().http_requests, 1);
+        let response = match self.routes.http(&request.path) {
+            Some(handler) => handler(&request, &self.service),
+            None => HttpResponse::text(404, "not found"),
+        };
+        self.respond(token, response);
+    }
+
+    pub(super) fn reject(&mut self, token: usize, response: HttpResponse) {
+        let stats = self.stats();
+        bump(&stats.handshakes_rejected, 1);
+        match response.status {
+            401 => bump(&stats.handshakes_unauthorized, 1),
+            403 => bump(&stats.handshakes_forbidden, 1),
+            503 => {} // counted as connections_refused
+            _ => bump(&stats.handshakes_bad_request, 1),
+        }
+        self.respond(token, response);
+    }
+
+    /// Queues a plain HTTP response; the connection closes once it is sent.
+    pub(super) fn respond(&mut self, token: usize, response: HttpResponse) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        conn.out.push(response.to_bytes());
+        conn.phase = Phase::Closing { since: self.now };
+        self.mark_dirty(token);
+    }
+
+    pub(super) fn upgrade(
+        &mut self,
+        token: usize,
+        route_index: usize,
+        request: &HttpRequest,
+        accept: &str,
+        leftover: &mut [u8],
+    ) {
+        let routes = self.routes.clone();
+        let route = &routes.sockets[route_index];
+        let admission = self.admit(route, request);
+        let (channel, profile) = match admission {
+            Ok(admitted) => admitted,
+            Err(response) => return self.reject(token, response),
+        };
+        let id = ConnId::new_v4();
+        let Some(conn) = self.conns.get_mut(token) else {
+            self.service.shared.limits.release(request.remote.ip());
+            return;
+        };
+        let session = Arc::new(Connection {
+            id,
+            profile: profile.unwrap_or_else(|| Profile::anonymous(id)),
+            remote: conn.remote,
+            path: route.path.clone(),
+            channel: match self.channels.get_key_value(channel.as_str()) {
+                Some((name, _)) => name.clone(),
+                None => Arc::from(channel.as_str()),
+            },
+            connected_at: SystemTime::now(),
+            counters: Default::default(),
+        });
+        conn.out.push(http::switching_protocols(accept));
+        conn.phase = Phase::Open;
+        conn.id = id;
+        conn.route = route_index as u32;
+        conn.session = Some(session.clone());
+        conn.rate = RateBucket::full(self.service.shared.config.rate_limit, self.now);
+        conn.expiry = expiry_of(&session.profile);
+        self.ids.insert(id, token);
+        let is_tap = matches!(route.kind, SocketKind::Tap);
+        bump(if is_tap { &self.stats().tap_connections } else { &self.stats().connections }, 1);
+        bump(&self.stats().connections_opened, 1);
+        self.mark_dirty(token);
+        match &route.kind {
+            SocketKind::Tap => self.service.shared.tap.subscribe(id, self.index),
+            SocketKind::Echo => self.register(&session),
+            SocketKind::Json(handler) => {
+                self.register(&session);
+                self.join_here(token, &channel);
+                handler.on_open(&mut Context::new(self, Some(id)), &session);
+            }
+        }
+        if !leftover.is_empty() {
+            self.on_frame_bytes(token, leftover);
+        }
+    }
+
+    /// Adds a session to the registry; tells the backplane of a user new to this node.
+    pub(super) fn register(&mut self, session: &Arc<Connection>) {
+        let shared = &self.service.shared;
+        if shared.registry.add(session.clone(), self.index) {
+            if let Some(backplane) = shared.backplane.get() {
+                backplane.occupied(Scope::User(&session.profile.id));
+            }
+        }
+    }
+}

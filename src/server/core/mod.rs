@@ -1,0 +1,227 @@
+//! A worker's core: its connections, channels and timers, as a state machine the worker
+//! loop (`worker.rs`) drives. The loop polls, accepts, reads and writes; the core is fed
+//! bytes and events and queues what to write.
+//!
+//! Owns the worker's `Slab` of connections, its channel index (channel → local member
+//! slots) and its connection-id map; nothing here is shared or locked on the per-message
+//! path. One idea per file:
+//!
+//! - `mod.rs`       the struct, its entry points (`on_bytes`, `on_peer_gone`) and `Dispatch`
+//! - `handshake.rs` request intake, plain HTTP answers, the upgrade
+//! - `admission.rs` origin, identity, channel name and limit checks before a session
+//! - `session.rs`   frames to messages, built-in commands, handler calls
+//! - `rate.rs`      the per-connection message rate budget
+//! - `output.rs`    queueing, fan-out of shared frames, the per-turn flush, backpressure
+//! - `channels.rs`  the local channel index, join and leave
+//! - `presence.rs`  `online-update` announcements
+//! - `lifecycle.rs` close handshake, end of session, shutdown
+//! - `timers.rs`    the periodic sweep
+//! - `commands.rs`  bus commands from other threads
+
+mod admission;
+mod channels;
+mod commands;
+mod handshake;
+mod lifecycle;
+mod output;
+mod presence;
+mod rate;
+mod session;
+mod timers;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use indexmap::IndexSet;
+
+/// The worker's maps are looked up per message: a fast, randomly seeded hasher.
+type FastHash = foldhash::fast::RandomState;
+use serde::Serialize;
+use slab::Slab;
+use tungstenite::protocol::frame::coding::{Data, OpCode};
+
+use super::conn::{Conn, Expiry, Phase, RateBucket, RateVerdict, MAX_PENDING_PONGS};
+use super::frames::{self, Flow, FrameEvent, SharedFrame};
+use super::http::{self, HttpRequest, HttpResponse, Parse};
+use super::outqueue::Flushed;
+use super::routes::{valid_channel_name, Routes, SocketKind, SocketRoute};
+use crate::auth::ChannelAction;
+use crate::service::backplane::Scope;
+use crate::service::bus::Command;
+use crate::service::connection::{ConnId, Connection, Profile};
+use crate::service::limits::Full;
+use crate::service::message::{error_frame, Inbound};
+use crate::service::ops::{self, Dispatch};
+use crate::service::stats::{bump, WorkerStats};
+use crate::service::tap::TapEvent;
+use crate::service::{Context, Service, Shared};
+
+/// A complete client message (text already checked as UTF-8 by the frame reader).
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    Text(&'a str),
+    Binary(&'a [u8]),
+}
+
+impl Payload<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Payload::Text(text) => text.len(),
+            Payload::Binary(data) => data.len(),
+        }
+    }
+}
+
+/// Frames every connection may get, encoded once per worker.
+struct CommonFrames {
+    ping: SharedFrame,
+    heartbeat: SharedFrame,
+    close_connection: SharedFrame,
+}
+
+pub struct WorkerCore {
+    pub index: usize,
+    pub conns: Slab<Conn>,
+    channels: HashMap<Arc<str>, IndexSet<usize, FastHash>, FastHash>,
+    ids: HashMap<ConnId, usize, FastHash>,
+    dirty: Vec<usize>,
+    doomed: Vec<usize>,
+    pub now: Instant,
+    pub service: Service,
+    routes: Arc<Routes>,
+    common: CommonFrames,
+    /// The poll registry, to ask for writable events once a socket has refused bytes
+    /// (sockets start readable-only: no wake-up per ACK while writes go through).
+    registry: Option<mio::Registry>,
+    /// The timer sweep's period.
+    tick: Duration,
+    /// When every open connection is next pinged (one shared ping frame per worker).
+    next_ping: Instant,
+}
+
+impl WorkerCore {
+    pub fn new(index: usize, service: Service, routes: Arc<Routes>, registry: Option<mio::Registry>) -> Self {
+        let common = CommonFrames {
+            ping: frames::ping(),
+            heartbeat: frames::text(br#"{"cmd":"heartbeat","param":null}"#),
+            close_connection: frames::text(br#"{"cmd":"close-connection","param":null}"#),
+        };
+        WorkerCore {
+            index,
+            conns: Slab::new(),
+            channels: HashMap::default(),
+            ids: HashMap::default(),
+            dirty: Vec::new(),
+            doomed: Vec::new(),
+            now: Instant::now(),
+            registry,
+            tick: service.shared.config.tick(),
+            next_ping: Instant::now() + service.shared.config.ping_interval,
+            service,
+            routes,
+            common,
+        }
+    }
+
+    fn stats(&self) -> &WorkerStats {
+        &self.service.shared.stats[self.index]
+    }
+
+    /// Tokens of connections to remove from the slab (the worker drops their sockets).
+    pub fn take_doomed(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.doomed)
+    }
+
+    fn doom(&mut self, token: usize) {
+        self.end_session(token);
+        self.doomed.push(token);
+    }
+
+    // ---- input -------------------------------------------------------------------------
+
+    /// Bytes read from a connection's socket.
+    pub fn on_bytes(&mut self, token: usize, data: &mut [u8]) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        conn.last_heard = self.now;
+        conn.counters.bytes_in += data.len() as u64;
+        bump(&self.service.shared.stats[self.index].bytes_in, data.len() as u64);
+        match conn.phase {
+            Phase::Handshake { .. } => self.on_handshake_bytes(token, data),
+            Phase::Open => self.on_frame_bytes(token, data),
+            Phase::Closing { .. } => {}
+        }
+    }
+
+    /// The peer closed its side (read returned 0) or the socket failed.
+    pub fn on_peer_gone(&mut self, token: usize) {
+        self.doom(token);
+    }
+}
+
+/// When a profile's credential expires, if it does.
+fn expiry_of(profile: &Profile) -> Option<Box<Expiry>> {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(profile.expires_at?);
+    Some(Box::new(Expiry { at, close_at: None }))
+}
+
+/// The connection id and user id of a connection with a session.
+fn session_ids(conn: &Conn) -> (ConnId, String) {
+    let user = conn.session.as_ref().map_or_else(|| conn.id.to_string(), |s| s.profile.id.clone());
+    (conn.id, user)
+}
+
+/// Queues a shared frame on an open connection and marks it for this turn's flush.
+#[inline]
+fn queue_on(conn: &mut Conn, token: usize, frame: SharedFrame, dirty: &mut Vec<usize>, stats: &WorkerStats) {
+    if !conn.is_open() {
+        return;
+    }
+    let len = frame.len() as u64;
+    conn.counters.messages_out += 1;
+    conn.counters.bytes_out += len;
+    bump(&stats.messages_out, 1);
+    bump(&stats.bytes_out, len);
+    conn.out.push(frame);
+    mark(conn, token, dirty);
+}
+
+/// Puts a connection on this turn's flush list (once).
+#[inline]
+fn mark(conn: &mut Conn, token: usize, dirty: &mut Vec<usize>) {
+    if !conn.dirty {
+        conn.dirty = true;
+        dirty.push(token);
+    }
+}
+
+impl Dispatch for WorkerCore {
+    fn shared(&self) -> &Shared {
+        &self.service.shared
+    }
+
+    fn locate(&self, id: &ConnId) -> Option<usize> {
+        if self.ids.contains_key(id) {
+            return Some(self.index);
+        }
+        self.service.shared.registry.worker_of(id)
+    }
+
+    fn local_worker(&self) -> Option<usize> {
+        Some(self.index)
+    }
+
+    fn fan_out_here(&mut self, channel: &str, frame: &SharedFrame, except: Option<ConnId>) {
+        self.fan_out(channel, frame, except);
+    }
+
+    fn dispatch(&mut self, worker: usize, command: Command) -> bool {
+        if worker == self.index {
+            return self.apply(command);
+        }
+        self.service.shared.inboxes.get(worker).is_some_and(|inbox| inbox.send(command))
+    }
+}

@@ -1,0 +1,164 @@
+//! An open session's input: frames to messages, messages to the built-in commands or the
+//! route's handler, errors back to the client.
+//!
+//! It must not write to sockets (it queues through `output.rs`) nor change channel
+//! membership itself (that is `channels.rs`).
+
+use super::*;
+
+impl WorkerCore {
+    pub(super) fn on_frame_bytes(&mut self, token: usize, data: &mut [u8]) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        let mut reader = std::mem::take(&mut conn.reader);
+        let max_message = self.routes.sockets[conn.route as usize].max_message_bytes;
+        let result = reader.feed(data, max_message, &mut |event| self.on_frame_event(token, event));
+        match result {
+            Err(violation) => {
+                bump(&self.stats().protocol_closes, 1);
+                if violation.code == 1009 {
+                    bump(&self.stats().message_too_big_closes, 1);
+                }
+                log::debug!("connection {token}: {violation}");
+                self.start_close(token, violation.code, violation.reason);
+            }
+            Ok(_) => {
+                if let Some(conn) = self.conns.get_mut(token).filter(|c| c.is_open()) {
+                    conn.reader = reader;
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_frame_event(&mut self, token: usize, event: FrameEvent<'_>) -> Flow {
+        match event {
+            FrameEvent::Text(text) => self.on_message(token, Payload::Text(text)),
+            FrameEvent::Binary(data) => self.on_message(token, Payload::Binary(data)),
+            FrameEvent::Ping(payload) => self.queue_pong(token, payload),
+            FrameEvent::Pong => {}
+            FrameEvent::Close(code) => {
+                let code = code.map_or(1000, |(code, _)| code);
+                self.start_close(token, code, "");
+            }
+        }
+        match self.conns.get(token) {
+            Some(conn) if conn.is_open() => Flow::Continue,
+            _ => Flow::Stop,
+        }
+    }
+
+    pub(super) fn on_message(&mut self, token: usize, payload: Payload<'_>) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        conn.counters.messages_in += 1;
+        let stats = &self.service.shared.stats[self.index];
+        bump(&stats.messages_in, 1);
+        stats.message_bytes.observe(payload.len() as u64);
+        let routes = self.routes.clone();
+        match (&routes.sockets[conn.route as usize].kind, payload) {
+            (SocketKind::Echo, Payload::Text(text)) => self.queue(token, frames::text(text.as_bytes())),
+            (SocketKind::Echo, Payload::Binary(data)) => {
+                self.queue(token, frames::encode(OpCode::Data(Data::Binary), data))
+            }
+            (SocketKind::Json(_), Payload::Binary(_)) => {
+                self.send_error(token, "bad-message", "binary messages are not supported; send JSON text")
+            }
+            (SocketKind::Json(handler), Payload::Text(text)) => {
+                if self.take_rate(token, true) {
+                    self.on_json(token, &**handler, text);
+                }
+            }
+            (SocketKind::Tap, _) => {}
+        }
+    }
+
+    pub(super) fn on_json(&mut self, token: usize, handler: &dyn crate::service::Handler, text: &str) {
+        let message = match Inbound::parse(text) {
+            Ok(message) => message,
+            Err(e) => return self.send_error(token, "bad-json", &format!("invalid message: {e}")),
+        };
+        match &*message.cmd {
+            "heartbeat" => {
+                bump(&self.stats().heartbeats, 1);
+                let heartbeat = self.common.heartbeat.clone();
+                return self.queue(token, heartbeat);
+            }
+            "refresh" => return self.refresh(token, message.param()),
+            _ => {}
+        }
+        let Some(conn) = self.conns.get(token) else {
+            return;
+        };
+        let Some(session) = conn.session.clone() else {
+            return;
+        };
+        let channel = message.channel.as_deref().unwrap_or(&session.channel);
+        let is_member = conn.in_channel(channel);
+        if self.service.shared.tap.is_active() {
+            let event = TapEvent {
+                time: TapEvent::now_ms(),
+                dir: "in",
+                conn: Some(session.id),
+                target: None,
+                channel: Some(channel),
+                user: Some(&session.profile.id),
+                cmd: &message.cmd,
+                param: message.param(),
+            };
+            ops::tap(self, &event);
+        }
+        if is_member && !self.authorized(&session.profile, channel, ChannelAction::Publish) {
+            return self.send_error(token, "forbidden", &format!("not allowed to publish to '{channel}'"));
+        }
+        if !is_member {
+            return self.send_error(token, "not-member", &format!("not a member of channel '{channel}'"));
+        }
+        let result = handler.on_message(
+            &mut Context::new(self, Some(session.id)),
+            &session,
+            channel,
+            &message.cmd,
+            message.param(),
+        );
+        if let Err(e) = result {
+            self.send_error(token, e.code(), &e.to_string());
+        }
+    }
+
+    /// The built-in `refresh {token}`: a new credential for a live connection.
+    pub(super) fn refresh(&mut self, token: usize, param: &serde_json::value::RawValue) {
+        #[derive(serde::Deserialize)]
+        struct Refresh {
+            token: String,
+        }
+        let Some(conn) = self.conns.get(token) else { return };
+        let Some(session) = conn.session.clone() else { return };
+        let Some(authenticator) = self.routes.sockets[conn.route as usize].authenticator.clone() else {
+            return self.send_error(token, "refresh-failed", "this route has no authentication");
+        };
+        let Ok(Refresh { token: credential }) = serde_json::from_str(param.get()) else {
+            return self.send_error(token, "bad-param", "refresh needs {\"token\": string}");
+        };
+        match authenticator.refresh(&credential, &session.profile) {
+            Ok(profile) if profile.id == session.profile.id => {
+                if let Some(conn) = self.conns.get_mut(token) {
+                    conn.expiry = expiry_of(&profile);
+                }
+                let reply = serde_json::json!({ "expires_at": profile.expires_at });
+                match crate::service::message::encode(Default::default(), "refreshed", &reply) {
+                    Ok(frame) => self.queue(token, frame),
+                    Err(e) => log::warn!("refresh reply not sent: {e}"),
+                }
+            }
+            Ok(_) => self.send_error(token, "refresh-failed", "the new token is for another user"),
+            Err(refusal) => self.send_error(token, "refresh-failed", &refusal.reason),
+        }
+    }
+
+    pub(super) fn send_error(&mut self, token: usize, code: &str, message: &str) {
+        bump(&self.stats().errors_sent, 1);
+        self.queue(token, error_frame(code, message));
+    }
+}

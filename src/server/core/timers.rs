@@ -1,0 +1,72 @@
+//! The periodic sweep: pings, idle, handshake and close timeouts, credential expiry, buffer
+//! release and counter publishing.
+
+use super::*;
+
+impl WorkerCore {
+    // ---- timers ------------------------------------------------------------------------
+
+    /// The periodic sweep: pings, idle, handshake and close timeouts, counter publishing.
+    pub fn sweep(&mut self) {
+        let config = &self.service.shared.config;
+        let (now, ping_every, idle, handshake, closing) =
+            (self.now, config.ping_interval, config.idle_timeout, config.handshake_timeout, config.close_timeout);
+        let ping_due = now >= self.next_ping;
+        if ping_due {
+            self.next_ping = now + ping_every;
+        }
+        let mut idle_out = Vec::new();
+        let mut expired = Vec::new();
+        let mut credential_warnings = Vec::new();
+        let mut credential_closes = Vec::new();
+        let wall_clock = SystemTime::now();
+        let grace = config.token_grace;
+        for (token, conn) in self.conns.iter_mut() {
+            match &conn.phase {
+                Phase::Handshake { since, .. } if now.duration_since(*since) >= handshake => {
+                    bump(&self.service.shared.stats[self.index].handshake_timeouts, 1);
+                    expired.push(token);
+                }
+                Phase::Closing { since } if now.duration_since(*since) >= closing => expired.push(token),
+                Phase::Open if now.duration_since(conn.last_heard) >= idle => idle_out.push(token),
+                Phase::Open if ping_due => {
+                    conn.out.push(self.common.ping.clone());
+                    mark(conn, token, &mut self.dirty);
+                }
+                _ => {}
+            }
+            let is_open = conn.is_open();
+            if let (Some(expiry), true) = (conn.expiry.as_mut(), is_open) {
+                match expiry.close_at {
+                    None if wall_clock >= expiry.at => {
+                        expiry.close_at = Some(now + grace);
+                        credential_warnings.push(token);
+                    }
+                    Some(close_at) if now >= close_at => credential_closes.push(token),
+                    _ => {}
+                }
+            }
+            if now.duration_since(conn.last_heard) >= self.tick && !conn.dirty {
+                conn.out.release_if_empty();
+            }
+            if let Some(session) = &conn.session {
+                conn.counters.queued_bytes = conn.out.queued_bytes() as u64;
+                session.counters.publish(&conn.counters);
+            }
+        }
+        for token in credential_warnings {
+            let grace = humantime::format_duration(grace);
+            self.send_error(token, "token-expired", &format!("credential expired: send refresh within {grace}"));
+        }
+        for token in credential_closes {
+            self.start_close(token, 1008, "token expired");
+        }
+        for token in idle_out {
+            bump(&self.stats().idle_closes, 1);
+            self.start_close(token, 1001, "idle timeout");
+        }
+        for token in expired {
+            self.doom(token);
+        }
+    }
+}
