@@ -226,3 +226,31 @@ fn flags_come_from_the_environment_too() {
     let binary = Binary::start_with_env(&[], &[("SWITCHYARD_WORKERS", "3")]);
     assert!(binary.log.iter().any(|l| l.contains("with 3 workers")), "{:?}", binary.log);
 }
+
+/// Regression (data and FIN in one read): a client that sends a complete message and at once
+/// shuts down its side must be let go right away, not at the idle timeout.
+#[test]
+fn a_message_followed_by_fin_in_the_same_read_ends_the_session_at_once() {
+    let server = start_example(config(1));
+    let addr = server.local_addr();
+    let service = server.service();
+    let message = json!({"cmd": "echo", "param": "last words"}).to_string();
+    let frame = client_frame(0x81, message.as_bytes());
+    let streams: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut stream = raw_upgraded(addr);
+            stream.write_all(&frame).unwrap();
+            stream.shutdown(std::net::Shutdown::Write).unwrap();
+            stream
+        })
+        .collect();
+    let started = Instant::now();
+    eventually(Duration::from_secs(3), "every half-closed session ended", || service.status().connections == 0);
+    for mut stream in streams {
+        let mut rest = Vec::new();
+        stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        assert!(stream.read_to_end(&mut rest).is_ok(), "the server closed the socket");
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    server.shutdown();
+}

@@ -79,7 +79,7 @@ impl Worker {
                             self.core.on_writable(token);
                         }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read_all(token);
+                            self.read_all(token, event.is_read_closed() || event.is_error());
                         }
                     }
                 }
@@ -134,8 +134,10 @@ impl Worker {
         entry.insert(Conn::new(socket, remote, self.core.now));
     }
 
-    /// Reads until the socket is drained (a short read means it is), feeding the core.
-    fn read_all(&mut self, token: usize) {
+    /// Reads until the socket is drained, feeding the core. A short read means it is drained,
+    /// unless the peer has also closed its side (`peer_closed`): then the FIN that came with
+    /// the data gets no event of its own, so reading goes on to the end of the stream.
+    fn read_all(&mut self, token: usize, peer_closed: bool) {
         let mut scratch = std::mem::take(&mut self.scratch);
         while let Some(conn) = self.core.conns.get_mut(token) {
             match conn.socket.read(&mut scratch) {
@@ -145,7 +147,7 @@ impl Worker {
                 }
                 Ok(n) => {
                     self.core.on_bytes(token, &mut scratch[..n]);
-                    if n < scratch.len() {
+                    if n < scratch.len() && !peer_closed {
                         break;
                     }
                 }
