@@ -254,3 +254,23 @@ fn a_message_followed_by_fin_in_the_same_read_ends_the_session_at_once() {
     assert!(started.elapsed() < Duration::from_secs(3));
     server.shutdown();
 }
+
+/// Regression: on a server with no socket route at all (plain HTTP only), a response that
+/// fills the socket while the client does not read must not panic the worker.
+#[test]
+fn a_plain_http_only_server_survives_a_client_that_does_not_read() {
+    let big = bytes::Bytes::from(vec![b'x'; 16 << 20]);
+    let server = Server::new(config(1))
+        .unwrap()
+        .http("/big", move |_, _| switchyard::HttpResponse::new(200, "text/plain", big.clone()))
+        .start()
+        .unwrap();
+    let addr = server.local_addr();
+    let mut stalled = TcpStream::connect(addr).unwrap();
+    stalled.write_all(b"GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let reply = raw_exchange(addr, &[b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"], Duration::ZERO);
+    assert!(reply.starts_with("HTTP/1.1 200"), "the worker still serves: {reply:?}");
+    drop(stalled);
+    server.shutdown();
+}

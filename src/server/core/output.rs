@@ -117,8 +117,15 @@ impl WorkerCore {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
-        let limit = self.routes.sockets[conn.route as usize].send_buffer_bytes;
-        if conn.out.footprint() <= limit || conn.is_closing() {
+        // A closing connection (and so every plain HTTP response) is never a slow consumer:
+        // it is dropped at the close timeout. Only upgraded connections have a route.
+        if conn.is_closing() {
+            return;
+        }
+        let Some(route) = self.routes.sockets.get(conn.route as usize) else {
+            return;
+        };
+        if conn.out.footprint() <= route.send_buffer_bytes {
             return;
         }
         log::info!("closing slow consumer {} ({} bytes queued)", conn.id, conn.out.queued_bytes());
