@@ -274,3 +274,47 @@ fn a_plain_http_only_server_survives_a_client_that_does_not_read() {
     drop(stalled);
     server.shutdown();
 }
+
+/// Regression: a handler that panics costs its own message (an `internal` error) and is
+/// counted; the worker and every other connection on it carry on.
+#[test]
+fn a_panicking_handler_costs_one_message_not_the_worker() {
+    let handler = Router::new()
+        .route("boom", |_, _, _, _: serde_json::Value| -> switchyard::HandlerResult { panic!("handler bug") })
+        .route("echo", |ctx, conn, _, param: serde_json::Value| {
+            ctx.write_connection("echo", &param, conn.id)
+                .map(|_| ())
+                .map_err(|e| switchyard::HandlerError::other(e.to_string()))
+        })
+        .on_open(|_, conn| {
+            if conn.channel.as_ref() == "cursed" {
+                panic!("on_open bug");
+            }
+        });
+    let server = Server::new(config(1)).unwrap().socket("/socket", handler).start().unwrap();
+    let addr = server.local_addr();
+    let service = server.service();
+    let mut victim = connect(addr, "/socket?ch=room");
+    let mut bystander = connect(addr, "/socket?ch=room");
+    send(&mut victim, json!({"cmd": "boom", "param": null}));
+    let error = recv_cmd(&mut victim, "error");
+    assert_eq!(error["param"]["code"], "internal", "{error}");
+    send(&mut victim, json!({"cmd": "echo", "param": "still here"}));
+    assert_eq!(recv_cmd(&mut victim, "echo")["param"], "still here");
+    send(&mut bystander, json!({"cmd": "echo", "param": 7}));
+    assert_eq!(recv_cmd(&mut bystander, "echo")["param"], 7);
+
+    let mut cursed = connect(addr, "/socket?ch=cursed");
+    let code = loop {
+        match cursed.read() {
+            Ok(Message::Close(frame)) => break frame.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    };
+    assert_eq!(code, Some(1011));
+    send(&mut bystander, json!({"cmd": "echo", "param": 8}));
+    assert_eq!(recv_cmd(&mut bystander, "echo")["param"], 8);
+    assert_eq!(service.status().handler_panics, 2);
+    server.shutdown();
+}

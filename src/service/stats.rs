@@ -71,67 +71,84 @@ impl HistogramSnapshot {
     }
 }
 
-/// Counters of one worker. Only that worker writes them.
-#[derive(Debug)]
-#[repr(align(128))]
-pub struct WorkerStats {
-    /// Sizes of the messages clients send.
-    pub message_bytes: Histogram<8>,
-    /// Recipients of one channel write on this worker.
-    pub fanout_width: Histogram<6>,
-    pub connections: AtomicU64,
-    pub connections_opened: AtomicU64,
-    pub messages_in: AtomicU64,
-    pub messages_out: AtomicU64,
-    pub bytes_in: AtomicU64,
-    pub bytes_out: AtomicU64,
-    pub errors_sent: AtomicU64,
-    pub protocol_closes: AtomicU64,
-    pub slow_consumer_closes: AtomicU64,
-    pub idle_closes: AtomicU64,
-    pub handshake_timeouts: AtomicU64,
-    pub handshakes_rejected: AtomicU64,
-    pub heartbeats: AtomicU64,
-    pub message_too_big_closes: AtomicU64,
-    pub handshakes_forbidden: AtomicU64,
-    pub handshakes_unauthorized: AtomicU64,
-    pub handshakes_bad_request: AtomicU64,
-    pub tap_connections: AtomicU64,
-    pub connections_refused: AtomicU64,
-    pub rate_limit_closes: AtomicU64,
-    pub rate_limited: AtomicU64,
-    pub http_requests: AtomicU64,
+/// Every per-worker counter, defined once: each becomes a field of `WorkerStats` (written by
+/// its worker only) and of `Status` (the sum over workers), and so a `/metrics` series.
+/// A new counter is one line here.
+macro_rules! counters {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        /// Counters of one worker. Only that worker writes them.
+        #[derive(Debug)]
+        #[repr(align(128))]
+        pub struct WorkerStats {
+            /// Sizes of the messages clients send.
+            pub message_bytes: Histogram<8>,
+            /// Recipients of one channel write on this worker.
+            pub fanout_width: Histogram<6>,
+            $($(#[doc = $doc])* pub $name: AtomicU64,)*
+        }
+
+        impl Default for WorkerStats {
+            fn default() -> Self {
+                WorkerStats {
+                    message_bytes: Histogram::new(&MESSAGE_BYTES_BOUNDS),
+                    fanout_width: Histogram::new(&FANOUT_WIDTH_BOUNDS),
+                    $($name: AtomicU64::new(0),)*
+                }
+            }
+        }
+
+        /// A snapshot of the whole service.
+        #[derive(Debug, Clone, Serialize, Default)]
+        pub struct Status {
+            /// Seconds since the Unix epoch.
+            pub started_at: u64,
+            pub uptime_seconds: f64,
+            pub workers: usize,
+            pub channels: usize,
+            $($(#[doc = $doc])* pub $name: u64,)*
+        }
+
+        impl Status {
+            pub(crate) fn sum(stats: &[WorkerStats], started: SystemTime, channels: usize) -> Status {
+                Status {
+                    started_at: super::connection::unix_seconds(started),
+                    uptime_seconds: started.elapsed().map_or(0.0, |d| d.as_secs_f64()),
+                    workers: stats.len(),
+                    channels,
+                    $($name: stats.iter().map(|s| s.$name.load(Ordering::Relaxed)).sum(),)*
+                }
+            }
+        }
+    };
 }
 
-impl Default for WorkerStats {
-    fn default() -> Self {
-        WorkerStats {
-            message_bytes: Histogram::new(&MESSAGE_BYTES_BOUNDS),
-            fanout_width: Histogram::new(&FANOUT_WIDTH_BOUNDS),
-            connections: Default::default(),
-            connections_opened: Default::default(),
-            messages_in: Default::default(),
-            messages_out: Default::default(),
-            bytes_in: Default::default(),
-            bytes_out: Default::default(),
-            errors_sent: Default::default(),
-            protocol_closes: Default::default(),
-            slow_consumer_closes: Default::default(),
-            idle_closes: Default::default(),
-            handshake_timeouts: Default::default(),
-            handshakes_rejected: Default::default(),
-            heartbeats: Default::default(),
-            message_too_big_closes: Default::default(),
-            handshakes_forbidden: Default::default(),
-            handshakes_unauthorized: Default::default(),
-            handshakes_bad_request: Default::default(),
-            tap_connections: Default::default(),
-            connections_refused: Default::default(),
-            rate_limit_closes: Default::default(),
-            rate_limited: Default::default(),
-            http_requests: Default::default(),
-        }
-    }
+counters! {
+    /// Open application connections (a gauge).
+    connections,
+    connections_opened,
+    messages_in,
+    messages_out,
+    bytes_in,
+    bytes_out,
+    errors_sent,
+    protocol_closes,
+    slow_consumer_closes,
+    idle_closes,
+    handshake_timeouts,
+    handshakes_rejected,
+    heartbeats,
+    message_too_big_closes,
+    handshakes_forbidden,
+    handshakes_unauthorized,
+    handshakes_bad_request,
+    /// Open admin tap sockets (a gauge).
+    tap_connections,
+    connections_refused,
+    rate_limit_closes,
+    rate_limited,
+    http_requests,
+    /// Panics caught in application code (handlers, authenticators, authorizers).
+    handler_panics,
 }
 
 /// Both histograms, summed over workers.
@@ -165,70 +182,4 @@ mod tests {
 #[inline]
 pub fn bump(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
-}
-
-/// A snapshot of the whole service.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct Status {
-    /// Seconds since the Unix epoch.
-    pub started_at: u64,
-    pub uptime_seconds: f64,
-    pub workers: usize,
-    pub connections: u64,
-    pub channels: usize,
-    pub connections_opened: u64,
-    pub messages_in: u64,
-    pub messages_out: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub errors_sent: u64,
-    pub protocol_closes: u64,
-    pub slow_consumer_closes: u64,
-    pub idle_closes: u64,
-    pub handshake_timeouts: u64,
-    pub handshakes_rejected: u64,
-    pub heartbeats: u64,
-    pub message_too_big_closes: u64,
-    pub handshakes_forbidden: u64,
-    pub handshakes_unauthorized: u64,
-    pub handshakes_bad_request: u64,
-    pub tap_connections: u64,
-    pub connections_refused: u64,
-    pub rate_limit_closes: u64,
-    pub rate_limited: u64,
-    pub http_requests: u64,
-}
-
-impl Status {
-    pub(crate) fn sum(stats: &[WorkerStats], started: SystemTime, channels: usize) -> Status {
-        let total = |f: fn(&WorkerStats) -> &AtomicU64| stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum();
-        Status {
-            started_at: super::connection::unix_seconds(started),
-            uptime_seconds: started.elapsed().map_or(0.0, |d| d.as_secs_f64()),
-            workers: stats.len(),
-            connections: total(|s| &s.connections),
-            channels,
-            connections_opened: total(|s| &s.connections_opened),
-            messages_in: total(|s| &s.messages_in),
-            messages_out: total(|s| &s.messages_out),
-            bytes_in: total(|s| &s.bytes_in),
-            bytes_out: total(|s| &s.bytes_out),
-            errors_sent: total(|s| &s.errors_sent),
-            protocol_closes: total(|s| &s.protocol_closes),
-            slow_consumer_closes: total(|s| &s.slow_consumer_closes),
-            idle_closes: total(|s| &s.idle_closes),
-            handshake_timeouts: total(|s| &s.handshake_timeouts),
-            handshakes_rejected: total(|s| &s.handshakes_rejected),
-            heartbeats: total(|s| &s.heartbeats),
-            message_too_big_closes: total(|s| &s.message_too_big_closes),
-            handshakes_forbidden: total(|s| &s.handshakes_forbidden),
-            handshakes_unauthorized: total(|s| &s.handshakes_unauthorized),
-            handshakes_bad_request: total(|s| &s.handshakes_bad_request),
-            tap_connections: total(|s| &s.tap_connections),
-            connections_refused: total(|s| &s.connections_refused),
-            rate_limit_closes: total(|s| &s.rate_limit_closes),
-            rate_limited: total(|s| &s.rate_limited),
-            http_requests: total(|s| &s.http_requests),
-        }
-    }
 }

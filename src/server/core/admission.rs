@@ -12,6 +12,7 @@ impl WorkerCore {
         request: &HttpRequest,
     ) -> Result<(String, Option<Profile>), HttpResponse> {
         let config = &self.service.shared.config;
+        let require_auth = config.require_auth;
         if let Some(origin) = request.header("origin") {
             let allowed = &config.allowed_origins;
             if !allowed.is_empty() && !allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
@@ -19,13 +20,14 @@ impl WorkerCore {
             }
         }
         let profile = match &route.authenticator {
-            Some(authenticator) => authenticator
-                .authenticate(request)
+            Some(authenticator) => self
+                .isolated("authenticate", |_| authenticator.authenticate(request))
+                .ok_or_else(|| HttpResponse::text(500, "authentication failed"))?
                 .map_err(|refusal| HttpResponse::text(refusal.status, &refusal.reason))?,
             None => None,
         };
         let is_app_route = matches!(route.kind, SocketKind::Json(_));
-        if is_app_route && profile.is_none() && config.require_auth {
+        if is_app_route && profile.is_none() && require_auth {
             return Err(HttpResponse::text(401, "authentication required"));
         }
         let channel = match request.query_param("ch") {

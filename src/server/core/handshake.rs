@@ -113,7 +113,11 @@ impl WorkerCore {
             SocketKind::Json(handler) => {
                 self.register(&session);
                 self.join_here(token, &channel);
-                handler.on_open(&mut Context::new(self, Some(id)), &session);
+                let opened =
+                    self.isolated("on_open", |core| handler.on_open(&mut Context::new(core, Some(id)), &session));
+                if opened.is_none() {
+                    return self.start_close(token, 1011, "internal error");
+                }
             }
         }
         if !leftover.is_empty() {

@@ -56,7 +56,7 @@ impl WorkerCore {
         connections.store(connections.load(Ordering::Relaxed).saturating_sub(1), Ordering::Relaxed);
         if let SocketKind::Json(handler) = &self.routes.sockets[route].kind {
             let handler = handler.clone();
-            handler.on_close(&mut Context::new(self, Some(id)), &session);
+            self.isolated("on_close", |core| handler.on_close(&mut Context::new(core, Some(id)), &session));
         }
     }
 

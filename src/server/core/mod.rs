@@ -17,11 +17,13 @@
 //! - `lifecycle.rs` close handshake, end of session, shutdown
 //! - `timers.rs`    the periodic sweep
 //! - `commands.rs`  bus commands from other threads
+//! - `isolation.rs` application code run so that its panics cost one connection, not the worker
 
 mod admission;
 mod channels;
 mod commands;
 mod handshake;
+mod isolation;
 mod lifecycle;
 mod output;
 mod presence;

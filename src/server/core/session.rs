@@ -115,15 +115,19 @@ impl WorkerCore {
         if !is_member {
             return self.send_error(token, "not-member", &format!("not a member of channel '{channel}'"));
         }
-        let result = handler.on_message(
-            &mut Context::new(self, Some(session.id)),
-            &session,
-            channel,
-            &message.cmd,
-            message.param(),
-        );
-        if let Err(e) = result {
-            self.send_error(token, e.code(), &e.to_string());
+        let result = self.isolated("on_message", |core| {
+            handler.on_message(
+                &mut Context::new(core, Some(session.id)),
+                &session,
+                channel,
+                &message.cmd,
+                message.param(),
+            )
+        });
+        match result {
+            Some(Ok(())) => {}
+            Some(Err(e)) => self.send_error(token, e.code(), &e.to_string()),
+            None => self.send_error(token, "internal", "the server failed to handle this message"),
         }
     }
 
@@ -141,7 +145,10 @@ impl WorkerCore {
         let Ok(Refresh { token: credential }) = serde_json::from_str(param.get()) else {
             return self.send_error(token, "bad-param", "refresh needs {\"token\": string}");
         };
-        match authenticator.refresh(&credential, &session.profile) {
+        let Some(refreshed) = self.isolated("refresh", |_| authenticator.refresh(&credential, &session.profile)) else {
+            return self.send_error(token, "internal", "the server failed to check this token");
+        };
+        match refreshed {
             Ok(profile) if profile.id == session.profile.id => {
                 if let Some(conn) = self.conns.get_mut(token) {
                     conn.expiry = expiry_of(&profile);
