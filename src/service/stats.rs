@@ -161,6 +161,12 @@ pub(crate) fn histograms(stats: &[WorkerStats]) -> Vec<HistogramSnapshot> {
     ]
 }
 
+/// Adds `n` to a counter that only the calling thread writes (no locked instruction).
+#[inline]
+pub fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,10 +182,4 @@ mod tests {
         assert_eq!(snapshot.cumulative, vec![1, 3, 3, 4, 4, 4, 5]);
         assert_eq!((snapshot.count, snapshot.sum), (5, 1_001_011));
     }
-}
-
-/// Adds `n` to a counter that only the calling thread writes (no locked instruction).
-#[inline]
-pub fn bump(counter: &AtomicU64, n: u64) {
-    counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
