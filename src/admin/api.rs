@@ -283,25 +283,16 @@ fn parse_body(request: &HttpRequest) -> Result<Value, HttpResponse> {
     serde_json::from_slice(&request.body).map_err(|e| error(400, &format!("the body is not valid JSON: {e}")))
 }
 
-/// Decodes `%XX` escapes of a path segment (`+` stays `+`); None if not UTF-8 or malformed.
+/// Decodes `%XX` escapes of a path segment (`+` stays `+`); None if not UTF-8 or malformed
+/// (a `%` not followed by two hex digits).
 pub fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    let well_formed = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'%')
+        .all(|(i, _)| bytes.get(i + 1..i + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)));
+    well_formed.then(|| percent_encoding::percent_decode_str(text).decode_utf8().ok().map(|s| s.into_owned()))?
 }
 
 #[cfg(test)]

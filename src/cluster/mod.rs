@@ -24,7 +24,8 @@ mod envelope;
 mod link;
 mod nodes;
 mod presence;
-mod resp;
+#[doc(hidden)]
+pub mod resp;
 mod shared;
 mod stats;
 mod subscriber;

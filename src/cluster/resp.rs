@@ -7,6 +7,9 @@ use std::io;
 
 /// The largest bulk string or array accepted from Redis (a guard against garbage).
 const MAX_LEN: usize = 64 << 20;
+/// The deepest nesting of arrays accepted (pub/sub pushes are two deep): parsing recurses,
+/// so this bounds the stack whatever the input.
+pub const MAX_DEPTH: usize = 8;
 
 /// One reply or push, borrowing its strings from the read buffer.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,10 +46,10 @@ fn protocol_error(what: &str) -> io::Error {
 /// Parses one value at the start of `buf`: `Ok(None)` if it is not complete yet, else the
 /// value and how many bytes it took.
 pub fn parse(buf: &[u8]) -> io::Result<Option<(Value<'_>, usize)>> {
-    parse_at(buf, 0)
+    parse_at(buf, 0, 0)
 }
 
-fn parse_at(buf: &[u8], pos: usize) -> io::Result<Option<(Value<'_>, usize)>> {
+fn parse_at(buf: &[u8], pos: usize, depth: usize) -> io::Result<Option<(Value<'_>, usize)>> {
     let Some((line, next)) = line_at(buf, pos) else { return Ok(None) };
     let Some((&kind, rest)) = line.split_first() else { return Err(protocol_error("empty line")) };
     match kind {
@@ -54,7 +57,8 @@ fn parse_at(buf: &[u8], pos: usize) -> io::Result<Option<(Value<'_>, usize)>> {
         b'-' => Ok(Some((Value::Error(rest), next))),
         b':' => Ok(Some((Value::Int(integer(rest)?), next))),
         b'$' => bulk(buf, integer(rest)?, next),
-        b'*' => array(buf, integer(rest)?, next),
+        b'*' if depth >= MAX_DEPTH => Err(protocol_error("arrays nested too deep")),
+        b'*' => array(buf, integer(rest)?, next, depth + 1),
         _ => Err(protocol_error("unknown type byte")),
     }
 }
@@ -91,12 +95,12 @@ fn bulk(buf: &[u8], n: i64, start: usize) -> io::Result<Option<(Value<'_>, usize
     Ok(Some((Value::Bulk(Some(&buf[start..end])), end + 2)))
 }
 
-fn array(buf: &[u8], n: i64, start: usize) -> io::Result<Option<(Value<'_>, usize)>> {
+fn array(buf: &[u8], n: i64, start: usize, depth: usize) -> io::Result<Option<(Value<'_>, usize)>> {
     let Some(len) = length(n)? else { return Ok(Some((Value::Array(None), start))) };
     let mut items = Vec::with_capacity(len.min(16));
     let mut pos = start;
     for _ in 0..len {
-        let Some((item, next)) = parse_at(buf, pos)? else { return Ok(None) };
+        let Some((item, next)) = parse_at(buf, pos, depth)? else { return Ok(None) };
         items.push(item);
         pos = next;
     }
@@ -167,6 +171,15 @@ mod tests {
         }
         assert_eq!(parse(b"$-1\r\n").expect("nil").expect("complete").0, Value::Bulk(None));
         assert_eq!(parse(b":-3\r\n").expect("int").expect("complete").0, Value::Int(-3));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = b"*1\r\n".repeat(200_000);
+        assert!(parse(&deep).is_err());
+        let mut ok = b"*1\r\n".repeat(MAX_DEPTH);
+        ok.extend_from_slice(b":1\r\n");
+        assert!(parse(&ok).expect("within the limit").is_some());
     }
 
     #[test]

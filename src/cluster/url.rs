@@ -52,7 +52,8 @@ fn split_port(address: &str) -> Option<(String, u16)> {
 }
 
 fn split_credentials(credentials: &str) -> (Option<String>, Option<String>) {
-    let decode = |s: &str| form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    // Percent-decoding as RFC 3986 says (not as a form: a `+` stays a `+`).
+    let decode = |s: &str| Some(percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned());
     match credentials.split_once(':') {
         Some((user, password)) => (decode(user).filter(|u| !u.is_empty()), decode(password)),
         None => (None, decode(credentials).filter(|p| !p.is_empty())),
@@ -83,6 +84,8 @@ mod tests {
         let url = RedisUrl::parse("redis://:s%40cret@localhost/0").expect("valid");
         assert_eq!((url.port, url.password.as_deref(), url.user.as_deref()), (6379, Some("s@cret"), None));
         assert_eq!(url.to_string(), "redis://***@localhost:6379");
+        let url = RedisUrl::parse("redis://:pa+ss%2Bw@localhost").expect("valid");
+        assert_eq!(url.password.as_deref(), Some("pa+ss+w"), "a plus is a plus, not a space");
         let url = RedisUrl::parse("redis://bob:pw@[::1]:6380").expect("valid");
         assert_eq!((url.address(), url.user.as_deref()), ("[::1]:6380".to_string(), Some("bob")));
     }
