@@ -133,6 +133,27 @@ pub struct Config {
     /// Time shutdown waits for clients to answer the 1001 close before exiting.
     #[arg(long, env = "SWITCHYARD_SHUTDOWN_GRACE", default_value = "3s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Announce joins and leaves to a channel's other members (`online-update`,
+    /// `online-updates`); `false` turns presence announcements off for every channel (the
+    /// channel policy can also turn them off per channel). `online()` and the admin views stay exact.
+    #[arg(long, env = "SWITCHYARD_PRESENCE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub presence: bool,
+
+    /// Channels with more members than this on a node get joins and leaves coalesced: at most
+    /// one `online-updates {joined, left, ...}` per channel and worker every --presence-interval,
+    /// instead of one `online-update` per join (which costs O(members²) in a join storm).
+    #[arg(long, env = "SWITCHYARD_PRESENCE_BATCH_ABOVE", default_value_t = 64)]
+    pub presence_batch_above: usize,
+
+    /// How long coalesced presence changes wait before they are sent.
+    #[arg(long, env = "SWITCHYARD_PRESENCE_INTERVAL", default_value = "100ms", value_parser = parse_duration)]
+    pub presence_interval: Duration,
+
+    /// Most user ids listed in each of `joined` and `left` of one `online-updates` (the counts
+    /// are always exact; `truncated` says the lists are not complete).
+    #[arg(long, env = "SWITCHYARD_PRESENCE_LIST_MAX", default_value_t = 16)]
+    pub presence_list_max: usize,
 }
 
 impl Default for Config {

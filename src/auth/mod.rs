@@ -52,6 +52,12 @@ pub enum ChannelAction {
 /// Decides who may join or publish to which channel. Runs on the event loop: must not block.
 pub trait ChannelAuthorizer: Send + Sync + 'static {
     fn authorize(&self, profile: &Profile, channel: &str, action: ChannelAction) -> bool;
+
+    /// Whether joins and leaves of `channel` are announced to its members (`online-update`,
+    /// `online-updates`). Default: yes, unless the server runs with `--presence false`.
+    fn announces_presence(&self, _channel: &str) -> bool {
+        true
+    }
 }
 
 impl<F> ChannelAuthorizer for F

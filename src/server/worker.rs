@@ -62,7 +62,8 @@ impl Worker {
         let mut events = Events::with_capacity(1024);
         let mut next_sweep = Instant::now() + tick;
         loop {
-            let timeout = next_sweep.saturating_duration_since(Instant::now());
+            let wake_at = self.core.presence_due().map_or(next_sweep, |due| due.min(next_sweep));
+            let timeout = wake_at.saturating_duration_since(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     log::error!("worker {}: poll failed: {e}", self.core.index);
@@ -84,6 +85,9 @@ impl Worker {
                     }
                 }
             }
+            if self.core.presence_due().is_some_and(|due| self.core.now >= due) {
+                self.core.flush_presence();
+            }
             self.core.flush_dirty();
             self.reap();
             if self.core.now >= next_sweep {
@@ -93,6 +97,9 @@ impl Worker {
                 next_sweep = self.core.now + tick;
             }
             if self.finished() {
+                // Departures still waiting to be coalesced are told before the worker ends.
+                self.core.flush_presence();
+                self.core.flush_dirty();
                 return;
             }
         }

@@ -61,6 +61,8 @@ pub struct Joined {
     pub user_first: bool,
     /// The channel had no member on this node before.
     pub channel_created: bool,
+    /// Member connections of the channel on this node, after the join.
+    pub members: usize,
 }
 
 /// What a leave changed.
@@ -71,6 +73,8 @@ pub struct Left {
     pub user_last: bool,
     /// The channel has no member left on this node (it is deleted).
     pub channel_deleted: bool,
+    /// Member connections of the channel left on this node.
+    pub members: usize,
 }
 
 #[derive(Default)]
@@ -135,13 +139,14 @@ impl Registry {
         entry.channels.push(name.clone());
         let members = channels.entry(name).or_default();
         members.members.insert(*id);
+        let member_count = members.members.len();
         if entry.conn.profile.anonymous {
             members.anonymous += 1;
-            return Joined { joined: true, user_first: true, channel_created };
+            return Joined { joined: true, user_first: true, channel_created, members: member_count };
         }
         let count = members.users.entry(entry.conn.profile.id.clone()).or_insert(0);
         *count += 1;
-        Joined { joined: true, user_first: *count == 1, channel_created }
+        Joined { joined: true, user_first: *count == 1, channel_created, members: member_count }
     }
 
     /// Records a leave; an emptied channel is deleted.
@@ -152,7 +157,8 @@ impl Registry {
         let Some(position) = entry.channels.iter().position(|c| &**c == channel) else { return Left::default() };
         entry.channels.swap_remove(position);
         let (user_last, channel_deleted) = remove_member(channels, channel, id, &entry.conn.profile);
-        Left { left: true, user_last, channel_deleted }
+        let members = channels.get(channel).map_or(0, |c| c.members.len());
+        Left { left: true, user_last, channel_deleted, members }
     }
 
     /// The worker that owns a connection.
@@ -320,15 +326,30 @@ mod tests {
         assert!(registry.add(tab1.clone(), 0));
         assert!(!registry.add(tab2.clone(), 1), "second tab of the same user");
         assert!(registry.add(other.clone(), 0));
-        assert_eq!(registry.join(&tab1.id, "room"), Joined { joined: true, user_first: true, channel_created: true });
-        assert_eq!(registry.join(&tab2.id, "room"), Joined { joined: true, user_first: false, channel_created: false });
+        assert_eq!(
+            registry.join(&tab1.id, "room"),
+            Joined { joined: true, user_first: true, channel_created: true, members: 1 }
+        );
+        assert_eq!(
+            registry.join(&tab2.id, "room"),
+            Joined { joined: true, user_first: false, channel_created: false, members: 2 }
+        );
         assert_eq!(registry.join(&tab2.id, "room"), Joined::default(), "already a member");
         assert!(registry.join(&other.id, "room").user_first);
         assert_eq!(registry.online("room"), vec!["ann", "bob"]);
         assert_eq!(registry.channels()[0], ChannelInfo { name: "room".into(), members: 3, users: 2 });
-        assert_eq!(registry.leave(&tab1.id, "room"), Left { left: true, user_last: false, channel_deleted: false });
-        assert_eq!(registry.leave(&tab2.id, "room"), Left { left: true, user_last: true, channel_deleted: false });
-        assert_eq!(registry.leave(&other.id, "room"), Left { left: true, user_last: true, channel_deleted: true });
+        assert_eq!(
+            registry.leave(&tab1.id, "room"),
+            Left { left: true, user_last: false, channel_deleted: false, members: 2 }
+        );
+        assert_eq!(
+            registry.leave(&tab2.id, "room"),
+            Left { left: true, user_last: true, channel_deleted: false, members: 1 }
+        );
+        assert_eq!(
+            registry.leave(&other.id, "room"),
+            Left { left: true, user_last: true, channel_deleted: true, members: 0 }
+        );
         assert_eq!(registry.channel_count(), 0);
         assert!(!registry.remove(&tab1.id));
         assert!(registry.remove(&tab2.id), "last connection of ann");

@@ -42,7 +42,7 @@ impl WorkerCore {
             }
         }
         if joined.user_first && !self.user_elsewhere(channel, &session.profile.id) {
-            self.announce(channel, &session.profile.id, true, session.id);
+            self.announce(channel, &session.profile.id, true, session.id, joined.members);
         }
         true
     }
@@ -70,7 +70,7 @@ impl WorkerCore {
             }
         }
         if left.user_last && !self.user_elsewhere(channel, user) {
-            self.announce(channel, user, false, id);
+            self.announce(channel, user, false, id, left.members);
         }
     }
 

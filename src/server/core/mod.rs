@@ -13,7 +13,7 @@
 //! - `rate.rs`      the per-connection message rate budget
 //! - `output.rs`    queueing, fan-out of shared frames, the per-turn flush, backpressure
 //! - `channels.rs`  the local channel index, join and leave
-//! - `presence.rs`  `online-update` announcements
+//! - `presence.rs`  `online-update` announcements, coalesced for big channels
 //! - `lifecycle.rs` close handshake, end of session, shutdown
 //! - `timers.rs`    the periodic sweep
 //! - `commands.rs`  bus commands from other threads
@@ -40,7 +40,6 @@ use indexmap::IndexSet;
 
 /// The worker's maps are looked up per message: a fast, randomly seeded hasher.
 type FastHash = foldhash::fast::RandomState;
-use serde::Serialize;
 use slab::Slab;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
@@ -101,6 +100,8 @@ pub struct WorkerCore {
     tick: Duration,
     /// When every open connection is next pinged (one shared ping frame per worker).
     next_ping: Instant,
+    /// Presence changes of big channels, waiting to be sent coalesced.
+    pending_presence: presence::PendingPresence,
 }
 
 impl WorkerCore {
@@ -121,6 +122,7 @@ impl WorkerCore {
             registry,
             tick: service.shared.config.tick(),
             next_ping: Instant::now() + service.shared.config.ping_interval,
+            pending_presence: Default::default(),
             service,
             routes,
             common,
