@@ -7,24 +7,15 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::json;
-use switchyard::server::frames;
 use switchyard::server::harness::Harness;
-use switchyard::server::http::{check_upgrade, parse_request, Parse};
 use switchyard::service::message::{encode, Envelope, Inbound};
+use switchyard::wire::frame as frames;
+use switchyard::wire::http::{check_upgrade, parse_request, Parse};
 use switchyard::Config;
 
 const CHAT: &str =
     r#"{"channel":"lobby","cmd":"chat","param":{"text":"hello, this is a 64-byte chat message for the bench!"}}"#;
 const UPGRADE: &[u8] = b"GET /example/socket?ch=bench HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:8080\r\n\r\n";
-
-fn masked(payload: &[u8]) -> Vec<u8> {
-    let mask = [0x12, 0x34, 0x56, 0x78];
-    let mut frame = vec![0x81, 0x80 | 126];
-    frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    frame
-}
 
 fn parse_and_dispatch(c: &mut Criterion) {
     let mut group = c.benchmark_group("message");
@@ -34,7 +25,10 @@ fn parse_and_dispatch(c: &mut Criterion) {
     let mut harness = Harness::new(Config::default()).expect("harness");
     let mut peer = harness.connect().expect("connect");
     harness.feed(peer.token, UPGRADE);
-    let frame = masked(br#"{"cmd":"echo","param":{"text":"hello, this is a 64-byte echo message for the bench!!"}}"#);
+    let frame = frames::client_frame(
+        0x81,
+        br#"{"cmd":"echo","param":{"text":"hello, this is a 64-byte echo message for the bench!!"}}"#,
+    );
     group.bench_function("dispatch_echo", |b| {
         b.iter(|| {
             harness.feed(peer.token, &frame);

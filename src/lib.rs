@@ -56,6 +56,7 @@ pub mod config;
 pub mod example;
 pub mod server;
 pub mod service;
+pub mod wire;
 
 pub use config::Config;
 pub use server::{HttpRequest, HttpResponse, Running, Server};

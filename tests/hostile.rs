@@ -321,25 +321,6 @@ impl Ws {
     }
 }
 
-/// A masked client frame with the all-zero mask key (legal, and costs no masking).
-fn zero_masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mut frame = vec![first];
-    match payload.len() {
-        n if n < 126 => frame.push(0x80 | n as u8),
-        n if n < 65536 => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(&[0; 4]);
-    frame.extend_from_slice(payload);
-    frame
-}
-
 // ---- handshake abuse ------------------------------------------------------------------------
 
 #[test]
@@ -730,7 +711,7 @@ impl ChatFrames {
     fn new(text_bytes: usize) -> Self {
         let text = "x".repeat(text_bytes);
         let message = json!({"cmd": "chat", "param": {"text": text}}).to_string();
-        let frame = zero_masked_frame(0x81, message.as_bytes());
+        let frame = switchyard::wire::frame::client_frame_masked(0x81, message.as_bytes(), [0; 4]) /* zero mask: no masking cost */;
         let digits = find(&frame, b"\"text\":\"").unwrap() + 8;
         ChatFrames { frame, digits }
     }

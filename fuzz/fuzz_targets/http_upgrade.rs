@@ -1,4 +1,4 @@
-//! Fuzz target: the HTTP/1.1 upgrade parser (`server::http::parse_request`) fed arbitrary
+//! Fuzz target: the HTTP/1.1 upgrade parser (`wire::http::parse_request`) fed arbitrary
 //! bytes in arbitrary splits, the way a connection accumulates and reparses what arrived,
 //! then `check_upgrade` on the complete request. The checks live in
 //! `switchyard_fuzz::http_upgrade::run`.

@@ -14,9 +14,7 @@
 
 use std::net::SocketAddr;
 
-use switchyard::server::http::{
-    self, check_upgrade, parse_request, Parse, MAX_BODY_BYTES, MAX_HEADERS, MAX_HEAD_BYTES,
-};
+use switchyard::wire::http::{self, check_upgrade, parse_request, Parse, MAX_BODY_BYTES, MAX_HEADERS, MAX_HEAD_BYTES};
 
 use crate::input::Input;
 

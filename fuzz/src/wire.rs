@@ -18,15 +18,14 @@ pub fn upgrade_request(target: &str) -> Vec<u8> {
 }
 
 /// Masks or unmasks `payload` in place.
-pub fn mask(payload: &mut [u8], key: [u8; 4]) {
-    for (i, byte) in payload.iter_mut().enumerate() {
-        *byte ^= key[i & 3];
-    }
-}
+pub use switchyard::wire::frame::apply_mask as mask;
 
 /// A client frame with first byte `b0` (FIN, RSV, opcode), the shortest length encoding,
 /// masked with `key` (or unmasked when `None`).
 pub fn client_frame(b0: u8, payload: &[u8], key: Option<[u8; 4]>) -> Vec<u8> {
+    if let Some(key) = key {
+        return switchyard::wire::frame::client_frame_masked(b0, payload, key);
+    }
     let form = match payload.len() {
         0..=125 => LengthForm::Short,
         126..=65535 => LengthForm::Medium,

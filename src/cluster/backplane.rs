@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 
 use super::shared::{ClusterShared, Command};
 use super::topics::OwnedScope;
-use crate::server::frames::SharedFrame;
 use crate::service::backplane::{Backplane, Scope};
 use crate::service::{ConnId, Shared};
+use crate::wire::frame::SharedFrame;
 
 /// Frame bytes that may wait for the link thread; past this, writes for other nodes are
 /// dropped (and counted) rather than queued without bound.

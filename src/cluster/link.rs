@@ -22,8 +22,8 @@ use super::resp::{self, Value};
 use super::shared::{ClusterShared, Command};
 use super::subscriber::Subscriber;
 use super::topics::OwnedScope;
-use crate::server::frames::SharedFrame;
 use crate::service::{ConnId, Service};
+use crate::wire::frame::SharedFrame;
 
 /// How often a node says it is alive (and rescans its presence).
 pub const HEARTBEAT: Duration = Duration::from_secs(2);

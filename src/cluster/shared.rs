@@ -10,8 +10,8 @@ use super::stats::Stats;
 use super::topics::{OwnedScope, Topics};
 use super::url::RedisUrl;
 use super::view::View;
-use crate::server::frames::SharedFrame;
 use crate::service::ConnId;
+use crate::wire::frame::SharedFrame;
 
 pub struct ClusterShared {
     /// This process, as the other nodes know it.

@@ -1,6 +1,6 @@
-//! WebSocket frames: reading client frames into messages, and encoding server frames.
+//! Reading client frames into messages (the encoding of server frames is `wire::frame`).
 //!
-//! Owns RFC 6455 framing on the server side: header parsing (tungstenite's `FrameHeader`),
+//! Owns RFC 6455 frame reading on the server side: header parsing (tungstenite's `FrameHeader`),
 //! unmasking, the checks a server must make (masking, reserved bits and opcodes, control
 //! frame rules, fragment order, UTF-8, close codes, the size limit), and reassembly of
 //! fragmented messages. It works in place on the bytes the worker read, so a complete frame
@@ -9,15 +9,10 @@
 
 use std::io::Cursor;
 
-use bytes::{BufMut, Bytes, BytesMut};
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
-/// The longest header of a server frame (no mask): 2 + 8 bytes.
-pub const MAX_SERVER_HEADER: usize = 10;
-
-/// A complete server frame, encoded once and shared by every out-queue that sends it.
-pub type SharedFrame = Bytes;
+use crate::wire::frame::{apply_mask, MAX_SERVER_HEADER};
 
 /// What a client frame, or a completed fragmented message, means to the connection.
 #[derive(Debug, PartialEq, Eq)]
@@ -295,86 +290,10 @@ fn expected_frame_len(bytes: &[u8]) -> Option<usize> {
     usize::try_from(length).ok().map(|l| l.saturating_add(cursor.position() as usize))
 }
 
-/// Unmasks (or masks) `payload` in place, eight bytes at a time.
-pub fn apply_mask(payload: &mut [u8], mask: [u8; 4]) {
-    let wide = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
-    let mut chunks = payload.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
-    }
-    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
-        *byte ^= mask[i & 3];
-    }
-}
-
-/// Writes a server frame header (FIN set, no mask) for `opcode` and `length`.
-pub fn put_header(out: &mut impl BufMut, opcode: OpCode, length: usize) {
-    let header = FrameHeader { opcode, ..FrameHeader::default() };
-    let mut bytes = [0u8; MAX_SERVER_HEADER];
-    let mut cursor = Cursor::new(&mut bytes[..]);
-    // Writing at most 10 bytes into a 10-byte array cannot fail.
-    let _ = header.format(length as u64, &mut cursor);
-    let written = cursor.position() as usize;
-    out.put_slice(&bytes[..written]);
-}
-
-/// Encodes one complete server frame.
-pub fn encode(opcode: OpCode, payload: &[u8]) -> SharedFrame {
-    let mut out = BytesMut::with_capacity(payload.len() + MAX_SERVER_HEADER);
-    put_header(&mut out, opcode, payload.len());
-    out.put_slice(payload);
-    out.freeze()
-}
-
-/// A text frame.
-pub fn text(payload: &[u8]) -> SharedFrame {
-    encode(OpCode::Data(Data::Text), payload)
-}
-
-/// A close frame with a status code and a short reason.
-pub fn close(code: u16, reason: &str) -> SharedFrame {
-    let mut payload = Vec::with_capacity(2 + reason.len());
-    payload.extend_from_slice(&code.to_be_bytes());
-    payload.extend_from_slice(&reason.as_bytes()[..reason.len().min(123)]);
-    encode(OpCode::Control(Control::Close), &payload)
-}
-
-/// A pong answering a ping's payload.
-pub fn pong(payload: &[u8]) -> SharedFrame {
-    encode(OpCode::Control(Control::Pong), payload)
-}
-
-/// The server's heartbeat ping (one shared frame for every connection).
-pub fn ping() -> SharedFrame {
-    encode(OpCode::Control(Control::Ping), b"")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [1, 2, 3, 4];
-        let mut out = vec![first];
-        match payload.len() {
-            n if n < 126 => out.push(0x80 | n as u8),
-            n if n < 65536 => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        let mut body = payload.to_vec();
-        apply_mask(&mut body, mask);
-        out.extend_from_slice(&body);
-        out
-    }
+    use crate::wire::frame::client_frame;
 
     fn events(reader: &mut FrameReader, bytes: &[u8], max: usize) -> Result<Vec<String>, Violation> {
         let mut seen = Vec::new();
@@ -469,15 +388,5 @@ mod tests {
         payload.extend_from_slice(b"bye");
         let seen = events(&mut FrameReader::default(), &client_frame(0x88, &payload), 1024).unwrap();
         assert_eq!(seen, vec![r#"Close(Some((1000, "bye")))"#]);
-    }
-
-    #[test]
-    fn server_frames_have_the_right_headers() {
-        assert_eq!(&text(b"hi")[..], &[0x81, 2, b'h', b'i']);
-        let long = text(&[b'a'; 300]);
-        assert_eq!(&long[..4], &[0x81, 126, 1, 44]);
-        let huge = text(&vec![b'a'; 70000]);
-        assert_eq!(&huge[..2], &[0x81, 127]);
-        assert_eq!(&close(1001, "bye")[..], &[0x88, 5, 0x03, 0xE9, b'b', b'y', b'e']);
     }
 }

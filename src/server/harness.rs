@@ -14,11 +14,11 @@ use mio::{Poll, Waker};
 
 use super::conn::Conn;
 use super::core::WorkerCore;
-use super::frames::SharedFrame;
 use super::routes::{Routes, SocketKind, SocketRoute};
 use crate::config::Config;
 use crate::service::bus::{self, InboxReceiver};
 use crate::service::{Service, Status};
+use crate::wire::frame::SharedFrame;
 
 pub struct Harness {
     core: WorkerCore,
@@ -199,18 +199,12 @@ mod tests {
 
     const UPGRADE: &[u8] = b"GET /example/socket?ch=h HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
-    fn masked_text(payload: &[u8]) -> Vec<u8> {
-        let mut frame = vec![0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0];
-        frame.extend_from_slice(payload);
-        frame
-    }
-
     #[test]
     fn a_fed_connection_upgrades_and_answers() {
         let mut harness = Harness::new(Config::default()).unwrap();
         let mut peer = harness.connect().unwrap();
         harness.feed(peer.token, UPGRADE);
-        harness.feed(peer.token, &masked_text(br#"{"cmd":"echo","param":7}"#));
+        harness.feed(peer.token, &crate::wire::frame::client_frame(0x81, br#"{"cmd":"echo","param":7}"#));
         std::thread::sleep(std::time::Duration::from_millis(20));
         let out = String::from_utf8_lossy(&drain(&mut peer.client)).into_owned();
         assert!(out.starts_with("HTTP/1.1 101"), "{out}");
@@ -229,7 +223,7 @@ mod tests {
         let members = harness.add_members(100, "wide").unwrap();
         assert_eq!(members.len(), 100);
         assert_eq!(harness.service().connections_by_channel("wide").len(), 100);
-        let frame = crate::server::frames::text(b"x");
+        let frame = crate::wire::frame::text(b"x");
         harness.fan_out("wide", &frame);
         assert_eq!(harness.buffers(members[0]).1, 3);
         harness.discard_output();

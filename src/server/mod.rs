@@ -4,9 +4,8 @@
 //! - `worker.rs`  the per-core loop: poll, accept, read, flush, timers
 //! - `core.rs`    a worker's connections, channels, dispatch and fan-out
 //! - `conn.rs`    one connection's state
-//! - `frames.rs`  WebSocket frames in and out
+//! - `frames.rs`  client WebSocket frames in (server frames are `wire::frame`)
 //! - `outqueue.rs` corked, vectored writes and the backlog count
-//! - `http.rs`    the HTTP/1.1 request parser and the upgrade
 //! - `routes.rs`  socket and HTTP routes
 //! - `listener.rs` the `SO_REUSEPORT` listeners
 //! - `harness.rs` a core driven by hand, for fuzzing and benchmarks
@@ -16,7 +15,8 @@ pub mod core;
 pub mod frames;
 #[doc(hidden)]
 pub mod harness;
-pub mod http;
+/// Compatibility path: HTTP parsing and types now live in [`crate::wire::http`].
+pub use crate::wire::http;
 mod listener;
 pub mod outqueue;
 pub mod routes;

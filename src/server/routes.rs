@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::http::{HttpRequest, HttpResponse};
 use crate::auth::Authenticator;
 use crate::service::{Handler, Service};
+use crate::wire::http::{HttpRequest, HttpResponse};
 
 /// A plain HTTP handler. It runs on the event loop: it must answer quickly.
 pub type HttpHandler = Arc<dyn Fn(&HttpRequest, &Service) -> HttpResponse + Send + Sync>;

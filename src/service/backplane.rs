@@ -9,7 +9,7 @@
 //! loops: they must never block (queue the work to the backplane's own thread).
 
 use super::connection::ConnId;
-use crate::server::frames::SharedFrame;
+use crate::wire::frame::SharedFrame;
 
 /// What a write addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

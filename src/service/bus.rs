@@ -13,7 +13,7 @@ use std::sync::Arc;
 use mio::Waker;
 
 use super::connection::ConnId;
-use crate::server::frames::SharedFrame;
+use crate::wire::frame::SharedFrame;
 
 /// Work for a worker, from another thread (or from itself, applied in place).
 #[derive(Debug)]

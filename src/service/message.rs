@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::connection::ConnId;
-use crate::server::frames::{put_header, SharedFrame, MAX_SERVER_HEADER};
+use crate::wire::frame::{put_header, SharedFrame, MAX_SERVER_HEADER};
 
 /// A message from a client: `{"channel"?, "cmd", "param"?}`. A `from` it sends is ignored.
 #[derive(Debug, Deserialize)]
@@ -96,7 +96,7 @@ pub struct ErrorParam<'a> {
 pub fn error_frame(code: &str, message: &str) -> SharedFrame {
     // Serializing two strings cannot fail; fall back to a fixed frame anyway.
     encode(Envelope::default(), "error", &ErrorParam { message, code })
-        .unwrap_or_else(|_| crate::server::frames::text(br#"{"cmd":"error","param":{"message":"error"}}"#))
+        .unwrap_or_else(|_| crate::wire::frame::text(br#"{"cmd":"error","param":{"message":"error"}}"#))
 }
 
 #[cfg(test)]

@@ -208,7 +208,7 @@ impl Service {
     pub fn deliver_from_cluster(
         &self,
         scope: Scope<'_>,
-        frame: crate::server::frames::SharedFrame,
+        frame: crate::wire::frame::SharedFrame,
         except: Option<ConnId>,
     ) {
         ops::deliver_here(&mut &*self, scope, &frame, except);

@@ -16,8 +16,8 @@ use super::connection::ConnId;
 use super::message::{encode, Envelope};
 use super::tap::TapEvent;
 use super::{Error, Shared};
-use crate::server::frames::SharedFrame;
 use crate::server::routes::valid_channel_name;
+use crate::wire::frame::SharedFrame;
 
 /// Where commands go.
 pub(crate) trait Dispatch {

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 
 use super::connection::ConnId;
 use super::message::{encode, Envelope};
-use crate::server::frames::SharedFrame;
+use crate::wire::frame::SharedFrame;
 
 /// Events per second one tap receives at most.
 pub const MAX_EVENTS_PER_SECOND: u32 = 200;

@@ -105,25 +105,9 @@ pub fn raw_exchange(addr: SocketAddr, chunks: &[&[u8]], pause: Duration) -> Stri
 
 pub const UPGRADE: &str = "GET /example/socket?ch=raw HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
-/// A masked client frame.
-pub fn client_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut frame = vec![first_byte];
-    match payload.len() {
-        n if n < 126 => frame.push(0x80 | n as u8),
-        n if n < 65536 => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    frame
-}
+/// A masked client frame (the one encoder every test, bench and fuzzer shares).
+#[allow(unused_imports)]
+pub use switchyard::wire::frame::client_frame;
 
 /// The `switchyard` binary as a child process; stderr captured. Killed on drop.
 pub struct Binary {

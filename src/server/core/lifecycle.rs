@@ -17,7 +17,7 @@ impl WorkerCore {
             Phase::Handshake { .. } => return self.doom(token),
             Phase::Open => {}
         }
-        conn.out.push(frames::close(code, reason));
+        conn.out.push(frame::close(code, reason));
         conn.phase = Phase::Closing { since: self.now };
         conn.reader = Default::default();
         self.mark_dirty(token);

@@ -44,8 +44,7 @@ use slab::Slab;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::conn::{Conn, Expiry, Phase, RateBucket, RateVerdict, MAX_PENDING_PONGS};
-use super::frames::{self, Flow, FrameEvent, SharedFrame};
-use super::http::{self, HttpRequest, HttpResponse, Parse};
+use super::frames::{Flow, FrameEvent};
 use super::outqueue::Flushed;
 use super::routes::{valid_channel_name, Routes, SocketKind, SocketRoute};
 use crate::auth::ChannelAction;
@@ -58,6 +57,8 @@ use crate::service::ops::{self, Dispatch};
 use crate::service::stats::{bump, WorkerStats};
 use crate::service::tap::TapEvent;
 use crate::service::{Context, Service, Shared};
+use crate::wire::frame::{self, SharedFrame};
+use crate::wire::http::{self, HttpRequest, HttpResponse, Parse};
 
 /// A complete client message (text already checked as UTF-8 by the frame reader).
 #[derive(Clone, Copy)]
@@ -107,9 +108,9 @@ pub struct WorkerCore {
 impl WorkerCore {
     pub fn new(index: usize, service: Service, routes: Arc<Routes>, registry: Option<mio::Registry>) -> Self {
         let common = CommonFrames {
-            ping: frames::ping(),
-            heartbeat: frames::text(br#"{"cmd":"heartbeat","param":null}"#),
-            close_connection: frames::text(br#"{"cmd":"close-connection","param":null}"#),
+            ping: frame::ping(),
+            heartbeat: frame::text(br#"{"cmd":"heartbeat","param":null}"#),
+            close_connection: frame::text(br#"{"cmd":"close-connection","param":null}"#),
         };
         WorkerCore {
             index,

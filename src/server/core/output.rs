@@ -33,7 +33,7 @@ impl WorkerCore {
             return;
         }
         conn.pending_pongs += 1;
-        conn.out.push(frames::pong(ping_payload));
+        conn.out.push(frame::pong(ping_payload));
         self.mark_dirty(token);
     }
 

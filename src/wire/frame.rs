@@ -1,0 +1,131 @@
+//! WebSocket frames as bytes: server frames encoded once (FIN set, unmasked, so the same
+//! bytes serve every recipient) into a `SharedFrame`, the masking transform, and the masked
+//! client-frame encoder that tests, benches, fuzzers and the load generator share.
+//!
+//! Owns the byte layout only: no I/O, no state, no JSON. Reading client frames (checks,
+//! reassembly) is the server's `frames.rs`.
+
+use std::io::Cursor;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
+
+/// The longest header of a server frame (no mask): 2 + 8 bytes.
+pub const MAX_SERVER_HEADER: usize = 10;
+
+/// A complete server frame, encoded once and shared by every out-queue that sends it.
+pub type SharedFrame = Bytes;
+
+/// Unmasks (or masks) `payload` in place, eight bytes at a time.
+pub fn apply_mask(payload: &mut [u8], mask: [u8; 4]) {
+    let wide = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
+    let mut chunks = payload.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
+    }
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= mask[i & 3];
+    }
+}
+
+/// Writes a server frame header (FIN set, no mask) for `opcode` and `length`.
+pub fn put_header(out: &mut impl BufMut, opcode: OpCode, length: usize) {
+    let header = FrameHeader { opcode, ..FrameHeader::default() };
+    let mut bytes = [0u8; MAX_SERVER_HEADER];
+    let mut cursor = Cursor::new(&mut bytes[..]);
+    // Writing at most 10 bytes into a 10-byte array cannot fail.
+    let _ = header.format(length as u64, &mut cursor);
+    let written = cursor.position() as usize;
+    out.put_slice(&bytes[..written]);
+}
+
+/// Encodes one complete server frame.
+pub fn encode(opcode: OpCode, payload: &[u8]) -> SharedFrame {
+    let mut out = BytesMut::with_capacity(payload.len() + MAX_SERVER_HEADER);
+    put_header(&mut out, opcode, payload.len());
+    out.put_slice(payload);
+    out.freeze()
+}
+
+/// A text frame.
+pub fn text(payload: &[u8]) -> SharedFrame {
+    encode(OpCode::Data(Data::Text), payload)
+}
+
+/// A close frame with a status code and a short reason.
+pub fn close(code: u16, reason: &str) -> SharedFrame {
+    let mut payload = Vec::with_capacity(2 + reason.len());
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(&reason.as_bytes()[..reason.len().min(123)]);
+    encode(OpCode::Control(Control::Close), &payload)
+}
+
+/// A pong answering a ping's payload.
+pub fn pong(payload: &[u8]) -> SharedFrame {
+    encode(OpCode::Control(Control::Pong), payload)
+}
+
+/// The server's heartbeat ping (one shared frame for every connection).
+pub fn ping() -> SharedFrame {
+    encode(OpCode::Control(Control::Ping), b"")
+}
+
+/// The mask `client_frame` uses: fixed, so tests are reproducible.
+pub const TEST_MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// A masked client frame with `first_byte` (FIN, RSV and opcode bits) as the first byte, as a
+/// client would send it (for tests, benches, fuzzers and load generators; the server never
+/// sends masked frames).
+pub fn client_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
+    client_frame_masked(first_byte, payload, TEST_MASK)
+}
+
+/// `client_frame` with a chosen mask (a zero mask makes masking free: floods in tests).
+pub fn client_frame_masked(first_byte: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(payload.len() + 14);
+    frame.push(first_byte);
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n < 65536 => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    let start = frame.len();
+    frame.extend_from_slice(payload);
+    apply_mask(&mut frame[start..], mask);
+    frame
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_frames_have_the_right_headers() {
+        assert_eq!(&text(b"hi")[..], &[0x81, 2, b'h', b'i']);
+        let long = text(&[b'a'; 300]);
+        assert_eq!(&long[..4], &[0x81, 126, 1, 44]);
+        let huge = text(&vec![b'a'; 70000]);
+        assert_eq!(&huge[..2], &[0x81, 127]);
+        assert_eq!(&close(1001, "bye")[..], &[0x88, 5, 0x03, 0xE9, b'b', b'y', b'e']);
+    }
+
+    #[test]
+    fn client_frames_are_masked_and_sized() {
+        let frame = client_frame(0x81, b"hi");
+        assert_eq!(&frame[..2], &[0x81, 0x82]);
+        let mut payload = frame[6..].to_vec();
+        apply_mask(&mut payload, TEST_MASK);
+        assert_eq!(payload, b"hi");
+        assert_eq!(&client_frame(0x82, &[0; 300])[..4], &[0x82, 0xfe, 1, 44]);
+    }
+}
