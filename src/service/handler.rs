@@ -93,7 +93,8 @@ impl Router {
     }
 
     /// Handles `cmd` with `f`, its param deserialized into `P` (a wrong shape is answered
-    /// with a `bad-param` error naming what was wrong).
+    /// with a `bad-param` error naming what was wrong in JSON's words; serde's own message,
+    /// which names Rust types, goes to the debug log).
     pub fn route<P, F>(mut self, cmd: &str, f: F) -> Self
     where
         P: DeserializeOwned,
@@ -101,8 +102,10 @@ impl Router {
     {
         let name = cmd.to_string();
         let route: Route = Box::new(move |ctx, conn, channel, param| {
-            let typed: P = serde_json::from_str(param.get())
-                .map_err(|e| HandlerError::BadParam { cmd: name.clone(), detail: e.to_string() })?;
+            let typed: P = serde_json::from_str(param.get()).map_err(|e| {
+                log::debug!("connection {}: bad param for '{name}': {e}", conn.id);
+                HandlerError::BadParam { cmd: name.clone(), detail: super::message::explain_param_error(&e) }
+            })?;
             f(ctx, conn, channel, typed)
         });
         self.routes.insert(cmd.to_string(), route);

@@ -47,7 +47,7 @@ use super::conn::{Conn, Expiry, Phase, RateBucket, RateVerdict, MAX_PENDING_PONG
 use super::frames::{self, Flow, FrameEvent, SharedFrame};
 use super::http::{self, HttpRequest, HttpResponse, Parse};
 use super::outqueue::Flushed;
-use super::routes::{valid_channel_name, Routes, SocketKind, SocketRoute};
+use super::routes::{valid_channel_name, Routes, SocketKind, SocketRoute, CHANNEL_NAME_RULE};
 use crate::auth::ChannelAction;
 use crate::service::backplane::Scope;
 use crate::service::bus::Command;
