@@ -116,4 +116,7 @@ pub fn handler() -> Router {
             ctx.leave(conn.id, &room.room);
             Ok(())
         })
+        .describe("chat", r#"{"text": string, "name"?: string}"#)
+        .describe("join-room", r#"{"room": string}"#)
+        .describe("leave-room", r#"{"room": string}"#)
 }

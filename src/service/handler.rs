@@ -83,6 +83,8 @@ type Hook = Box<dyn Fn(&mut Context<'_>, &Connection) + Send + Sync>;
 #[derive(Default)]
 pub struct Router {
     routes: HashMap<String, Route>,
+    /// Each command's param in the protocol's words, for `bad-param` messages.
+    shapes: HashMap<String, String>,
     on_open: Option<Hook>,
     on_close: Option<Hook>,
 }
@@ -109,6 +111,13 @@ impl Router {
             f(ctx, conn, channel, typed)
         });
         self.routes.insert(cmd.to_string(), route);
+        self
+    }
+
+    /// Describes `cmd`'s param for clients (e.g. `{"text": string}`): a `bad-param` error for
+    /// it then starts with "expected {shape}".
+    pub fn describe(mut self, cmd: &str, shape: &str) -> Self {
+        self.shapes.insert(cmd.to_string(), shape.to_string());
         self
     }
 
@@ -142,9 +151,15 @@ impl Handler for Router {
         cmd: &str,
         param: &RawValue,
     ) -> HandlerResult {
-        match self.routes.get(cmd) {
+        let result = match self.routes.get(cmd) {
             Some(route) => route(ctx, conn, channel, param),
             None => Err(HandlerError::UnknownCommand(cmd.to_string())),
+        };
+        match (result, self.shapes.get(cmd)) {
+            (Err(HandlerError::BadParam { cmd, detail }), Some(shape)) => {
+                Err(HandlerError::BadParam { cmd, detail: format!("expected {shape}: {detail}") })
+            }
+            (result, _) => result,
         }
     }
 
