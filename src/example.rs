@@ -17,6 +17,8 @@ use crate::service::{HandlerError, Profile, Router};
 
 /// The example page (uses the TypeScript client).
 pub const PAGE: &str = include_str!("../assets/example.html");
+/// The icon the example and admin pages show (served at `/favicon.ico` and `/favicon.svg`).
+pub const FAVICON_SVG: &str = include_str!("../assets/favicon.svg");
 /// The TypeScript client, built (`client/dist/switchyard.js`).
 pub const CLIENT_JS: &str = include_str!("../client/dist/switchyard.js");
 

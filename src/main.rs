@@ -30,6 +30,8 @@ fn serve(config: Config) -> Result<(), switchyard::Error> {
         .echo("/echo")
         .http("/example", |_, _| HttpResponse::html(example::PAGE))
         .http("/", |_, _| HttpResponse::new(302, "text/plain", "").with_header("Location", "/example"))
+        .http("/favicon.ico", |_, _| HttpResponse::new(200, "image/svg+xml", example::FAVICON_SVG))
+        .http("/favicon.svg", |_, _| HttpResponse::new(200, "image/svg+xml", example::FAVICON_SVG))
         .http("/client/switchyard.js", |_, _| {
             HttpResponse::new(200, "text/javascript; charset=utf-8", example::CLIENT_JS)
         });
