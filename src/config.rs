@@ -204,7 +204,7 @@ impl Config {
     }
 
     /// The same from given arguments (the first is the program name) and the environment.
-    pub fn from_env_and_args_from<I, T>(args: I) -> Result<Config, ConfigError>
+    pub fn from_env_and_arg_list<I, T>(args: I) -> Result<Config, ConfigError>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
@@ -249,7 +249,7 @@ mod tests {
         assert_eq!(parse_workers("3"), Ok(3));
         assert!(parse_workers("0").unwrap_err().contains("at least 1 worker"));
         assert!(parse_workers("abc").is_err());
-        let refused = Config::from_env_and_args_from(["switchyard", "--workers", "0"]).unwrap_err();
+        let refused = Config::from_env_and_arg_list(["switchyard", "--workers", "0"]).unwrap_err();
         assert!(refused.to_string().contains("at least 1 worker"), "{refused}");
     }
 }

@@ -54,14 +54,14 @@ fn child_from_env_and_args_refuses_abc() {
     if std::env::var_os(CHILD).is_none() {
         return;
     }
-    let error = Config::from_env_and_args_from(["switchyard"]).unwrap_err();
+    let error = Config::from_env_and_arg_list(["switchyard"]).unwrap_err();
     assert!(error.to_string().contains("abc"), "{error}");
     println!("refusal checked");
 }
 
 #[test]
 fn flags_override_and_are_read_from_arguments() {
-    let config = Config::from_env_and_args_from(["switchyard", "--workers", "3", "--listen", "127.0.0.1:0"]).unwrap();
+    let config = Config::from_env_and_arg_list(["switchyard", "--workers", "3", "--listen", "127.0.0.1:0"]).unwrap();
     assert_eq!(config.workers, 3);
     assert_eq!(config.listen.port(), 0);
 }
