@@ -22,6 +22,8 @@ const state = {
   channel: null, // channel whose members are shown
   channelGone: false,
   status: null,
+  sendTouched: false, // the send form shows its problems only once someone has used it
+  anonymous: null, // anonymous connections (known when the lists are complete)
 };
 
 // ---------- helpers ----------
@@ -239,7 +241,7 @@ function renderUsers(list) {
   const body = $("users").tBodies[0];
   body.replaceChildren(...list.users.map(userRow));
   if (!list.users.length) {
-    const empty = el("td", list.total ? "no user matches the filter" : "no authenticated users (anonymous connections are not listed)", "muted");
+    const empty = el("td", list.total ? "no user matches the filter" : "no signed-in users (anonymous connections are counted above, not listed)", "muted");
     empty.colSpan = 4;
     body.append(el("tr"));
     body.rows[0].append(empty);
@@ -247,7 +249,16 @@ function renderUsers(list) {
   const shown = list.users.length;
   const filtered = list.matching !== list.total ? `, ${fmtInt(list.matching)} match` : "";
   const capped = shown < list.matching ? `, first ${fmtInt(shown)} shown` : "";
-  $("user-count").textContent = `${fmtInt(list.total)}${filtered}${capped}`;
+  const anonymous = state.anonymous === null ? "" : ` · ${fmtInt(state.anonymous)} anonymous`;
+  $("user-count").textContent = `${fmtInt(list.total)} signed in${anonymous}${filtered}${capped}`;
+}
+
+/** Anonymous connections: every registered connection not counted under a signed-in user
+ * (only when both lists are unfiltered and complete). */
+function countAnonymous(connections, users) {
+  const complete = (list, items) => list.matching === list.total && items.length === list.total;
+  if (!complete(connections, connections.connections) || !complete(users, users.users)) return null;
+  return connections.connections.filter((c) => !c.user || c.user.anonymous).length;
 }
 
 function usersPath() {
@@ -287,23 +298,29 @@ async function refreshMembers() {
   if (state.channel === null || state.channelGone) return;
   const name = state.channel;
   const list = $("members-list");
+  // The connection list filtered by channel answers 200 even once the channel is gone.
+  let members;
   try {
-    const channel = await api(`channels/${encodeURIComponent(name)}`);
-    if (state.channel !== name) return;
-    list.replaceChildren(
-      ...channel.connections.map((conn) => {
-        const item = el("li", conn.id);
-        item.dataset.id = conn.id;
-        item.append(el("span", `  ${userLabel(conn.user)} · ${conn.remote}`));
-        item.addEventListener("click", () => select(conn.id));
-        return item;
-      }),
-    );
+    members = await api(`connections?${new URLSearchParams({ channel: name, limit: String(CONNECTION_LIMIT) })}`);
   } catch (error) {
-    if (state.channel !== name) return;
-    state.channelGone = error.status === 404; // reopened by a click on the channel
-    list.replaceChildren(el("li", state.channelGone ? "(channel gone: no members)" : error.message, "muted"));
+    if (state.channel === name) list.replaceChildren(el("li", error.message, "muted"));
+    return;
   }
+  if (state.channel !== name) return;
+  state.channelGone = members.total === 0; // reopened by a click on the channel
+  if (state.channelGone) {
+    list.replaceChildren(el("li", "(channel gone: no members)", "muted"));
+    return;
+  }
+  list.replaceChildren(
+    ...members.connections.map((conn) => {
+      const item = el("li", conn.id);
+      item.dataset.id = conn.id;
+      item.append(el("span", `  ${userLabel(conn.user)} · ${conn.remote}`));
+      item.addEventListener("click", () => select(conn.id));
+      return item;
+    }),
+  );
 }
 
 // ---------- one connection ----------
@@ -319,17 +336,24 @@ function select(id) {
 async function refreshDetails() {
   const id = state.selected;
   if (!id || state.selectedGone) return;
+  // The list endpoint filtered by id answers 200 whether or not the connection is still
+  // open, so a closed one costs no failed request (and no console error).
+  let list;
   try {
-    const conn = await api(`connections/${id}`);
-    if (state.selected !== id) return;
+    list = await api(`connections?${new URLSearchParams({ q: id, limit: "5" })}`);
+  } catch {
+    return; // the status line shows refresh failures
+  }
+  if (state.selected !== id) return;
+  const conn = list.connections.find((c) => c.id === id);
+  if (conn) {
     state.selectedInfo = conn;
     renderDetails(conn, false);
-  } catch (error) {
-    if (state.selected !== id) return;
-    if (error.status === 404) state.selectedGone = true;
-    if (error.status === 404 && state.selectedInfo && state.selectedInfo.id === id) renderDetails(state.selectedInfo, true);
-    else if (error.status === 404) $("details").replaceChildren(el("p", `${id}: closed`, "muted"));
+    return;
   }
+  state.selectedGone = true;
+  if (state.selectedInfo && state.selectedInfo.id === id) renderDetails(state.selectedInfo, true);
+  else $("details").replaceChildren(el("p", `${id}: closed`, "muted"));
 }
 
 function renderDetails(conn, gone) {
@@ -404,7 +428,7 @@ function validateSend() {
   if (!problem && !$("send-cmd").value.trim()) problem = "cmd is required";
   if (!problem && target.field && !$("send-target").value.trim()) problem = `${target.label} is required`;
   if (!problem && target.field === "id" && !/^[0-9a-f-]{36}$/i.test($("send-target").value.trim())) problem = "a connection id has 36 characters";
-  $("param-error").textContent = problem;
+  $("param-error").textContent = state.sendTouched ? problem : "";
   $("send-button").disabled = Boolean(problem);
   return problem ? null : param.value;
 }
@@ -594,6 +618,7 @@ async function refresh() {
   ]);
   renderStatus(status);
   renderConnections(connections);
+  state.anonymous = countAnonymous(connections, users);
   renderUsers(users);
   renderChannels(channels);
   await Promise.all([refreshDetails(), refreshMembers()]);
@@ -632,7 +657,12 @@ function start() {
   $("disconnect-notify").addEventListener("click", () => disconnect(true));
   $("send-here").addEventListener("click", sendHere);
   $("send-kind").addEventListener("change", onKindChange);
-  for (const id of ["send-target", "send-cmd", "send-param"]) $(id).addEventListener("input", validateSend);
+  for (const id of ["send-target", "send-cmd", "send-param"]) {
+    $(id).addEventListener("input", () => {
+      state.sendTouched = true;
+      validateSend();
+    });
+  }
   $("send-form").addEventListener("submit", onSend);
   $("tap-pause").addEventListener("click", togglePause);
   $("tap-clear").addEventListener("click", clearTap);

@@ -1,13 +1,16 @@
 //! `Config`: every tunable of a server, its safe default, and its command-line flag.
 //!
 //! The same struct is the library's configuration and the binary's flag set (clap derive,
-//! each flag also read from a `SWITCHYARD_*` environment variable). It owns no behaviour:
-//! the event loop and the service read it; nothing here touches a socket.
+//! each flag also read from a `SWITCHYARD_*` environment variable). `Config::default()` is
+//! the documented defaults only: it never reads the process's flags or environment (an
+//! application embedding the library decides what it reads); the binary calls
+//! `Config::from_env_and_args()`, which returns an error instead of exiting. It owns no
+//! behaviour: the event loop and the service read it; nothing here touches a socket.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 /// Parses a duration flag: `25s`, `500ms`, `2m`, or a plain number of seconds (`0.5`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -25,6 +28,33 @@ fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Parses `--workers`: a whole number, at least 1.
+pub fn parse_workers(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("a server needs at least 1 worker".to_string()),
+        Ok(workers) => Ok(workers),
+        Err(_) => Err(format!("'{text}' is not a whole number of workers (1 or more)")),
+    }
+}
+
+/// Why the binary's flags or `SWITCHYARD_*` variables could not become a `Config`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A flag or variable clap refused, or `--help` / `--version` (print it with `exit()`).
+    #[error("{0}")]
+    Flags(#[from] clap::Error),
+}
+
+impl ConfigError {
+    /// Prints the message (help, version or the error) the way clap does and exits: 0 for
+    /// `--help` / `--version`, 2 for a bad flag. For a binary's `main`, never a library.
+    pub fn exit(self) -> ! {
+        match self {
+            ConfigError::Flags(e) => e.exit(),
+        }
+    }
+}
+
 /// Server configuration; `Config::default()` is what `switchyard` runs with no flags.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "switchyard", version, about = "A realtime WebSocket server: channels, routing, fan-out.")]
@@ -34,7 +64,7 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// Event-loop threads, each with its own listener (SO_REUSEPORT); default: the number of cores.
-    #[arg(long, env = "SWITCHYARD_WORKERS", default_value_t = default_workers())]
+    #[arg(long, env = "SWITCHYARD_WORKERS", default_value_t = default_workers(), value_parser = parse_workers)]
     pub workers: usize,
 
     /// Interval between server pings on an idle connection.
@@ -157,12 +187,31 @@ pub struct Config {
 }
 
 impl Default for Config {
+    /// The documented defaults; never the process's flags or `SWITCHYARD_*` variables.
     fn default() -> Self {
-        Config::parse_from(["switchyard"])
+        let command = Config::command().mut_args(|arg| arg.env(None));
+        let parsed = command.try_get_matches_from(["switchyard"]).and_then(|m| Config::from_arg_matches(&m));
+        // The defaults are constants of this file, checked by `defaults_are_the_documented_ones`.
+        parsed.expect("the built-in defaults are valid")
     }
 }
 
 impl Config {
+    /// The binary's configuration: the process's flags, then `SWITCHYARD_*` variables, then
+    /// the defaults. A bad value (or `--help`) is an error, never an exit.
+    pub fn from_env_and_args() -> Result<Config, ConfigError> {
+        Ok(Config::try_parse()?)
+    }
+
+    /// The same from given arguments (the first is the program name) and the environment.
+    pub fn from_env_and_arg_list<I, T>(args: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Ok(Config::try_parse_from(args)?)
+    }
+
     /// The period of the timer sweep: fine enough for the shortest timeout configured.
     pub fn tick(&self) -> Duration {
         let shortest = self.ping_interval.min(self.idle_timeout).min(self.handshake_timeout).min(self.close_timeout);
@@ -191,6 +240,16 @@ mod tests {
         assert_eq!(config.idle_timeout, Duration::from_secs(60));
         assert_eq!(config.handshake_timeout, Duration::from_secs(10));
         assert_eq!(config.max_message_bytes, 65536);
+        assert_eq!(config.workers, default_workers());
         assert!(config.workers >= 1);
+    }
+
+    #[test]
+    fn workers_must_be_at_least_one() {
+        assert_eq!(parse_workers("3"), Ok(3));
+        assert!(parse_workers("0").unwrap_err().contains("at least 1 worker"));
+        assert!(parse_workers("abc").is_err());
+        let refused = Config::from_env_and_arg_list(["switchyard", "--workers", "0"]).unwrap_err();
+        assert!(refused.to_string().contains("at least 1 worker"), "{refused}");
     }
 }

@@ -2,8 +2,9 @@
 //! as an application would write its own, and the page at `/example`.
 //!
 //! Commands: `ping` → `pong {timestamp}` to the channel; `echo` → the same param back to the
-//! sender; `chat {text}` → `chat {user, text, time}` to the channel; `join-room {room}` and
-//! `leave-room {room}` join or leave the channel of that name.
+//! sender; `chat {text, name?}` → `chat {user, name?, text, time}` to the channel (`name`: the
+//! name an anonymous sender chose, unverified); `join-room {room}` and `leave-room {room}`
+//! join or leave the channel of that name.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,25 +12,35 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::auth::ChannelAction;
-use crate::server::routes::valid_channel_name;
+use crate::server::routes::{valid_channel_name, CHANNEL_NAME_RULE};
 use crate::service::{HandlerError, Profile, Router};
 
 /// The example page (uses the TypeScript client).
 pub const PAGE: &str = include_str!("../assets/example.html");
+/// The icon the example and admin pages show (served at `/favicon.ico` and `/favicon.svg`).
+pub const FAVICON_SVG: &str = include_str!("../assets/favicon.svg");
 /// The TypeScript client, built (`client/dist/switchyard.js`).
 pub const CLIENT_JS: &str = include_str!("../client/dist/switchyard.js");
 
-/// Longest chat text accepted.
-const MAX_TEXT: usize = 4096;
+/// Longest chat text accepted, in bytes.
+pub const MAX_TEXT: usize = 4096;
+/// Longest self-chosen name, in characters.
+pub const MAX_NAME_CHARS: usize = 32;
 
 #[derive(Deserialize)]
 struct ChatIn {
     text: String,
+    #[serde(default)]
+    name: Option<String>,
 }
 
 #[derive(Serialize)]
 struct ChatOut<'a> {
+    /// The profile's name: verified for an authenticated user, `anonymous` otherwise.
     user: &'a str,
+    /// The name an anonymous sender chose for itself (unverified); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
     text: &'a str,
     time: u64,
 }
@@ -52,6 +63,30 @@ fn failed(e: impl std::fmt::Display) -> HandlerError {
     HandlerError::other(e.to_string())
 }
 
+fn bad(cmd: &str, detail: impl Into<String>) -> HandlerError {
+    HandlerError::BadParam { cmd: cmd.into(), detail: detail.into() }
+}
+
+/// The checked chat text and, for an anonymous sender, its self-chosen name.
+fn check_chat<'a>(chat: &'a ChatIn, profile: &Profile) -> Result<(&'a str, Option<&'a str>), HandlerError> {
+    if chat.text.trim().is_empty() {
+        return Err(bad("chat", "\"text\" must not be empty"));
+    }
+    if chat.text.len() > MAX_TEXT {
+        return Err(bad("chat", format!("\"text\" is longer than {MAX_TEXT} bytes")));
+    }
+    let name = chat.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let Some(name) = name.filter(|_| profile.anonymous) else {
+        return Ok((&chat.text, None)); // an authenticated user is known by its verified name
+    };
+    let printable = |c: char| !c.is_control() && !matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if name.chars().count() > MAX_NAME_CHARS || !name.chars().all(printable) {
+        let why = format!("\"name\" is at most {MAX_NAME_CHARS} characters, without control or bidi characters");
+        return Err(bad("chat", why));
+    }
+    Ok((&chat.text, Some(name)))
+}
+
 /// The binary's channel policy: anyone may join and publish anywhere, except `admin-*`
 /// channels, which need the `admin` role.
 pub fn authorizer(profile: &Profile, channel: &str, _action: ChannelAction) -> bool {
@@ -68,18 +103,13 @@ pub fn handler() -> Router {
             ctx.write_connection("echo", &param, conn.id).map(|_| ()).map_err(failed)
         })
         .route("chat", |ctx, conn, channel, chat: ChatIn| {
-            if chat.text.len() > MAX_TEXT {
-                return Err(HandlerError::BadParam {
-                    cmd: "chat".into(),
-                    detail: format!("text longer than {MAX_TEXT} bytes"),
-                });
-            }
-            let message = ChatOut { user: &conn.profile.name, text: &chat.text, time: now_ms() };
+            let (text, name) = check_chat(&chat, &conn.profile)?;
+            let message = ChatOut { user: &conn.profile.name, name, text, time: now_ms() };
             ctx.write_channel("chat", &message, channel).map_err(failed)
         })
         .route("join-room", |ctx, conn, _channel, room: Room| {
             if !valid_channel_name(&room.room) {
-                return Err(HandlerError::BadParam { cmd: "join-room".into(), detail: "invalid room name".into() });
+                return Err(bad("join-room", format!("invalid room name: {CHANNEL_NAME_RULE}")));
             }
             ctx.join(conn.id, &room.room);
             Ok(())
@@ -88,4 +118,7 @@ pub fn handler() -> Router {
             ctx.leave(conn.id, &room.room);
             Ok(())
         })
+        .describe("chat", r#"{"text": string, "name"?: string}"#)
+        .describe("join-room", r#"{"room": string}"#)
+        .describe("leave-room", r#"{"room": string}"#)
 }

@@ -7,7 +7,8 @@
 //!
 //! ## Layout
 //!
-//! - [`config`]: `Config`, every limit and its default; also the binary's flags.
+//! - [`config`]: `Config`, every limit and its default (`Config::default()` reads nothing);
+//!   also the binary's flags and `SWITCHYARD_*` variables (`Config::from_env_and_args()`).
 //! - [`server`]: the event loop and everything that touches a socket.
 //!   - `worker.rs`: one thread per core, its `mio::Poll`, its `SO_REUSEPORT` listener,
 //!     its inbox; reads into one scratch buffer per worker and flushes once per turn.
@@ -33,7 +34,8 @@
 //!   the cluster-wide presence view (`nodes.rs`, `presence.rs`, `view.rs`).
 //! - [`admin`]: the admin page (`page.rs`, `login.rs`), its JSON API (`api.rs`), its access
 //!   rules (`auth.rs`), the live tap socket (`tap.rs`) and `/metrics` (`metrics.rs`).
-//! - [`example`]: the example chat handler, its channel policy and page, served by the binary.
+//! - [`example`]: the example chat handler, its channel policy, page and icon, served by the
+//!   binary. Channel names everywhere follow `server::routes::valid_channel_name`.
 //!
 //! The hot path, end to end: `worker.rs` (read) → `frames.rs` (frame) → `core.rs`
 //! (dispatch, fan-out) → `message.rs` (serialize once) → `outqueue.rs` (write).

@@ -1,15 +1,15 @@
-//! The `switchyard` binary: parses flags (clap, `SWITCHYARD_*` variables), sets up logging
+//! The `switchyard` binary: reads its flags and `SWITCHYARD_*` variables
+//! (`Config::from_env_and_args`; a bad value is printed and exits 2), sets up logging
 //! (`RUST_LOG`, default `info`), wires authentication (JWT), the channel authorizer and the
 //! Redis cluster link when asked, and serves the example chat app, the raw `/echo` route, the
 //! admin interface and `/healthz` until SIGINT or SIGTERM.
 
-use clap::Parser;
 use switchyard::admin::{self, AdminOptions};
 use switchyard::{auth, cluster, example, Config, HttpResponse, Server};
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let config = Config::parse();
+    let config = Config::from_env_and_args().unwrap_or_else(|e| e.exit());
     if let Err(e) = serve(config) {
         log::error!("{e}");
         std::process::exit(1);
@@ -30,6 +30,8 @@ fn serve(config: Config) -> Result<(), switchyard::Error> {
         .echo("/echo")
         .http("/example", |_, _| HttpResponse::html(example::PAGE))
         .http("/", |_, _| HttpResponse::new(302, "text/plain", "").with_header("Location", "/example"))
+        .http("/favicon.ico", |_, _| HttpResponse::new(200, "image/svg+xml", example::FAVICON_SVG))
+        .http("/favicon.svg", |_, _| HttpResponse::new(200, "image/svg+xml", example::FAVICON_SVG))
         .http("/client/switchyard.js", |_, _| {
             HttpResponse::new(200, "text/javascript; charset=utf-8", example::CLIENT_JS)
         });

@@ -117,7 +117,7 @@ fn read_endpoints_answer_json() {
     let running = start(None, None);
     let addr = running.local_addr();
     let (_alice, alice) = client_in(&running, "alpha");
-    let (_bob, _) = client_in(&running, "room 1");
+    let (_bob, _) = client_in(&running, "room-1");
 
     let status = get(addr, "/admin/api/status");
     assert_eq!(status.status, 200);
@@ -142,8 +142,8 @@ fn read_endpoints_answer_json() {
     assert_eq!((filtered["matching"].as_u64(), filtered["total"].as_u64()), (Some(1), Some(2)));
     let limited = get(addr, "/admin/api/connections?limit=1").json();
     assert_eq!(limited["connections"].as_array().unwrap().len(), 1);
-    let by_channel = get(addr, "/admin/api/connections?channel=room%201").json();
-    assert_eq!(by_channel["connections"][0]["channels"], json!(["room 1"]));
+    let by_channel = get(addr, "/admin/api/connections?channel=room-1").json();
+    assert_eq!(by_channel["connections"][0]["channels"], json!(["room-1"]));
 
     let one = get(addr, &format!("/admin/api/connections/{alice}"));
     assert_eq!((one.status, one.json()["id"].as_str()), (200, Some(alice.as_str())));
@@ -154,12 +154,12 @@ fn read_endpoints_answer_json() {
     let channels = get(addr, "/admin/api/channels").json();
     let names: Vec<&str> =
         channels["channels"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["alpha", "room 1"]);
+    assert_eq!(names, ["alpha", "room-1"]);
     assert_eq!(channels["channels"][0]["members"], 1);
     let alpha = get(addr, "/admin/api/channels/alpha").json();
     assert_eq!(alpha["members"], 1);
     assert_eq!(alpha["connections"][0]["id"], alice.as_str());
-    assert_eq!(get(addr, "/admin/api/channels/room%201").json()["name"], "room 1");
+    assert_eq!(get(addr, "/admin/api/channels/room-1").json()["name"], "room-1");
     assert_eq!(get(addr, "/admin/api/channels/nope").status, 404);
     assert_eq!(get(addr, "/admin/api/nope").status, 404);
     running.shutdown();

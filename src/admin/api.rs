@@ -8,6 +8,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::server::routes::{valid_channel_name, CHANNEL_NAME_RULE};
 use crate::server::{HttpRequest, HttpResponse};
 use crate::service::{ConnId, ConnectionInfo, Service, UserInfo};
 
@@ -152,6 +153,9 @@ fn channel(service: &Service, raw_name: &str) -> HttpResponse {
     let Some(name) = percent_decode(raw_name) else {
         return error(400, "the channel name is not valid percent-encoded UTF-8");
     };
+    if !valid_channel_name(&name) {
+        return error(400, &format!("invalid channel name: {CHANNEL_NAME_RULE}"));
+    }
     let members = service.connections_by_channel(&name);
     if members.is_empty() {
         return error(404, "no such channel");
@@ -226,6 +230,9 @@ fn send_to_channel(service: &Service, body: &Map<String, Value>, cmd: &str, para
     let Some(channel) = field(body, "channel") else {
         return error(400, "\"channel\" must be a channel name");
     };
+    if !valid_channel_name(channel) {
+        return error(400, &format!("invalid channel name: {CHANNEL_NAME_RULE}"));
+    }
     let members = service.channels().into_iter().find(|c| c.name == channel).map(|c| c.members);
     // In a cluster the channel may have members only on other nodes.
     if members.is_none() && !service.is_clustered() {

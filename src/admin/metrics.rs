@@ -85,13 +85,13 @@ const SINGLES: &[Single] = &[
         field: "bytes_in",
         name: "switchyard_received_bytes_total",
         kind: "counter",
-        help: "Bytes received from clients, handshakes included.",
+        help: "Bytes read from clients: WebSocket frames and HTTP requests (upgrades and plain requests).",
     },
     Single {
         field: "bytes_out",
         name: "switchyard_sent_bytes_total",
         kind: "counter",
-        help: "Bytes written to clients.",
+        help: "Bytes queued to clients: WebSocket data frames and HTTP responses (upgrades and plain requests), not ping, pong or close frames.",
     },
     Single {
         field: "errors_sent",

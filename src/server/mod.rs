@@ -47,8 +47,13 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server for `config`; `workers: 0` is refused (`InvalidInput`), not rounded up.
     pub fn new(config: Config) -> Result<Self, Error> {
-        let workers = config.workers.max(1);
+        if config.workers == 0 {
+            let why = "workers must be at least 1";
+            return Err(Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, why)));
+        }
+        let workers = config.workers;
         let mut inboxes = Vec::with_capacity(workers);
         let mut polls = Vec::with_capacity(workers);
         for _ in 0..workers {
@@ -170,7 +175,9 @@ impl Server {
                 std::thread::Builder::new().name(format!("switchyard-worker-{index}")).spawn(move || worker.run())?;
             threads.push(thread);
         }
-        log::info!("switchyard listening on http://{local_addr} with {} workers", threads.len());
+        let workers = threads.len();
+        let plural = if workers == 1 { "" } else { "s" };
+        log::info!("switchyard listening on http://{local_addr} with {workers} worker{plural}");
         Ok(Running { service: self.service, local_addr, threads })
     }
 

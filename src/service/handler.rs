@@ -83,6 +83,8 @@ type Hook = Box<dyn Fn(&mut Context<'_>, &Connection) + Send + Sync>;
 #[derive(Default)]
 pub struct Router {
     routes: HashMap<String, Route>,
+    /// Each command's param in the protocol's words, for `bad-param` messages.
+    shapes: HashMap<String, String>,
     on_open: Option<Hook>,
     on_close: Option<Hook>,
 }
@@ -93,7 +95,8 @@ impl Router {
     }
 
     /// Handles `cmd` with `f`, its param deserialized into `P` (a wrong shape is answered
-    /// with a `bad-param` error naming what was wrong).
+    /// with a `bad-param` error naming what was wrong in JSON's words; serde's own message,
+    /// which names Rust types, goes to the debug log).
     pub fn route<P, F>(mut self, cmd: &str, f: F) -> Self
     where
         P: DeserializeOwned,
@@ -101,11 +104,20 @@ impl Router {
     {
         let name = cmd.to_string();
         let route: Route = Box::new(move |ctx, conn, channel, param| {
-            let typed: P = serde_json::from_str(param.get())
-                .map_err(|e| HandlerError::BadParam { cmd: name.clone(), detail: e.to_string() })?;
+            let typed: P = serde_json::from_str(param.get()).map_err(|e| {
+                log::debug!("connection {}: bad param for '{name}': {e}", conn.id);
+                HandlerError::BadParam { cmd: name.clone(), detail: super::message::explain_param_error(&e) }
+            })?;
             f(ctx, conn, channel, typed)
         });
         self.routes.insert(cmd.to_string(), route);
+        self
+    }
+
+    /// Describes `cmd`'s param for clients (e.g. `{"text": string}`): a `bad-param` error for
+    /// it then starts with "expected {shape}".
+    pub fn describe(mut self, cmd: &str, shape: &str) -> Self {
+        self.shapes.insert(cmd.to_string(), shape.to_string());
         self
     }
 
@@ -139,9 +151,15 @@ impl Handler for Router {
         cmd: &str,
         param: &RawValue,
     ) -> HandlerResult {
-        match self.routes.get(cmd) {
+        let result = match self.routes.get(cmd) {
             Some(route) => route(ctx, conn, channel, param),
             None => Err(HandlerError::UnknownCommand(cmd.to_string())),
+        };
+        match (result, self.shapes.get(cmd)) {
+            (Err(HandlerError::BadParam { cmd, detail }), Some(shape)) => {
+                Err(HandlerError::BadParam { cmd, detail: format!("expected {shape}: {detail}") })
+            }
+            (result, _) => result,
         }
     }
 

@@ -41,6 +41,61 @@ impl<'a> Inbound<'a> {
     }
 }
 
+/// What a client is told when its message is not `{"cmd": string, ...}`, in the protocol's
+/// words (the parser's own detail, which names Rust types, belongs in the server log).
+pub fn explain_unreadable(e: &serde_json::Error) -> &'static str {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            "the message is not valid JSON: send a JSON object {\"cmd\": string, \"channel\"?: string, \"param\"?: any}"
+        }
+        Category::Data => {
+            "a message must be a JSON object with a string \"cmd\" (and optionally a string \"channel\" and any \"param\")"
+        }
+    }
+}
+
+/// A parameter error from serde, reworded for a client: no Rust type names (`struct Chat`,
+/// `u64`, `a map`), no line and column; JSON's words instead.
+pub fn explain_param_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" at line ") {
+        Some(at) => &text[..at],
+        None => text.as_str(),
+    };
+    match text.split_once("expected ") {
+        Some((head, expected)) => format!("{}expected {}", json_words(head), json_expectation(expected)),
+        None => json_words(text),
+    }
+}
+
+/// serde's names of what it found, as JSON calls them.
+fn json_words(text: &str) -> String {
+    text.replace("invalid type: map", "invalid type: object")
+        .replace("invalid type: sequence", "invalid type: array")
+        .replace("invalid type: unit value", "invalid type: null")
+        .replace("invalid type: floating point", "invalid type: number")
+}
+
+/// serde's name of what it expected (often a Rust type), as JSON calls it.
+fn json_expectation(expected: &str) -> String {
+    let first = expected.split_whitespace().next().unwrap_or_default();
+    let rust_integer = ["u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize"];
+    let phrase = match first {
+        "struct" | "map" => "a JSON object",
+        "tuple" | "sequence" => "a JSON array",
+        "enum" | "variant" => "one of the allowed values",
+        "unit" => "null",
+        "f32" | "f64" => "a number",
+        "a" | "an" if expected.starts_with("a map") => "a JSON object",
+        "a" | "an" if expected.starts_with("a sequence") => "a JSON array",
+        "a" | "an" if expected.starts_with("a boolean") => "true or false",
+        first if rust_integer.contains(&first) => "an integer",
+        _ => return expected.to_string(),
+    };
+    phrase.to_string()
+}
+
 /// The raw JSON `null`.
 pub fn null() -> &'static RawValue {
     // A constant literal: cannot fail.
@@ -114,6 +169,31 @@ mod tests {
         assert_eq!(m.param().get(), "null");
         assert!(Inbound::parse(r#"{"param":1}"#).is_err());
         assert!(Inbound::parse("not json").is_err());
+    }
+
+    #[test]
+    fn client_explanations_name_no_rust_types() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct ChatIn {
+            text: String,
+            n: u64,
+        }
+        for bad in ["[1,2]", r#"{"cmd": 5}"#, r#"{"param": 1}"#, "{not json", ""] {
+            let e = Inbound::parse(bad).unwrap_err();
+            let told = explain_unreadable(&e);
+            assert!(told.contains("\"cmd\""), "{bad}: {told}");
+            assert!(!told.contains("struct") && !told.contains("Inbound"), "{bad}: {told}");
+        }
+        let said = |json: &str| explain_param_error(&serde_json::from_str::<ChatIn>(json).unwrap_err());
+        assert_eq!(said("[1,2]"), "invalid type: integer `1`, expected a string");
+        assert_eq!(said("5"), "invalid type: integer `5`, expected a JSON object");
+        assert_eq!(said(r#"{"txt": "x"}"#), "missing field `text`");
+        assert_eq!(said(r#"{"text": "x", "n": "y"}"#), "invalid type: string \"y\", expected an integer");
+        assert_eq!(
+            explain_param_error(&serde_json::from_str::<Vec<u8>>("{}").unwrap_err()),
+            "invalid type: object, expected a JSON array"
+        );
     }
 
     #[test]

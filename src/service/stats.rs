@@ -128,7 +128,10 @@ counters! {
     connections_opened,
     messages_in,
     messages_out,
+    /// Bytes read from clients: WebSocket frames and HTTP requests (upgrades, plain requests).
     bytes_in,
+    /// Bytes queued to clients: WebSocket data frames and HTTP responses (upgrades, plain
+    /// requests); control frames (ping, pong, close) are not counted.
     bytes_out,
     errors_sent,
     protocol_closes,

@@ -98,23 +98,64 @@ impl HttpResponse {
     }
 }
 
-fn reason_phrase(status: u16) -> &'static str {
+/// The standard reason phrase of a status code (RFC 9110 and the IANA registry); empty for
+/// a code without one (RFC 9112 allows an empty reason phrase).
+pub fn reason_phrase(status: u16) -> &'static str {
     match status {
+        100 => "Continue",
         101 => "Switching Protocols",
         200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
         204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        _ => error_reason_phrase(status),
+    }
+}
+
+fn error_reason_phrase(status: u16) -> &'static str {
+    match status {
         400 => "Bad Request",
         401 => "Unauthorized",
+        402 => "Payment Required",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
-        413 => "Payload Too Large",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
         426 => "Upgrade Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
+        451 => "Unavailable For Legal Reasons",
         500 => "Internal Server Error",
         501 => "Not Implemented",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
-        _ => "Unknown",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "",
     }
 }
 
@@ -289,6 +330,19 @@ mod tests {
         let text = format!("GET / HTTP/1.1\r\n{many}\r\n");
         assert_eq!(parse_request(text.as_bytes(), remote()).unwrap_err().status, 431);
         assert_eq!(parse_request(b"\x16\x03\x01garbage\r\n\r\n", remote()).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn status_lines_carry_the_standard_reason_phrase() {
+        let line = |status| {
+            let bytes = HttpResponse::text(status, "x").to_bytes();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            text.lines().next().unwrap_or_default().to_string()
+        };
+        assert_eq!(line(302), "HTTP/1.1 302 Found");
+        assert_eq!(line(303), "HTTP/1.1 303 See Other");
+        assert_eq!(line(415), "HTTP/1.1 415 Unsupported Media Type");
+        assert_eq!(line(299), "HTTP/1.1 299 ");
     }
 
     #[test]

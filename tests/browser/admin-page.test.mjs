@@ -3,7 +3,9 @@
 // sees a test client's connection appear, sends it a message from the page (the client gets it),
 // sees it in the live tap, opens its channel's members, disconnects it with close-connection
 // (the client is told and closed), and takes screenshots. Also saves /metrics before and after
-// the traffic for metrics_check.py. Outputs go to tests/browser/out/ (or $ADMIN_TEST_OUTPUT).
+// the traffic for metrics_check.py. A second test opens the page on a 390×844 phone screen:
+// nothing wider than the screen, no failed request. Outputs go to tests/browser/out/ (or
+// $ADMIN_TEST_OUTPUT).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -117,11 +119,10 @@ test("the admin page logs in, watches, sends, taps and disconnects a real client
   await saveMetrics("metrics-before.txt");
   const page = await context.newPage();
   page.on("console", (m) => {
-    // The closed connection (details) and its emptied channel (members) answer 404 once each.
-    const url = m.location().url;
-    const gone = url.includes("/admin/api/connections/") || url.includes("/admin/api/channels/");
-    const expected404 = gone && m.text().includes("404");
-    if (m.type() === "error" && !expected404) problems.push(`console: ${m.text()} (${m.location().url})`);
+    if (m.type() === "error") problems.push(`console: ${m.text()} (${m.location().url})`);
+  });
+  page.on("response", (r) => {
+    if (r.status() === 404) problems.push(`404 for ${r.url()}`);
   });
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
 
@@ -139,6 +140,9 @@ test("the admin page logs in, watches, sends, taps and disconnects a real client
   assert.ok(session?.httpOnly, "the session cookie is HttpOnly");
   assert.equal(session.sameSite, "Strict");
   await page.locator("#live.ok").waitFor();
+  // The send form says nothing before it is used (its button is disabled until it is valid).
+  assert.equal(await page.textContent("#param-error"), "");
+  assert.ok(await page.isDisabled("#send-button"));
 
   // A client connects; the page lists it with its full id.
   const client = await testClient();
@@ -148,6 +152,9 @@ test("the admin page logs in, watches, sends, taps and disconnects a real client
   assert.match(id, /^[0-9a-f-]{36}$/);
   const row = page.locator(`#connections tbody tr[data-id="${id}"]`);
   await row.waitFor();
+  // The Users panel counts the anonymous connection the Channels panel counts as a user.
+  await page.locator("#user-count", { hasText: "0 signed in · 1 anonymous" }).waitFor();
+  assert.equal(await page.locator(`#channels tbody tr[data-name="${CHANNEL}"] td`).nth(2).textContent(), "1");
   assert.equal(await row.locator("td").first().textContent(), id);
 
   // The tap is streaming; the client's own traffic shows up as "in".
@@ -204,8 +211,37 @@ test("the admin page logs in, watches, sends, taps and disconnects a real client
   assert.ok(client.messages.some((m) => m.cmd === "close-connection"), "close-connection received before the close");
   await page.locator('#details[data-state="closed"]').waitFor();
   await row.waitFor({ state: "detached" });
+  await page.locator("#members-list li", { hasText: "channel gone" }).waitFor();
+  await page.waitForTimeout(2200); // two more refreshes: nothing asks for the closed connection with a 404
   await page.screenshot({ path: join(OUTPUT, "admin-after-disconnect.png"), fullPage: true });
 
   assert.deepEqual(problems, [], "no console errors, CSP violations or page errors");
   console.log(`screenshots: ${join(OUTPUT, "admin.png")} ${join(OUTPUT, "admin-after-disconnect.png")}`);
+});
+
+test("the admin page fits a 390×844 phone screen", async () => {
+  const page = await context.newPage(); // the same browser: the session cookie of the first test
+  await page.setViewportSize({ width: 390, height: 844 });
+  const failures = [];
+  page.on("console", (m) => { if (m.type() === "error") failures.push(`console: ${m.text()}`); });
+  page.on("response", (r) => { if (r.status() >= 400) failures.push(`${r.status()} for ${r.url()}`); });
+  page.on("pageerror", (e) => failures.push(`page error: ${e.message}`));
+  const client = await testClient();
+  await page.goto(`${base()}/admin/websocket`);
+  await page.locator("#live.ok").waitFor();
+  await page.locator("#connections tbody tr[data-id]").first().waitFor();
+  await page.locator("#tap-state", { hasText: "streaming" }).waitFor();
+  client.socket.send(JSON.stringify({ cmd: "chat", param: { text: "from a phone-sized admin test" } }));
+  await page.locator("#tap-rows tr[data-cmd=chat]").first().waitFor();
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `the admin page is ${width}px wide on a 390px screen`);
+  for (const selector of ["#send-button", "#conn-filter", "#tap-pause", "nav a[href='/metrics']"]) {
+    const box = await page.locator(selector).boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= 390.5, `${selector} is inside the screen: ${JSON.stringify(box)}`);
+  }
+  await page.screenshot({ path: join(OUTPUT, "admin-phone.png") });
+  await page.screenshot({ path: join(OUTPUT, "admin-phone-full.png"), fullPage: true });
+  client.socket.close();
+  assert.deepEqual(failures, [], "no console errors or failed requests");
+  console.log(`phone screenshots: ${join(OUTPUT, "admin-phone.png")} ${join(OUTPUT, "admin-phone-full.png")}`);
 });

@@ -32,7 +32,7 @@ impl WorkerCore {
         }
         let channel = match request.query_param("ch") {
             Some(name) if valid_channel_name(&name) => name,
-            Some(_) => return Err(HttpResponse::text(400, "invalid channel name")),
+            Some(_) => return Err(HttpResponse::text(400, &format!("invalid channel name: {CHANNEL_NAME_RULE}"))),
             None => format!("{}-{}", route.channel_prefix, &ConnId::new_v4().simple().to_string()[..8]),
         };
         if is_app_route {

@@ -58,7 +58,9 @@ impl WorkerCore {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
-        conn.out.push(response.to_bytes());
+        let bytes = response.to_bytes();
+        count_http_out(conn, &self.service.shared.stats[self.index], bytes.len());
+        conn.out.push(bytes);
         conn.phase = Phase::Closing { since: self.now };
         self.mark_dirty(token);
     }
@@ -95,7 +97,9 @@ impl WorkerCore {
             connected_at: SystemTime::now(),
             counters: Default::default(),
         });
-        conn.out.push(http::switching_protocols(accept));
+        let answer = http::switching_protocols(accept);
+        count_http_out(conn, &self.service.shared.stats[self.index], answer.len());
+        conn.out.push(answer);
         conn.phase = Phase::Open;
         conn.id = id;
         conn.route = route_index as u32;
@@ -134,4 +138,10 @@ impl WorkerCore {
             }
         }
     }
+}
+
+/// HTTP bytes written count in `bytes_out` as HTTP bytes read count in `bytes_in`.
+fn count_http_out(conn: &mut Conn, stats: &WorkerStats, len: usize) {
+    conn.counters.bytes_out += len as u64;
+    bump(&stats.bytes_out, len as u64);
 }

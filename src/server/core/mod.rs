@@ -46,7 +46,7 @@ use tungstenite::protocol::frame::coding::{Data, OpCode};
 use super::conn::{Conn, Expiry, Phase, RateBucket, RateVerdict, MAX_PENDING_PONGS};
 use super::frames::{Flow, FrameEvent};
 use super::outqueue::Flushed;
-use super::routes::{valid_channel_name, Routes, SocketKind, SocketRoute};
+use super::routes::{valid_channel_name, Routes, SocketKind, SocketRoute, CHANNEL_NAME_RULE};
 use crate::auth::ChannelAction;
 use crate::service::backplane::Scope;
 use crate::service::bus::Command;

@@ -77,7 +77,10 @@ impl WorkerCore {
     pub(super) fn on_json(&mut self, token: usize, handler: &dyn crate::service::Handler, text: &str) {
         let message = match Inbound::parse(text) {
             Ok(message) => message,
-            Err(e) => return self.send_error(token, "bad-json", &format!("invalid message: {e}")),
+            Err(e) => {
+                log::debug!("connection {token}: unreadable message: {e}");
+                return self.send_error(token, "bad-json", crate::service::message::explain_unreadable(&e));
+            }
         };
         match &*message.cmd {
             "heartbeat" => {
