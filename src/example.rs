@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::auth::ChannelAction;
-use crate::server::routes::{valid_channel_name, CHANNEL_NAME_RULE};
 use crate::service::{HandlerError, Profile, Router};
+use crate::wire::channel::{valid_channel_name, CHANNEL_NAME_RULE};
 
 /// The example page (uses the TypeScript client).
 pub const PAGE: &str = include_str!("../assets/example.html");

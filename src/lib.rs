@@ -35,7 +35,7 @@
 //! - [`admin`]: the admin page (`page.rs`, `login.rs`), its JSON API (`api.rs`), its access
 //!   rules (`auth.rs`), the live tap socket (`tap.rs`) and `/metrics` (`metrics.rs`).
 //! - [`example`]: the example chat handler, its channel policy, page and icon, served by the
-//!   binary. Channel names everywhere follow `server::routes::valid_channel_name`.
+//!   binary. Channel names everywhere follow `wire::channel::valid_channel_name`.
 //!
 //! The hot path, end to end: `worker.rs` (read) → `frames.rs` (frame) → `core.rs`
 //! (dispatch, fan-out) → `message.rs` (serialize once) → `outqueue.rs` (write).

@@ -107,5 +107,5 @@ fn documented_limits_and_refusals_match_the_code() {
     assert!(readme.contains(&cross_site), "README quotes the cross-site refusal {cross_site}");
     assert!(!readme.contains("say nothing else"));
     assert!(readme.contains("1 to 128 bytes of letters and digits"));
-    assert_eq!(switchyard::server::routes::MAX_CHANNEL_NAME_BYTES, 128);
+    assert_eq!(switchyard::wire::channel::MAX_CHANNEL_NAME_BYTES, 128);
 }

@@ -8,9 +8,9 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::server::routes::{valid_channel_name, CHANNEL_NAME_RULE};
 use crate::server::{HttpRequest, HttpResponse};
 use crate::service::{ConnId, ConnectionInfo, Service, UserInfo};
+use crate::wire::channel::{valid_channel_name, CHANNEL_NAME_RULE};
 
 /// Most connections one `GET /admin/api/connections` returns (`?limit=` may lower it).
 pub const MAX_LIST: usize = 1000;

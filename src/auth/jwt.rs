@@ -13,10 +13,10 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
+use super::Profile;
 use super::{Authenticator, Refusal};
 use crate::config::Config;
-use crate::server::HttpRequest;
-use crate::service::Profile;
+use crate::wire::http::HttpRequest;
 
 /// The query parameter a token may come in.
 pub const QUERY_PARAM: &str = "token";

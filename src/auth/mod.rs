@@ -8,9 +8,11 @@
 //! per channel, who may join and publish.
 
 pub mod jwt;
+mod profile;
 
-use crate::server::HttpRequest;
-use crate::service::Profile;
+pub use profile::Profile;
+
+use crate::wire::http::HttpRequest;
 
 /// Why an upgrade was refused: the HTTP status (401 or 403) and a short reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,7 +5,6 @@
 //! socket and the registry. Its counters are published by the owning worker (single writer,
 //! relaxed atomics) on every timer tick and at close; nothing here does I/O.
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,37 +16,7 @@ use uuid::Uuid;
 /// A connection's id: a random UUID (v4), shown in full everywhere.
 pub type ConnId = Uuid;
 
-/// The user behind a connection.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Profile {
-    pub id: String,
-    /// Display name (borrowed for the shared `anonymous`, so anonymous clients cost nothing).
-    pub name: Cow<'static, str>,
-    pub roles: Vec<String>,
-    pub claims: serde_json::Map<String, serde_json::Value>,
-    /// True for a connection that did not authenticate.
-    pub anonymous: bool,
-    /// When its credential expires (seconds since the Unix epoch), if it does.
-    pub expires_at: Option<u64>,
-}
-
-impl Profile {
-    /// The profile of an unauthenticated connection: its id is the connection id.
-    pub fn anonymous(conn: ConnId) -> Self {
-        Profile {
-            id: conn.to_string(),
-            name: Cow::Borrowed("anonymous"),
-            roles: Vec::new(),
-            claims: serde_json::Map::new(),
-            anonymous: true,
-            expires_at: None,
-        }
-    }
-
-    pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role)
-    }
-}
+pub use crate::auth::Profile;
 
 /// Traffic counters of one connection, as last published by its worker.
 #[derive(Debug, Default)]

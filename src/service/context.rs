@@ -10,22 +10,24 @@ use serde::Serialize;
 
 use super::connection::ConnId;
 use super::message::Envelope;
-use super::{ops, Error, Service, Status};
-use crate::server::core::WorkerCore;
+use super::ops::{self, Dispatch};
+use super::{Error, Service, Status};
 
+/// What a handler can do while it handles an event: the Service API, done in place on the
+/// worker that runs it (through `Dispatch`, which the worker core implements).
 pub struct Context<'a> {
-    core: &'a mut WorkerCore,
+    core: &'a mut dyn Dispatch,
     current: Option<ConnId>,
 }
 
 impl<'a> Context<'a> {
-    pub(crate) fn new(core: &'a mut WorkerCore, current: Option<ConnId>) -> Self {
+    pub(crate) fn new(core: &'a mut dyn Dispatch, current: Option<ConnId>) -> Self {
         Context { core, current }
     }
 
     /// A handle usable from any thread.
     pub fn service(&self) -> Service {
-        self.core.service.clone()
+        self.core.service()
     }
 
     /// The connection whose event is being handled.
@@ -86,6 +88,6 @@ impl<'a> Context<'a> {
     }
 
     pub fn status(&self) -> Status {
-        self.core.service.status()
+        self.core.service().status()
     }
 }

@@ -66,6 +66,10 @@ pub struct Service {
 }
 
 impl ops::Dispatch for &Service {
+    fn service(&self) -> Service {
+        (*self).clone()
+    }
+
     fn shared(&self) -> &Shared {
         &self.shared
     }

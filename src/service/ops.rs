@@ -16,12 +16,15 @@ use super::connection::ConnId;
 use super::message::{encode, Envelope};
 use super::tap::TapEvent;
 use super::{Error, Shared};
-use crate::server::routes::valid_channel_name;
+use crate::wire::channel::valid_channel_name;
 use crate::wire::frame::SharedFrame;
 
 /// Where commands go.
 pub(crate) trait Dispatch {
     fn shared(&self) -> &Shared;
+
+    /// A `Service` handle on the same server, usable from any thread.
+    fn service(&self) -> super::Service;
 
     /// The worker that owns a connection.
     fn locate(&self, id: &ConnId) -> Option<usize> {
@@ -43,14 +46,20 @@ pub(crate) trait Dispatch {
 }
 
 /// Sends one tap event to every tap socket (call only when the tap is active).
-pub(crate) fn tap(d: &mut impl Dispatch, event: &TapEvent<'_>) {
+pub(crate) fn tap(d: &mut (impl Dispatch + ?Sized), event: &TapEvent<'_>) {
     for (id, worker, frame) in d.shared().tap.deliveries(event) {
         d.dispatch(worker, Command::ToConn { id, frame });
     }
 }
 
 /// Taps a message the server writes.
-fn tap_out<P: Serialize + ?Sized>(d: &mut impl Dispatch, target: &'static str, to: Target<'_>, cmd: &str, param: &P) {
+fn tap_out<P: Serialize + ?Sized>(
+    d: &mut (impl Dispatch + ?Sized),
+    target: &'static str,
+    to: Target<'_>,
+    cmd: &str,
+    param: &P,
+) {
     if !d.shared().tap.is_active() {
         return;
     }
@@ -78,7 +87,7 @@ struct Target<'a> {
     user: Option<&'a str>,
 }
 
-pub(crate) fn join(d: &mut impl Dispatch, id: ConnId, channel: &str) -> bool {
+pub(crate) fn join(d: &mut (impl Dispatch + ?Sized), id: ConnId, channel: &str) -> bool {
     if !valid_channel_name(channel) {
         return false;
     }
@@ -88,14 +97,14 @@ pub(crate) fn join(d: &mut impl Dispatch, id: ConnId, channel: &str) -> bool {
     d.dispatch(worker, Command::Join { id, channel: Arc::from(channel) })
 }
 
-pub(crate) fn leave(d: &mut impl Dispatch, id: ConnId, channel: &str) -> bool {
+pub(crate) fn leave(d: &mut (impl Dispatch + ?Sized), id: ConnId, channel: &str) -> bool {
     let Some(worker) = d.locate(&id) else {
         return false;
     };
     d.dispatch(worker, Command::Leave { id, channel: Arc::from(channel) })
 }
 
-pub(crate) fn close(d: &mut impl Dispatch, id: ConnId, code: u16, notify: bool) -> bool {
+pub(crate) fn close(d: &mut (impl Dispatch + ?Sized), id: ConnId, code: u16, notify: bool) -> bool {
     let Some(worker) = d.locate(&id) else {
         return false;
     };
@@ -103,7 +112,7 @@ pub(crate) fn close(d: &mut impl Dispatch, id: ConnId, code: u16, notify: bool) 
 }
 
 pub(crate) fn write_connection<P: Serialize + ?Sized>(
-    d: &mut impl Dispatch,
+    d: &mut (impl Dispatch + ?Sized),
     envelope: Envelope<'_>,
     cmd: &str,
     param: &P,
@@ -118,7 +127,7 @@ pub(crate) fn write_connection<P: Serialize + ?Sized>(
 }
 
 pub(crate) fn write_channel<P: Serialize + ?Sized>(
-    d: &mut impl Dispatch,
+    d: &mut (impl Dispatch + ?Sized),
     from: Option<&ConnId>,
     cmd: &str,
     param: &P,
@@ -132,7 +141,12 @@ pub(crate) fn write_channel<P: Serialize + ?Sized>(
 }
 
 /// Sends an encoded frame to a channel's members on every worker of this node.
-pub(crate) fn send_to_channel(d: &mut impl Dispatch, channel: &str, frame: &SharedFrame, except: Option<ConnId>) {
+pub(crate) fn send_to_channel(
+    d: &mut (impl Dispatch + ?Sized),
+    channel: &str,
+    frame: &SharedFrame,
+    except: Option<ConnId>,
+) {
     let workers = d.shared().inboxes.len();
     let local = d.local_worker();
     let mut shared_name: Option<Arc<str>> = None;
@@ -149,7 +163,7 @@ pub(crate) fn send_to_channel(d: &mut impl Dispatch, channel: &str, frame: &Shar
 /// Delivers an encoded frame to this node's connections in `scope`; returns how many
 /// connections it was queued for (users) or 0 (channels and everyone: counted by workers).
 pub(crate) fn deliver_here(
-    d: &mut impl Dispatch,
+    d: &mut (impl Dispatch + ?Sized),
     scope: Scope<'_>,
     frame: &SharedFrame,
     except: Option<ConnId>,
@@ -178,7 +192,12 @@ pub(crate) fn deliver_here(
 }
 
 /// Delivers on this node, then hands the write to the other nodes (if scaled out).
-fn deliver_everywhere(d: &mut impl Dispatch, scope: Scope<'_>, frame: &SharedFrame, except: Option<ConnId>) -> usize {
+fn deliver_everywhere(
+    d: &mut (impl Dispatch + ?Sized),
+    scope: Scope<'_>,
+    frame: &SharedFrame,
+    except: Option<ConnId>,
+) -> usize {
     let delivered = deliver_here(d, scope, frame, except);
     if let Some(backplane) = d.shared().backplane.get() {
         backplane.publish(scope, frame, except);
@@ -188,7 +207,7 @@ fn deliver_everywhere(d: &mut impl Dispatch, scope: Scope<'_>, frame: &SharedFra
 
 /// Writes to every connection of a user, on every worker (and node); returns how many on this node.
 pub(crate) fn write_user<P: Serialize + ?Sized>(
-    d: &mut impl Dispatch,
+    d: &mut (impl Dispatch + ?Sized),
     from: Option<&ConnId>,
     cmd: &str,
     param: &P,
@@ -200,7 +219,7 @@ pub(crate) fn write_user<P: Serialize + ?Sized>(
 }
 
 pub(crate) fn write_all<P: Serialize + ?Sized>(
-    d: &mut impl Dispatch,
+    d: &mut (impl Dispatch + ?Sized),
     from: Option<&ConnId>,
     cmd: &str,
     param: &P,

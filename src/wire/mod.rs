@@ -1,10 +1,12 @@
 //! The wire: how switchyard's messages look as bytes, with no I/O and no state. Every other
 //! layer uses it; it uses none of them.
 //!
+//! - `channel.rs` the channel-name alphabet
 //! - `frame.rs` server frames encoded once into a `SharedFrame`, masking, the client-frame
 //!   encoder shared by tests, benches and fuzzers
 //! - `http.rs`  HTTP/1.1 request parsing (httparse), `HttpRequest`/`HttpResponse`, the
 //!   RFC 6455 upgrade answer
 
+pub mod channel;
 pub mod frame;
 pub mod http;

@@ -46,7 +46,7 @@ use tungstenite::protocol::frame::coding::{Data, OpCode};
 use super::conn::{Conn, Expiry, Phase, RateBucket, RateVerdict, MAX_PENDING_PONGS};
 use super::frames::{Flow, FrameEvent};
 use super::outqueue::Flushed;
-use super::routes::{valid_channel_name, Routes, SocketKind, SocketRoute, CHANNEL_NAME_RULE};
+use super::routes::{Routes, SocketKind, SocketRoute};
 use crate::auth::ChannelAction;
 use crate::service::backplane::Scope;
 use crate::service::bus::Command;
@@ -57,6 +57,7 @@ use crate::service::ops::{self, Dispatch};
 use crate::service::stats::{bump, WorkerStats};
 use crate::service::tap::TapEvent;
 use crate::service::{Context, Service, Shared};
+use crate::wire::channel::{valid_channel_name, CHANNEL_NAME_RULE};
 use crate::wire::frame::{self, SharedFrame};
 use crate::wire::http::{self, HttpRequest, HttpResponse, Parse};
 
@@ -204,6 +205,10 @@ fn mark(conn: &mut Conn, token: usize, dirty: &mut Vec<usize>) {
 }
 
 impl Dispatch for WorkerCore {
+    fn service(&self) -> Service {
+        self.service.clone()
+    }
+
     fn shared(&self) -> &Shared {
         &self.service.shared
     }
