@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
-use switchyard::server::http::reason_phrase;
+use switchyard::wire::http::reason_phrase;
 
 /// The reason phrases of RFC 9110, written out here independently of the server's table.
 fn standard(status: u16) -> &'static str {

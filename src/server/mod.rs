@@ -8,19 +8,20 @@
 //! - `outqueue.rs` corked, vectored writes and the backlog count
 //! - `routes.rs`  socket and HTTP routes
 //! - `listener.rs` the `SO_REUSEPORT` listeners
-//! - `harness.rs` a core driven by hand, for fuzzing and benchmarks
+//! - `harness.rs` a core driven by hand, for fuzzing, benchmarks and allocation tests
+//!   (feature `test-util`)
 
-pub mod conn;
-pub mod core;
-pub mod frames;
-#[doc(hidden)]
+pub(crate) mod conn;
+pub(crate) mod core;
+pub(crate) mod frames;
+#[cfg(feature = "test-util")]
 pub mod harness;
 /// Compatibility path: HTTP parsing and types now live in [`crate::wire::http`].
 pub use crate::wire::http;
 mod listener;
-pub mod outqueue;
+pub(crate) mod outqueue;
 pub mod routes;
-pub mod worker;
+pub(crate) mod worker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -49,10 +49,6 @@ impl OutQueue {
         self.queued_bytes + self.chunks.len() * std::mem::size_of::<Bytes>()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
-    }
-
     /// Heap bytes held by the queue's ring (not the shared frames it points at).
     pub fn heap_bytes(&self) -> usize {
         self.chunks.capacity() * std::mem::size_of::<Bytes>()
