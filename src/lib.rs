@@ -51,6 +51,9 @@
 //! # Ok::<(), switchyard::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod admin;
 pub mod auth;
 pub mod cluster;

@@ -30,15 +30,20 @@ pub enum Access {
 /// Why a request was refused: the status and a message that leaks nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Denied {
+    /// HTTP status of the refusal.
     pub status: u16,
+    /// The refusal's body text.
     pub message: &'static str,
 }
 
+/// No valid token.
 pub const UNAUTHORIZED: Denied = Denied { status: 401, message: "unauthorized" };
+/// No token is configured and the client is not on loopback.
 pub const LOOPBACK_ONLY: Denied = Denied {
     status: 403,
     message: "the admin interface answers loopback clients only (start the server with --admin-token to open it)",
 };
+/// A browser request from another site.
 pub const CROSS_SITE: Denied = Denied { status: 403, message: "cross-site request refused" };
 
 /// The access rules of one server.
@@ -57,6 +62,7 @@ impl Guard {
         Guard { token, session }
     }
 
+    /// Whether an admin token is configured.
     pub fn has_token(&self) -> bool {
         self.token.is_some()
     }

@@ -14,12 +14,12 @@
 //! - `metrics.rs` the Prometheus text
 //! - `tap.rs`     the tap socket's authenticator
 
-pub mod api;
+pub(crate) mod api;
 pub mod auth;
-pub mod login;
-pub mod metrics;
-pub mod page;
-pub mod tap;
+pub(crate) mod login;
+pub(crate) mod metrics;
+pub(crate) mod page;
+pub(crate) mod tap;
 
 use std::sync::Arc;
 

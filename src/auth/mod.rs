@@ -18,15 +18,19 @@ use crate::wire::http::HttpRequest;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status}: {reason}")]
 pub struct Refusal {
+    /// HTTP status of the refusal (401 or 403).
     pub status: u16,
+    /// A short reason, sent as the response body.
     pub reason: String,
 }
 
 impl Refusal {
+    /// 401: a missing or bad credential.
     pub fn unauthorized(reason: impl Into<String>) -> Self {
         Refusal { status: 401, reason: reason.into() }
     }
 
+    /// 403: a known user who may not connect.
     pub fn forbidden(reason: impl Into<String>) -> Self {
         Refusal { status: 403, reason: reason.into() }
     }
@@ -47,12 +51,15 @@ pub trait Authenticator: Send + Sync + 'static {
 /// What a connection wants to do with a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelAction {
+    /// Becoming a member of the channel.
     Join,
+    /// Sending a message to the channel's handler.
     Publish,
 }
 
 /// Decides who may join or publish to which channel. Runs on the event loop: must not block.
 pub trait ChannelAuthorizer: Send + Sync + 'static {
+    /// Whether `profile` may do `action` on `channel`.
     fn authorize(&self, profile: &Profile, channel: &str, action: ChannelAction) -> bool;
 
     /// Whether joins and leaves of `channel` are announced to its members (`online-update`,

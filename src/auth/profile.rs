@@ -9,10 +9,13 @@ use uuid::Uuid;
 /// The user behind a connection.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Profile {
+    /// The user id (`sub` of a token; the connection id for anonymous users).
     pub id: String,
     /// Display name (borrowed for the shared `anonymous`, so anonymous clients cost nothing).
     pub name: Cow<'static, str>,
+    /// Roles, e.g. `admin` (the `roles` claim).
     pub roles: Vec<String>,
+    /// Every claim of the credential, as sent.
     pub claims: serde_json::Map<String, serde_json::Value>,
     /// True for a connection that did not authenticate.
     pub anonymous: bool,
@@ -33,6 +36,7 @@ impl Profile {
         }
     }
 
+    /// Whether the user has `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }

@@ -157,6 +157,7 @@ impl Conn {
 
     /// Heap bytes this connection holds of its own (buffers, channel list), excluding
     /// shared frames and the registry entry.
+    #[cfg_attr(not(any(test, feature = "test-util")), allow(dead_code))]
     pub fn heap_bytes(&self) -> usize {
         let handshake = match &self.phase {
             Phase::Handshake { received, .. } => received.capacity(),

@@ -67,6 +67,7 @@ pub struct FrameReader {
 
 impl FrameReader {
     /// Heap bytes this reader holds (zero while idle).
+    #[cfg_attr(not(any(test, feature = "test-util")), allow(dead_code))]
     pub fn heap_bytes(&self) -> usize {
         self.partial.capacity() + self.fragmented.as_ref().map_or(0, |f| f.buffer.capacity() + 48)
     }

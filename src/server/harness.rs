@@ -20,6 +20,7 @@ use crate::service::bus::{self, InboxReceiver};
 use crate::service::{Service, Status};
 use crate::wire::frame::SharedFrame;
 
+/// A worker core with no poll loop: tests feed it bytes and run its turns by hand.
 pub struct Harness {
     core: WorkerCore,
     _poll: Poll,
@@ -31,7 +32,9 @@ pub struct Harness {
 
 /// One connection of the harness: its token and the client end of its socket.
 pub struct Peer {
+    /// The connection's slot in the core.
     pub token: usize,
+    /// The client end of the socket pair.
     pub client: TcpStream,
 }
 
@@ -69,10 +72,12 @@ impl Harness {
         })
     }
 
+    /// The service handle of the core's server.
     pub fn service(&self) -> Service {
         self.core.service.clone()
     }
 
+    /// The service's counters.
     pub fn status(&self) -> Status {
         self.core.service.status()
     }
@@ -162,10 +167,12 @@ impl Harness {
         self.core.flush_dirty();
     }
 
+    /// Whether the slot still holds a connection.
     pub fn is_connected(&self, token: usize) -> bool {
         self.core.conns.contains(token)
     }
 
+    /// Whether the connection's session is open.
     pub fn is_open(&self, token: usize) -> bool {
         self.core.conns.get(token).is_some_and(|c| c.is_open())
     }
@@ -175,6 +182,7 @@ impl Harness {
         self.core.conns.get(token).map_or((0, 0), |c| (c.heap_bytes(), c.out.queued_bytes()))
     }
 
+    /// Connections the core holds.
     pub fn connections(&self) -> usize {
         self.core.conns.len()
     }

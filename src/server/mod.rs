@@ -203,10 +203,12 @@ pub struct Running {
 }
 
 impl Running {
+    /// The address the listeners are bound to (the real port when started on port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
+    /// The handle to the running service.
     pub fn service(&self) -> Service {
         self.service.clone()
     }

@@ -50,6 +50,7 @@ impl OutQueue {
     }
 
     /// Heap bytes held by the queue's ring (not the shared frames it points at).
+    #[cfg_attr(not(any(test, feature = "test-util")), allow(dead_code))]
     pub fn heap_bytes(&self) -> usize {
         self.chunks.capacity() * std::mem::size_of::<Bytes>()
     }
@@ -62,6 +63,7 @@ impl OutQueue {
     }
 
     /// Drops everything queued but keeps the ring (harness measurements).
+    #[cfg_attr(not(any(test, feature = "test-util")), allow(dead_code))]
     pub fn discard(&mut self) {
         self.chunks.clear();
         self.queued_bytes = 0;

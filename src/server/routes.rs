@@ -25,31 +25,40 @@ pub enum SocketKind {
     Tap,
 }
 
+/// A WebSocket route: its path, what it does with messages, its limits and authentication.
 #[derive(Clone)]
 pub struct SocketRoute {
+    /// The exact request path.
     pub path: Arc<str>,
+    /// What the route does with messages.
     pub kind: SocketKind,
     /// Prefix of the random channel a connection joins when the upgrade names none.
     pub channel_prefix: String,
+    /// Largest message a client may send here.
     pub max_message_bytes: usize,
+    /// Out-queue limit of a connection here (the slow-consumer rule).
     pub send_buffer_bytes: usize,
     /// Who may upgrade, and as whom; `None`: everyone, anonymously.
     pub authenticator: Option<Arc<dyn Authenticator>>,
 }
 
+/// Every route of a server, built before it starts and then read-only.
 #[derive(Default, Clone)]
 pub struct Routes {
+    /// WebSocket routes, indexed by `Conn::route`.
     pub sockets: Vec<SocketRoute>,
     http: HashMap<String, HttpHandler>,
     prefixes: Vec<(String, HttpHandler)>,
 }
 
 impl Routes {
+    /// Adds a WebSocket route.
     pub fn add_socket(&mut self, route: SocketRoute) {
         self.sockets.retain(|r| r.path != route.path);
         self.sockets.push(route);
     }
 
+    /// Adds a plain HTTP route on an exact path.
     pub fn add_http(&mut self, path: &str, handler: HttpHandler) {
         self.http.insert(path.to_string(), handler);
     }
@@ -60,10 +69,12 @@ impl Routes {
         self.prefixes.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
     }
 
+    /// The index of the WebSocket route for `path`.
     pub fn socket(&self, path: &str) -> Option<usize> {
         self.sockets.iter().position(|r| &*r.path == path)
     }
 
+    /// The plain HTTP handler for `path` (exact paths first, then prefixes).
     pub fn http(&self, path: &str) -> Option<&HttpHandler> {
         self.http.get(path).or_else(|| self.prefixes.iter().find(|(p, _)| path.starts_with(p.as_str())).map(|(_, h)| h))
     }

@@ -21,24 +21,35 @@ pub use crate::auth::Profile;
 /// Traffic counters of one connection, as last published by its worker.
 #[derive(Debug, Default)]
 pub struct ConnCounters {
+    /// Messages received from the client.
     pub messages_in: AtomicU64,
+    /// Messages queued for the client.
     pub messages_out: AtomicU64,
+    /// Bytes received from the client.
     pub bytes_in: AtomicU64,
+    /// Bytes queued for the client.
     pub bytes_out: AtomicU64,
+    /// Bytes waiting in the out-queue.
     pub queued_bytes: AtomicU64,
 }
 
 /// A plain copy of `ConnCounters`.
 #[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct Counters {
+    /// Messages received from the client.
     pub messages_in: u64,
+    /// Messages queued for the client.
     pub messages_out: u64,
+    /// Bytes received from the client.
     pub bytes_in: u64,
+    /// Bytes queued for the client.
     pub bytes_out: u64,
+    /// Bytes waiting in the out-queue.
     pub queued_bytes: u64,
 }
 
 impl ConnCounters {
+    /// Publishes the owning worker's counts (single writer).
     pub fn publish(&self, c: &Counters) {
         self.messages_in.store(c.messages_in, Ordering::Relaxed);
         self.messages_out.store(c.messages_out, Ordering::Relaxed);
@@ -47,6 +58,7 @@ impl ConnCounters {
         self.queued_bytes.store(c.queued_bytes, Ordering::Relaxed);
     }
 
+    /// The counts as last published.
     pub fn snapshot(&self) -> Counters {
         Counters {
             messages_in: self.messages_in.load(Ordering::Relaxed),
@@ -61,28 +73,40 @@ impl ConnCounters {
 /// One live WebSocket connection.
 #[derive(Debug)]
 pub struct Connection {
+    /// The connection's id.
     pub id: ConnId,
+    /// The user behind it.
     pub profile: Profile,
+    /// The client's address.
     pub remote: SocketAddr,
     /// The route path it upgraded on (shared with the route).
     pub path: Arc<str>,
     /// The channel it joined at upgrade (the default `channel` of its messages).
     pub channel: Arc<str>,
+    /// When it upgraded.
     pub connected_at: SystemTime,
+    /// Its traffic, as last published by its worker.
     pub counters: ConnCounters,
 }
 
 /// A serializable view of a connection, for queries and the admin interface.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnectionInfo {
+    /// The connection's id.
     pub id: ConnId,
+    /// The user behind it.
     pub user: Profile,
+    /// The client's address.
     pub remote: String,
+    /// The socket route it upgraded on.
     pub path: String,
+    /// The channels it is in.
     pub channels: Vec<String>,
     /// Seconds since the Unix epoch.
     pub connected_at: u64,
+    /// The worker that owns it.
     pub worker: usize,
+    /// Its traffic.
     #[serde(flatten)]
     pub counters: Counters,
 }

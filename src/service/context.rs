@@ -87,6 +87,7 @@ impl<'a> Context<'a> {
         ops::close(self.core, conn, 1000, false)
     }
 
+    /// The service's counters, summed over workers.
     pub fn status(&self) -> Status {
         self.core.service().status()
     }

@@ -17,12 +17,21 @@ use super::context::Context;
 /// Why a message was not accepted; sent to the client as `error` `{message, code}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HandlerError {
+    /// No route for this command.
     #[error("unknown command '{0}'")]
     UnknownCommand(String),
+    /// The command's param did not have the expected shape.
     #[error("bad param for '{cmd}': {detail}")]
-    BadParam { cmd: String, detail: String },
+    BadParam {
+        /// The command.
+        cmd: String,
+        /// What was wrong, in the protocol's words.
+        detail: String,
+    },
+    /// The user may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// Any other failure, told to the client as is.
     #[error("{0}")]
     Other(String),
 }
@@ -38,6 +47,7 @@ impl HandlerError {
         }
     }
 
+    /// Any other failure, with the message the client gets.
     pub fn other(message: impl Into<String>) -> Self {
         HandlerError::Other(message.into())
     }
@@ -90,6 +100,7 @@ pub struct Router {
 }
 
 impl Router {
+    /// A router with no routes.
     pub fn new() -> Self {
         Self::default()
     }
@@ -121,16 +132,19 @@ impl Router {
         self
     }
 
+    /// Runs `f` when a connection opens.
     pub fn on_open(mut self, f: impl Fn(&mut Context<'_>, &Connection) + Send + Sync + 'static) -> Self {
         self.on_open = Some(Box::new(f));
         self
     }
 
+    /// Runs `f` when a connection closes (exactly once).
     pub fn on_close(mut self, f: impl Fn(&mut Context<'_>, &Connection) + Send + Sync + 'static) -> Self {
         self.on_close = Some(Box::new(f));
         self
     }
 
+    /// The router as a shareable handler.
     pub fn into_handler(self) -> Arc<dyn Handler> {
         Arc::new(self)
     }

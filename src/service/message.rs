@@ -19,15 +19,19 @@ use crate::wire::frame::{put_header, SharedFrame, MAX_SERVER_HEADER};
 /// A message from a client: `{"channel"?, "cmd", "param"?}`. A `from` it sends is ignored.
 #[derive(Debug, Deserialize)]
 pub struct Inbound<'a> {
+    /// The channel it is for (default: the connection's own).
     #[serde(borrow, default)]
     pub channel: Option<Cow<'a, str>>,
+    /// The command.
     #[serde(borrow)]
     pub cmd: Cow<'a, str>,
+    /// The command's parameter, unparsed (`null` when absent).
     #[serde(borrow, default)]
     pub param: Option<&'a RawValue>,
 }
 
 impl<'a> Inbound<'a> {
+    /// Parses and validates a client message.
     pub fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
     }
@@ -116,7 +120,9 @@ struct Outbound<'a, P: ?Sized> {
 /// Who sent a message and where it goes: the envelope around `cmd` and `param`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Envelope<'a> {
+    /// The connection the message comes from, if any.
     pub from: Option<&'a ConnId>,
+    /// The channel it was written to, if any.
     pub channel: Option<&'a str>,
 }
 
@@ -143,7 +149,9 @@ pub fn encode<P: Serialize + ?Sized>(
 /// The param of an `error` message.
 #[derive(Debug, Serialize)]
 pub struct ErrorParam<'a> {
+    /// What went wrong, for a person.
     pub message: &'a str,
+    /// A stable machine-readable code (see the README's error table).
     pub code: &'a str,
 }
 

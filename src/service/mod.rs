@@ -5,17 +5,17 @@
 //! its writes are encoded once and handed to the workers' inboxes; its queries read the
 //! registry. It never touches a socket: the server layer owns all I/O.
 
-pub mod backplane;
-pub mod bus;
+pub(crate) mod backplane;
+pub(crate) mod bus;
 pub mod connection;
 pub mod context;
 pub mod handler;
-pub mod limits;
+pub(crate) mod limits;
 pub mod message;
 pub(crate) mod ops;
-pub mod registry;
-pub mod stats;
-pub mod tap;
+pub(crate) mod registry;
+pub(crate) mod stats;
+pub(crate) mod tap;
 
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
@@ -39,8 +39,10 @@ use stats::WorkerStats;
 /// Errors of the Service API.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A message could not be serialized.
     #[error("cannot serialize the message: {0}")]
     Serialize(#[from] serde_json::Error),
+    /// A socket or poll could not be set up.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -94,6 +96,7 @@ impl Service {
         }
     }
 
+    /// The configuration the server runs with.
     pub fn config(&self) -> &Config {
         &self.shared.config
     }
@@ -113,6 +116,7 @@ impl Service {
         ops::join(&mut &*self, conn, channel)
     }
 
+    /// Removes `conn` from `channel` (deleted when its last member leaves).
     pub fn leave(&self, conn: ConnId, channel: &str) -> bool {
         ops::leave(&mut &*self, conn, channel)
     }
@@ -122,10 +126,12 @@ impl Service {
         ops::write_connection(&mut &*self, Envelope::default(), cmd, param, conn)
     }
 
+    /// Sends to every member of `channel`, on every worker and node.
     pub fn write_channel<P: Serialize + ?Sized>(&self, cmd: &str, param: &P, channel: &str) -> Result<(), Error> {
         ops::write_channel(&mut &*self, None, cmd, param, channel, None)
     }
 
+    /// Sends to every member of `channel` except `except`.
     pub fn write_channel_except<P: Serialize + ?Sized>(
         &self,
         cmd: &str,
@@ -141,6 +147,7 @@ impl Service {
         ops::write_user(&mut &*self, None, cmd, param, user)
     }
 
+    /// Sends to every connection of the server (and cluster).
     pub fn write_all<P: Serialize + ?Sized>(&self, cmd: &str, param: &P) -> Result<(), Error> {
         ops::write_all(&mut &*self, None, cmd, param)
     }
@@ -155,22 +162,27 @@ impl Service {
         ops::close(&mut &*self, conn, 1000, true)
     }
 
+    /// The service's counters, summed over workers.
     pub fn status(&self) -> Status {
         Status::sum(&self.shared.stats, self.shared.started, self.shared.registry.channel_count())
     }
 
+    /// Every connection on this node.
     pub fn connections(&self) -> Vec<ConnectionInfo> {
         self.shared.registry.connections()
     }
 
+    /// One connection, if it is on this node.
     pub fn connection(&self, conn: &ConnId) -> Option<ConnectionInfo> {
         self.shared.registry.connection(conn)
     }
 
+    /// The members of `channel` on this node.
     pub fn connections_by_channel(&self, channel: &str) -> Vec<ConnectionInfo> {
         self.shared.registry.connections_by_channel(channel)
     }
 
+    /// Every channel on this node, with its member and user counts.
     pub fn channels(&self) -> Vec<ChannelInfo> {
         self.shared.registry.channels()
     }

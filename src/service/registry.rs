@@ -39,16 +39,22 @@ struct Inner {
 /// A channel and how many connections and distinct users are in it.
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
 pub struct ChannelInfo {
+    /// The channel's name.
     pub name: String,
+    /// Member connections on this node.
     pub members: usize,
+    /// Distinct users among them.
     pub users: usize,
 }
 
 /// A user and their connections on this node.
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
 pub struct UserInfo {
+    /// The user id.
     pub id: String,
+    /// The display name.
     pub name: String,
+    /// Their connections on this node.
     pub connections: Vec<ConnId>,
 }
 

@@ -102,8 +102,11 @@ macro_rules! counters {
         pub struct Status {
             /// Seconds since the Unix epoch.
             pub started_at: u64,
+            /// Seconds since the service started.
             pub uptime_seconds: f64,
+            /// Event-loop threads.
             pub workers: usize,
+            /// Channels with at least one member on this node.
             pub channels: usize,
             $($(#[doc = $doc])* pub $name: u64,)*
         }
@@ -125,30 +128,48 @@ macro_rules! counters {
 counters! {
     /// Open application connections (a gauge).
     connections,
+    /// WebSocket sessions opened.
     connections_opened,
+    /// Messages received from clients.
     messages_in,
+    /// Messages queued to clients (one per recipient).
     messages_out,
     /// Bytes read from clients: WebSocket frames and HTTP requests (upgrades, plain requests).
     bytes_in,
     /// Bytes queued to clients: WebSocket data frames and HTTP responses (upgrades, plain
     /// requests); control frames (ping, pong, close) are not counted.
     bytes_out,
+    /// `error` messages sent to clients.
     errors_sent,
+    /// Connections closed for a protocol violation.
     protocol_closes,
+    /// Connections closed for falling behind their out-queue limit.
     slow_consumer_closes,
+    /// Connections closed after the idle timeout.
     idle_closes,
+    /// Connections dropped before completing the upgrade in time.
     handshake_timeouts,
+    /// Upgrades refused, for any reason.
     handshakes_rejected,
+    /// Client `heartbeat` messages answered.
     heartbeats,
+    /// Connections closed for a message over the size limit (1009).
     message_too_big_closes,
+    /// Upgrades refused with 403.
     handshakes_forbidden,
+    /// Upgrades refused with 401.
     handshakes_unauthorized,
+    /// Upgrades refused as malformed (4xx other than 401 and 403).
     handshakes_bad_request,
     /// Open admin tap sockets (a gauge).
     tap_connections,
+    /// Upgrades refused at the connection limits (503).
     connections_refused,
+    /// Connections closed for exceeding the message rate by far.
     rate_limit_closes,
+    /// Messages refused over the rate limit.
     rate_limited,
+    /// Plain HTTP requests answered.
     http_requests,
     /// Panics caught in application code (handlers, authenticators, authorizers).
     handler_panics,

@@ -22,13 +22,17 @@ const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// A parsed HTTP request.
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
+    /// The request method, e.g. `GET`.
     pub method: String,
     /// The path without the query string.
     pub path: String,
     /// The raw query string (after `?`), possibly empty.
     pub query: String,
+    /// Every header, names lowercased, in order.
     pub headers: Vec<(String, String)>,
+    /// The body (at most the body limit).
     pub body: Vec<u8>,
+    /// The client's address.
     pub remote: SocketAddr,
     /// HTTP minor version (1 for HTTP/1.1).
     pub version: u8,
@@ -49,13 +53,18 @@ impl HttpRequest {
 /// A response to a plain HTTP request (the connection closes after it).
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
+    /// The status code.
     pub status: u16,
+    /// The `Content-Type`.
     pub content_type: &'static str,
+    /// Extra headers.
     pub headers: Vec<(String, String)>,
+    /// The body.
     pub body: Bytes,
 }
 
 impl HttpResponse {
+    /// A response with a status, content type and body.
     pub fn new(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Self {
         HttpResponse { status, content_type, headers: Vec::new(), body: body.into() }
     }
@@ -65,14 +74,17 @@ impl HttpResponse {
         Self::new(status, "text/plain; charset=utf-8", format!("{body}\n"))
     }
 
+    /// A `200` HTML page.
     pub fn html(body: &'static str) -> Self {
         Self::new(200, "text/html; charset=utf-8", body)
     }
 
+    /// A JSON response.
     pub fn json(status: u16, body: String) -> Self {
         Self::new(status, "application/json", body)
     }
 
+    /// Adds a header.
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_string(), value.to_string()));
         self
