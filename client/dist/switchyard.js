@@ -7,7 +7,8 @@
 //   2. URL rules         — resolveSocketUrl: relative path → ws:// or wss:// of the page's host
 //   3. backoff           — backoffCeiling / backoffDelay: exponential, capped, full jitter
 //   4. send queue        — SendQueue: bounded FIFO, oldest dropped
-//   5. Socket            — connection lifecycle, reconnect, rooms, heartbeat, handler dispatch
+//   5. presence          — presenceChange: online-update / online-updates → one PresenceChange
+//   6. Socket            — connection lifecycle, reconnect, rooms, heartbeat, handler dispatch
 // Zero runtime dependencies; works in browsers and in Node ≥ 20 (pass a WebSocket constructor,
 // e.g. the `ws` package, where there is no global one).
 /** Everything passed to `onError` is a SocketError; `kind` says where it came from. */
@@ -88,6 +89,59 @@ export class SendQueue {
         this.#items = [];
     }
 }
+/**
+ * Normalises a presence message into a PresenceChange; `undefined` for any other command.
+ * Throws a SocketError (`protocol`) for a presence command whose param has the wrong shape.
+ */
+export function presenceChange(message) {
+    if (message.cmd === "online-update")
+        return singleChange(message);
+    if (message.cmd === "online-updates")
+        return coalescedChange(message);
+    return undefined;
+}
+function singleChange(message) {
+    const param = message.param;
+    if (!isObject(param) || typeof param.userID !== "string" || typeof param.connected !== "boolean") {
+        throw new SocketError("protocol", "online-update needs param {userID: string, connected: boolean}", message);
+    }
+    const ids = [param.userID];
+    return {
+        channel: message.channel,
+        joined: param.connected ? ids : [],
+        left: param.connected ? [] : ids,
+        joinedCount: param.connected ? 1 : 0,
+        leftCount: param.connected ? 0 : 1,
+        truncated: false,
+        coalesced: false,
+    };
+}
+function coalescedChange(message) {
+    const param = message.param;
+    const joined = isObject(param) ? idList(param.joined) : undefined;
+    const left = isObject(param) ? idList(param.left) : undefined;
+    if (!isObject(param) || joined === undefined || left === undefined) {
+        throw new SocketError("protocol", "online-updates needs param {joined: string[], left: string[], ...}", message);
+    }
+    // The counts are exact; a server that leaves them out (or sends nonsense) counts the lists.
+    const joinedCount = countAtLeast(param.joined_count, joined.length);
+    const leftCount = countAtLeast(param.left_count, left.length);
+    const truncated = param.truncated === true || joinedCount > joined.length || leftCount > left.length;
+    return { channel: message.channel, joined, left, joinedCount, leftCount, truncated, coalesced: true };
+}
+function idList(value) {
+    if (value === undefined || value === null)
+        return [];
+    if (!Array.isArray(value) || !value.every((id) => typeof id === "string"))
+        return undefined;
+    return value;
+}
+function countAtLeast(value, listed) {
+    return typeof value === "number" && Number.isInteger(value) && value >= listed ? value : listed;
+}
+function isObject(value) {
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+}
 const WS_OPEN = 1;
 export const DEFAULT_HEARTBEAT = Object.freeze({
     idleMs: 20_000,
@@ -129,6 +183,7 @@ export class Socket {
     #queue;
     #rooms = new Set();
     #handlers = new Map();
+    #presenceHandlers = new Set();
     #page;
     constructor(debugOrOptions = {}, onOpen, onMessage, onError, url) {
         const options = typeof debugOrOptions === "boolean"
@@ -225,6 +280,19 @@ export class Socket {
         if (set?.size === 0)
             this.#handlers.delete(cmd);
     }
+    /**
+     * Registers a handler for presence: both `online-update` and the coalesced `online-updates`
+     * arrive as one PresenceChange each. Returns a function that removes it. (`on(cmd)` and
+     * `onMessage` still see the raw messages.)
+     */
+    onPresence(handler) {
+        if (typeof handler !== "function")
+            throw new SocketError("config", "onPresence needs a function");
+        this.#presenceHandlers.add(handler);
+        return () => {
+            this.#presenceHandlers.delete(handler);
+        };
+    }
     /** Joins a room (the example protocol's `join-room`); it is joined again after reconnects. */
     join(room) {
         checkRoom(room);
@@ -317,10 +385,26 @@ export class Socket {
     #dispatch(message) {
         this.#call("onMessage", () => this.#onMessage?.(message));
         const handlers = this.#handlers.get(message.cmd);
-        if (handlers === undefined)
+        if (handlers !== undefined) {
+            for (const handler of [...handlers])
+                this.#call(`on("${message.cmd}")`, () => handler(message));
+        }
+        if (this.#presenceHandlers.size > 0)
+            this.#dispatchPresence(message);
+    }
+    #dispatchPresence(message) {
+        let change;
+        try {
+            change = presenceChange(message);
+        }
+        catch (error) {
+            this.#report(error instanceof SocketError ? error : new SocketError("protocol", describe(error), message));
             return;
-        for (const handler of [...handlers])
-            this.#call(`on("${message.cmd}")`, () => handler(message));
+        }
+        if (change === undefined)
+            return;
+        for (const handler of [...this.#presenceHandlers])
+            this.#call("onPresence", () => handler(change));
     }
     /** The connection is gone (closed, failed, or abandoned): reconnect unless stopped. */
     #afterDisconnect(code, reason) {

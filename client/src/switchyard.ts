@@ -7,7 +7,8 @@
 //   2. URL rules         — resolveSocketUrl: relative path → ws:// or wss:// of the page's host
 //   3. backoff           — backoffCeiling / backoffDelay: exponential, capped, full jitter
 //   4. send queue        — SendQueue: bounded FIFO, oldest dropped
-//   5. Socket            — connection lifecycle, reconnect, rooms, heartbeat, handler dispatch
+//   5. presence          — presenceChange: online-update / online-updates → one PresenceChange
+//   6. Socket            — connection lifecycle, reconnect, rooms, heartbeat, handler dispatch
 // Zero runtime dependencies; works in browsers and in Node ≥ 20 (pass a WebSocket constructor,
 // e.g. the `ws` package, where there is no global one).
 
@@ -43,7 +44,7 @@ export type SocketErrorKind =
   | "parse" // the server sent a frame that is not JSON; the connection is kept
   | "protocol" // the server sent JSON that is not a message, or a binary frame
   | "timeout" // no answer to a heartbeat, or a handshake that took too long
-  | "handler" // an onMessage / on(cmd) / onOpen handler threw
+  | "handler" // an onMessage / on(cmd) / onPresence / onOpen handler threw
   | "queue"; // the send queue was full and dropped its oldest message
 
 /** Everything passed to `onError` is a SocketError; `kind` says where it came from. */
@@ -164,7 +165,87 @@ export class SendQueue {
   }
 }
 
-// ─── 5. Socket ──────────────────────────────────────────────────────────────────────────────
+// ─── 5. presence ────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Who joined and who left a channel, from either form the server sends: `online-update
+ * {userID, connected}` (one change, sent at once in channels up to the server's
+ * `--presence-batch-above` members) or `online-updates {joined, left, joined_count, left_count,
+ * truncated}` (the changes of one `--presence-interval`, coalesced, in bigger channels).
+ */
+export interface PresenceChange {
+  /** Channel the change is about (the message's `channel`). */
+  channel: string | undefined;
+  /** User ids (connection ids for anonymous users) that joined; may include your own. */
+  joined: string[];
+  left: string[];
+  /** Exact number of joins; more than `joined.length` when the server truncated the list. */
+  joinedCount: number;
+  leftCount: number;
+  /** True when `joined` or `left` lists fewer ids than the counts say. */
+  truncated: boolean;
+  /** True for the coalesced `online-updates` form, false for an `online-update`. */
+  coalesced: boolean;
+}
+
+export type PresenceHandler = (change: PresenceChange) => void;
+
+/**
+ * Normalises a presence message into a PresenceChange; `undefined` for any other command.
+ * Throws a SocketError (`protocol`) for a presence command whose param has the wrong shape.
+ */
+export function presenceChange(message: Message): PresenceChange | undefined {
+  if (message.cmd === "online-update") return singleChange(message);
+  if (message.cmd === "online-updates") return coalescedChange(message);
+  return undefined;
+}
+
+function singleChange(message: Message): PresenceChange {
+  const param = message.param as { userID?: unknown; connected?: unknown } | null;
+  if (!isObject(param) || typeof param.userID !== "string" || typeof param.connected !== "boolean") {
+    throw new SocketError("protocol", "online-update needs param {userID: string, connected: boolean}", message);
+  }
+  const ids = [param.userID];
+  return {
+    channel: message.channel,
+    joined: param.connected ? ids : [],
+    left: param.connected ? [] : ids,
+    joinedCount: param.connected ? 1 : 0,
+    leftCount: param.connected ? 0 : 1,
+    truncated: false,
+    coalesced: false,
+  };
+}
+
+function coalescedChange(message: Message): PresenceChange {
+  const param = message.param as Record<string, unknown> | null;
+  const joined = isObject(param) ? idList(param.joined) : undefined;
+  const left = isObject(param) ? idList(param.left) : undefined;
+  if (!isObject(param) || joined === undefined || left === undefined) {
+    throw new SocketError("protocol", "online-updates needs param {joined: string[], left: string[], ...}", message);
+  }
+  // The counts are exact; a server that leaves them out (or sends nonsense) counts the lists.
+  const joinedCount = countAtLeast(param.joined_count, joined.length);
+  const leftCount = countAtLeast(param.left_count, left.length);
+  const truncated = param.truncated === true || joinedCount > joined.length || leftCount > left.length;
+  return { channel: message.channel, joined, left, joinedCount, leftCount, truncated, coalesced: true };
+}
+
+function idList(value: unknown): string[] | undefined {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || !value.every((id) => typeof id === "string")) return undefined;
+  return value as string[];
+}
+
+function countAtLeast(value: unknown, listed: number): number {
+  return typeof value === "number" && Number.isInteger(value) && value >= listed ? value : listed;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+// ─── 6. Socket ──────────────────────────────────────────────────────────────────────────────
 
 /** The subset of the WebSocket API the client uses; browsers' and `ws`'s both fit. */
 interface WebSocketLike {
@@ -288,6 +369,7 @@ export class Socket {
   #queue: SendQueue;
   #rooms = new Set<string>();
   #handlers = new Map<string, Set<MessageHandler>>();
+  #presenceHandlers = new Set<PresenceHandler>();
   #page: PageEvents | undefined;
 
   constructor(options?: SocketOptions);
@@ -414,6 +496,19 @@ export class Socket {
     if (set?.size === 0) this.#handlers.delete(cmd);
   }
 
+  /**
+   * Registers a handler for presence: both `online-update` and the coalesced `online-updates`
+   * arrive as one PresenceChange each. Returns a function that removes it. (`on(cmd)` and
+   * `onMessage` still see the raw messages.)
+   */
+  onPresence(handler: PresenceHandler): () => void {
+    if (typeof handler !== "function") throw new SocketError("config", "onPresence needs a function");
+    this.#presenceHandlers.add(handler);
+    return () => {
+      this.#presenceHandlers.delete(handler);
+    };
+  }
+
   /** Joins a room (the example protocol's `join-room`); it is joined again after reconnects. */
   join(room: string): void {
     checkRoom(room);
@@ -508,8 +603,22 @@ export class Socket {
   #dispatch(message: Message): void {
     this.#call("onMessage", () => this.#onMessage?.(message));
     const handlers = this.#handlers.get(message.cmd);
-    if (handlers === undefined) return;
-    for (const handler of [...handlers]) this.#call(`on("${message.cmd}")`, () => handler(message));
+    if (handlers !== undefined) {
+      for (const handler of [...handlers]) this.#call(`on("${message.cmd}")`, () => handler(message));
+    }
+    if (this.#presenceHandlers.size > 0) this.#dispatchPresence(message);
+  }
+
+  #dispatchPresence(message: Message): void {
+    let change: PresenceChange | undefined;
+    try {
+      change = presenceChange(message);
+    } catch (error) {
+      this.#report(error instanceof SocketError ? error : new SocketError("protocol", describe(error), message));
+      return;
+    }
+    if (change === undefined) return;
+    for (const handler of [...this.#presenceHandlers]) this.#call("onPresence", () => handler(change));
   }
 
   /** The connection is gone (closed, failed, or abandoned): reconnect unless stopped. */
