@@ -49,10 +49,21 @@ export interface BackoffOptions {
     resetAfterMs: number;
 }
 export declare const DEFAULT_BACKOFF: Readonly<BackoffOptions>;
-/** Upper bound of the delay before retry number `attempt` (0-based): min(max, initial·factor^n). */
-export declare function backoffCeiling(attempt: number, options: BackoffOptions): number;
+/**
+ * Upper bound of the delay before retry number `attempt` (0-based):
+ * min(maxMs, initialMs·factor^attempt, max(initialMs, downForMs)).
+ *
+ * `downForMs` is how long the client has been without a connection that stayed up. Capping the
+ * ceiling by it means no retry waits longer than the outage has lasted so far: when a server
+ * restarts, its clients' early retries are refused at once and the exponential ceiling runs ahead
+ * of the clock (after a 2 s restart, some of 3,000 clients would draw waits of 10–15 s). With the
+ * cap, every client is back within about twice the outage. The retry rate still falls off as the
+ * outage goes on (each retry waits up to the time already spent), so a server that stays down
+ * is not hammered.
+ */
+export declare function backoffCeiling(attempt: number, options: BackoffOptions, downForMs?: number): number;
 /** Full jitter: a uniformly random delay in [0, ceiling). `random` is injectable for tests. */
-export declare function backoffDelay(attempt: number, options: BackoffOptions, random?: () => number): number;
+export declare function backoffDelay(attempt: number, options: BackoffOptions, random?: () => number, downForMs?: number): number;
 /** A bounded FIFO of encoded frames waiting for a connection; when full, the oldest goes. */
 export declare class SendQueue {
     #private;
