@@ -59,7 +59,7 @@ test("Socket's first retry waits random × initialMs", () => {
 });
 
 /** A Socket on a fake WebSocket with mocked time (setTimeout and Date), recording its retries. */
-function socketWithMockedTime(t, backoff) {
+function socketWithMockedTime(t, backoff, random = () => 0.999) {
   t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: 1_000_000 });
   const FakeWebSocket = makeFakeWebSocket();
   const scheduled = [];
@@ -67,7 +67,7 @@ function socketWithMockedTime(t, backoff) {
     url: "ws://h/s",
     WebSocket: FakeWebSocket,
     backoff,
-    random: () => 0.999,
+    random,
     heartbeat: false,
     connectTimeoutMs: 1e9,
     onReconnect: (info) => scheduled.push(info),
@@ -157,5 +157,23 @@ test("a server that stays down is not hammered: retries still thin out", (t) => 
   while (Date.now() - start < 120_000) retry().fail();
   assert.ok(scheduled.length <= 30, `${scheduled.length} retries in 2 minutes`);
   assert.equal(scheduled.at(-1).delayMs, 29_970, "the cap is reached");
+  socket.close();
+});
+
+test("early retries that were refused quickly do not leave a client waiting far longer than the outage", (t) => {
+  const backoff = { initialMs: 500, maxMs: 30_000, factor: 2, resetAfterMs: 5_000 };
+  const draws = [0.01, 0.01, 0.01, 0.999]; // three early retries, then the largest possible wait
+  const { socket, FakeWebSocket, scheduled, retry } = socketWithMockedTime(t, backoff, () => draws.shift() ?? 0.5);
+  FakeWebSocket.last.open();
+  t.mock.timers.tick(10_000);
+  FakeWebSocket.last.drop(1001, "server shutting down");
+  retry().fail(); // refused 5 ms after the loss
+  retry().fail(); // 10 ms
+  retry().fail(); // 15 ms: the exponential ceiling alone is now 4000 ms
+  assert.deepEqual(
+    scheduled.map((s) => s.delayMs),
+    [5, 5, 5, 499],
+    "after 15 ms down the 4th retry waits less than max(initialMs, 15 ms), not up to 4 s",
+  );
   socket.close();
 });
