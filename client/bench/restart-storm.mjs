@@ -13,11 +13,12 @@
 //        --server-arg=--presence-batch-above --server-arg=1000000   # per-join presence (old form)
 //   taskset -c 1 node bench/restart-storm.mjs ...      # keep the clients off the server's core
 //
-// Flags: --clients N[,N...] (default 3000,5000), --bin PATH (SWITCHYARD_BIN, default
-// ../target/release/switchyard), --server-arg ARG (repeatable), --timeout-s S (default 60),
-// --backoff JSON (client backoff options), --down-ms MS (wait this long after the old server
-// exited before starting the new one; default 0), --client PATH (the client module to load,
-// default dist/switchyard.js, e.g. an older build to compare), --json (one JSON line per run).
+// Flags: --clients N[,N...] (default 3000,5000); --bin PATH (SWITCHYARD_BIN, default
+// ../target/release/switchyard); --server-arg ARG (repeatable); --timeout-s S (for all to be
+// back, default 60); --connect-timeout-s S (for the first N connects, default 300); --down-ms MS
+// (wait this long after the old server exited before starting the new one, default 0);
+// --client PATH (the client module to load, default dist/switchyard.js, e.g. an older build to
+// compare); --backoff JSON (client backoff options); --json (one JSON line per run).
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -35,6 +36,7 @@ const { values: flags } = parseArgs({
     bin: { type: "string", default: process.env.SWITCHYARD_BIN ?? "../target/release/switchyard" },
     "server-arg": { type: "string", multiple: true, default: [] },
     "timeout-s": { type: "string", default: "60" },
+    "connect-timeout-s": { type: "string", default: "300" },
     backoff: { type: "string" },
     json: { type: "boolean", default: false },
     "down-ms": { type: "string", default: "0" },
@@ -46,6 +48,7 @@ const { Socket } = await import(pathToFileURL(resolve(clientDir, flags.client)).
 const downMs = Number(flags["down-ms"]);
 const bin = resolve(clientDir, flags.bin);
 const timeoutMs = Number(flags["timeout-s"]) * 1000;
+const connectTimeoutMs = Number(flags["connect-timeout-s"]) * 1000;
 const backoff = flags.backoff ? JSON.parse(flags.backoff) : undefined;
 const hasTaskset = spawnSync("taskset", ["-c", "0", "true"]).status === 0;
 
@@ -63,6 +66,11 @@ function freePort() {
 /** When the last server started said it was listening (its first log line). */
 let listeningAt = 0;
 
+/** Every server started, killed if this script ends early (an error, ^C). */
+const servers = new Set();
+process.on("exit", () => servers.forEach((child) => child.kill("SIGKILL")));
+process.on("SIGINT", () => process.exit(130));
+
 /** The server process: started pinned to core 0, one worker; `exited` resolves on exit. */
 function startServer(port) {
   const args = ["--listen", `127.0.0.1:${port}`, "--workers", "1", ...flags["server-arg"]];
@@ -76,7 +84,13 @@ function startServer(port) {
     }
     log = (log + chunk).slice(-4000);
   });
-  const exited = new Promise((done) => child.on("exit", (code, signal) => done(code ?? signal)));
+  servers.add(child);
+  const exited = new Promise((done) =>
+    child.on("exit", (code, signal) => {
+      servers.delete(child);
+      done(code ?? signal);
+    }),
+  );
   return { child, exited, log: () => log };
 }
 
@@ -185,7 +199,7 @@ async function openAll(url, count) {
     const batch = Array.from({ length: Math.min(250, count - i) }, () => new StormClient(url));
     clients.push(...batch);
     while (batch.some((c) => c.opens === 0)) {
-      if (Date.now() - started > timeoutMs) throw new Error(`only ${clients.filter((c) => c.opens > 0).length} of ${count} opened`);
+      if (Date.now() - started > connectTimeoutMs) throw new Error(`only ${clients.filter((c) => c.opens > 0).length} of ${count} opened`);
       await sleep(20);
     }
   }
