@@ -25,6 +25,7 @@ import { createServer } from "node:net";
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { WebSocket } from "ws";
 
 const clientDir = fileURLToPath(new URL("..", import.meta.url));
@@ -151,9 +152,18 @@ class StormClient {
   constructor(url) {
     this.reset();
     this.opens = 0;
+    const client = this;
+    /** Notes when the attempt that opened began: the backoff's share of the wait. */
+    class ClientWebSocket extends NotedWebSocket {
+      constructor(address) {
+        super(address);
+        const startedAt = Date.now();
+        this.addEventListener("open", () => (client.openedAttemptAt = startedAt));
+      }
+    }
     this.socket = new Socket({
       url,
-      WebSocket: NotedWebSocket,
+      WebSocket: ClientWebSocket,
       backoff,
       onOpen: ({ reconnected }) => {
         this.opens += 1;
@@ -225,6 +235,8 @@ async function run(count) {
   await settle(clients);
   for (const client of clients) client.reset();
 
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const nodeCpu = process.cpuUsage();
   timeline.length = 0;
   recording = true;
@@ -242,10 +254,12 @@ async function run(count) {
   while (clients.some((c) => c.backAt === 0) && Date.now() < deadline) await sleep(20);
   const allBackAt = Date.now();
   const back = clients.filter((c) => c.backAt !== 0);
+  const boundAt = Math.min(...back.map((c) => c.openedAttemptAt));
   await settle(clients, 500); // the presence of the last joins
   const serverCpuS = cpuSeconds(server.child.pid);
   const { user, system } = process.cpuUsage(nodeCpu);
   recording = false;
+  loopDelay.disable();
 
   const result = {
     clients: count,
@@ -264,12 +278,18 @@ async function run(count) {
     backAfterRestartMs: summary(back.map((c) => c.backAt - downAt)),
     // What the clients' own backoff adds: how long each waited once the new server was up.
     backAfterListeningMs: summary(back.map((c) => c.backAt - listeningAt)),
+    // The backoff's share: how long after the first attempt that got through (the new server's
+    // socket was bound) each client's successful attempt began.
+    retryAfterBoundMs: summary(back.map((c) => c.openedAttemptAt - boundAt)),
     retriesPerClient: summary(clients.map((c) => c.retries)),
     maxAttempt: summary(clients.map((c) => c.maxAttempt)),
     onlineUpdatePerClient: summary(clients.map((c) => c.single)),
     onlineUpdatesPerClient: summary(clients.map((c) => c.coalesced)),
     newServerCpuS: Math.round(serverCpuS * 100) / 100,
     clientsCpuS: Math.round((user + system) / 1e4) / 100, // this Node process, from SIGTERM to settled
+    // How late this process ran its callbacks (its timers, its socket events): the resolution
+    // of every figure above.
+    clientsLoopDelayMs: { p50: Math.round(loopDelay.percentile(50) / 1e6), p99: Math.round(loopDelay.percentile(99) / 1e6), max: Math.round(loopDelay.max / 1e6) },
     timelineFromStop: describeTimeline(stopAt),
   };
   for (const client of clients) client.socket.close();
