@@ -5,7 +5,9 @@
 // opens N clients of OUR client (dist/switchyard.js over `ws`, default options) in one channel,
 // stops the server with SIGTERM (clients get close 1001), starts it again on the same port at
 // once, and reports how long until every client is back (onOpen with reconnected: true), how
-// many retries that took, and how many presence frames each client parsed after the restart.
+// many retries that took, how many presence frames each client parsed after the restart, both
+// processes' CPU time, this process's event-loop delay (on a busy machine the clients' own
+// process can be what is slow), and a timeline of closes, attempts, failures and opens.
 // It owns nothing but this measurement: no test asserts on it (it takes tens of seconds).
 //
 //   node bench/restart-storm.mjs                       # N = 3000, then N = 5000
@@ -276,7 +278,8 @@ async function run(count) {
     allBackAfterRestartMs: back.length === count ? allBackAt - downAt : null,
     closedAfterStopMs: summary(clients.filter((c) => c.closedAt !== 0).map((c) => c.closedAt - stopAt)),
     backAfterRestartMs: summary(back.map((c) => c.backAt - downAt)),
-    // What the clients' own backoff adds: how long each waited once the new server was up.
+    // How long each waited after the new server logged "listening" (its own start-up and this
+    // process's delays included).
     backAfterListeningMs: summary(back.map((c) => c.backAt - listeningAt)),
     // The backoff's share: how long after the first attempt that got through (the new server's
     // socket was bound) each client's successful attempt began.
