@@ -49,10 +49,21 @@ export interface BackoffOptions {
     resetAfterMs: number;
 }
 export declare const DEFAULT_BACKOFF: Readonly<BackoffOptions>;
-/** Upper bound of the delay before retry number `attempt` (0-based): min(max, initial·factor^n). */
-export declare function backoffCeiling(attempt: number, options: BackoffOptions): number;
+/**
+ * Upper bound of the delay before retry number `attempt` (0-based):
+ * min(maxMs, initialMs·factor^attempt, max(initialMs, downForMs)).
+ *
+ * `downForMs` is how long the client has been without a connection that stayed up. Capping the
+ * ceiling by it means no retry waits longer than the outage has lasted so far: when a server
+ * restarts, its clients' early retries are refused at once and the exponential ceiling runs ahead
+ * of the clock (after a 2 s restart, some of 3,000 clients would draw waits of 10–15 s). With the
+ * cap, every client is back within about twice the outage. The retry rate still falls off as the
+ * outage goes on (each retry waits up to the time already spent), so a server that stays down
+ * is not hammered.
+ */
+export declare function backoffCeiling(attempt: number, options: BackoffOptions, downForMs?: number): number;
 /** Full jitter: a uniformly random delay in [0, ceiling). `random` is injectable for tests. */
-export declare function backoffDelay(attempt: number, options: BackoffOptions, random?: () => number): number;
+export declare function backoffDelay(attempt: number, options: BackoffOptions, random?: () => number, downForMs?: number): number;
 /** A bounded FIFO of encoded frames waiting for a connection; when full, the oldest goes. */
 export declare class SendQueue {
     #private;
@@ -65,6 +76,32 @@ export declare class SendQueue {
     drain(): string[];
     clear(): void;
 }
+/**
+ * Who joined and who left a channel, from either form the server sends: `online-update
+ * {userID, connected}` (one change, sent at once in channels up to the server's
+ * `--presence-batch-above` members) or `online-updates {joined, left, joined_count, left_count,
+ * truncated}` (the changes of one `--presence-interval`, coalesced, in bigger channels).
+ */
+export interface PresenceChange {
+    /** Channel the change is about (the message's `channel`). */
+    channel: string | undefined;
+    /** User ids (connection ids for anonymous users) that joined; may include your own. */
+    joined: string[];
+    left: string[];
+    /** Exact number of joins; more than `joined.length` when the server truncated the list. */
+    joinedCount: number;
+    leftCount: number;
+    /** True when `joined` or `left` lists fewer ids than the counts say. */
+    truncated: boolean;
+    /** True for the coalesced `online-updates` form, false for an `online-update`. */
+    coalesced: boolean;
+}
+export type PresenceHandler = (change: PresenceChange) => void;
+/**
+ * Normalises a presence message into a PresenceChange; `undefined` for any other command.
+ * Throws a SocketError (`protocol`) for a presence command whose param has the wrong shape.
+ */
+export declare function presenceChange(message: Message): PresenceChange | undefined;
 /** A WebSocket class: the browser's global, or `WebSocket` from the `ws` package in Node. */
 export type WebSocketConstructor = new (url: string) => unknown;
 export interface HeartbeatOptions {
@@ -146,6 +183,12 @@ export declare class Socket {
     /** Registers a handler for one command; returns a function that removes it. */
     on(cmd: string, handler: MessageHandler): () => void;
     off(cmd: string, handler: MessageHandler): void;
+    /**
+     * Registers a handler for presence: both `online-update` and the coalesced `online-updates`
+     * arrive as one PresenceChange each. Returns a function that removes it. (`on(cmd)` and
+     * `onMessage` still see the raw messages.)
+     */
+    onPresence(handler: PresenceHandler): () => void;
     /** Joins a room (the example protocol's `join-room`); it is joined again after reconnects. */
     join(room: string): void;
     /** Leaves a room (`leave-room`) and stops restoring it. */

@@ -5,9 +5,11 @@
 // in this order:
 //   1. wire types        — Message, OutgoingMessage, SocketState, SocketError
 //   2. URL rules         — resolveSocketUrl: relative path → ws:// or wss:// of the page's host
-//   3. backoff           — backoffCeiling / backoffDelay: exponential, capped, full jitter
+//   3. backoff           — backoffCeiling / backoffDelay: exponential, capped by maxMs and by
+//                          the outage so far, full jitter
 //   4. send queue        — SendQueue: bounded FIFO, oldest dropped
-//   5. Socket            — connection lifecycle, reconnect, rooms, heartbeat, handler dispatch
+//   5. presence          — presenceChange: online-update / online-updates → one PresenceChange
+//   6. Socket            — connection lifecycle, reconnect, rooms, heartbeat, handler dispatch
 // Zero runtime dependencies; works in browsers and in Node ≥ 20 (pass a WebSocket constructor,
 // e.g. the `ws` package, where there is no global one).
 
@@ -43,7 +45,7 @@ export type SocketErrorKind =
   | "parse" // the server sent a frame that is not JSON; the connection is kept
   | "protocol" // the server sent JSON that is not a message, or a binary frame
   | "timeout" // no answer to a heartbeat, or a handshake that took too long
-  | "handler" // an onMessage / on(cmd) / onOpen handler threw
+  | "handler" // an onMessage / on(cmd) / onPresence / onOpen handler threw
   | "queue"; // the send queue was full and dropped its oldest message
 
 /** Everything passed to `onError` is a SocketError; `kind` says where it came from. */
@@ -112,10 +114,22 @@ export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = Object.freeze({
   resetAfterMs: 5_000,
 });
 
-/** Upper bound of the delay before retry number `attempt` (0-based): min(max, initial·factor^n). */
-export function backoffCeiling(attempt: number, options: BackoffOptions): number {
+/**
+ * Upper bound of the delay before retry number `attempt` (0-based):
+ * min(maxMs, initialMs·factor^attempt, max(initialMs, downForMs)).
+ *
+ * `downForMs` is how long the client has been without a connection that stayed up. Capping the
+ * ceiling by it means no retry waits longer than the outage has lasted so far: when a server
+ * restarts, its clients' early retries are refused at once and the exponential ceiling runs ahead
+ * of the clock (after a 2 s restart, some of 3,000 clients would draw waits of 10–15 s). With the
+ * cap, every client is back within about twice the outage. The retry rate still falls off as the
+ * outage goes on (each retry waits up to the time already spent), so a server that stays down
+ * is not hammered.
+ */
+export function backoffCeiling(attempt: number, options: BackoffOptions, downForMs = Infinity): number {
   const grown = options.initialMs * Math.pow(options.factor, Math.max(0, attempt));
-  return Math.min(options.maxMs, Number.isFinite(grown) ? grown : options.maxMs);
+  const exponential = Math.min(options.maxMs, Number.isFinite(grown) ? grown : options.maxMs);
+  return Math.min(exponential, Math.max(options.initialMs, downForMs));
 }
 
 /** Full jitter: a uniformly random delay in [0, ceiling). `random` is injectable for tests. */
@@ -123,8 +137,9 @@ export function backoffDelay(
   attempt: number,
   options: BackoffOptions,
   random: () => number = Math.random,
+  downForMs = Infinity,
 ): number {
-  return Math.floor(random() * backoffCeiling(attempt, options));
+  return Math.floor(random() * backoffCeiling(attempt, options, downForMs));
 }
 
 // ─── 4. send queue ──────────────────────────────────────────────────────────────────────────
@@ -164,7 +179,87 @@ export class SendQueue {
   }
 }
 
-// ─── 5. Socket ──────────────────────────────────────────────────────────────────────────────
+// ─── 5. presence ────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Who joined and who left a channel, from either form the server sends: `online-update
+ * {userID, connected}` (one change, sent at once in channels up to the server's
+ * `--presence-batch-above` members) or `online-updates {joined, left, joined_count, left_count,
+ * truncated}` (the changes of one `--presence-interval`, coalesced, in bigger channels).
+ */
+export interface PresenceChange {
+  /** Channel the change is about (the message's `channel`). */
+  channel: string | undefined;
+  /** User ids (connection ids for anonymous users) that joined; may include your own. */
+  joined: string[];
+  left: string[];
+  /** Exact number of joins; more than `joined.length` when the server truncated the list. */
+  joinedCount: number;
+  leftCount: number;
+  /** True when `joined` or `left` lists fewer ids than the counts say. */
+  truncated: boolean;
+  /** True for the coalesced `online-updates` form, false for an `online-update`. */
+  coalesced: boolean;
+}
+
+export type PresenceHandler = (change: PresenceChange) => void;
+
+/**
+ * Normalises a presence message into a PresenceChange; `undefined` for any other command.
+ * Throws a SocketError (`protocol`) for a presence command whose param has the wrong shape.
+ */
+export function presenceChange(message: Message): PresenceChange | undefined {
+  if (message.cmd === "online-update") return singleChange(message);
+  if (message.cmd === "online-updates") return coalescedChange(message);
+  return undefined;
+}
+
+function singleChange(message: Message): PresenceChange {
+  const param = message.param as { userID?: unknown; connected?: unknown } | null;
+  if (!isObject(param) || typeof param.userID !== "string" || typeof param.connected !== "boolean") {
+    throw new SocketError("protocol", "online-update needs param {userID: string, connected: boolean}", message);
+  }
+  const ids = [param.userID];
+  return {
+    channel: message.channel,
+    joined: param.connected ? ids : [],
+    left: param.connected ? [] : ids,
+    joinedCount: param.connected ? 1 : 0,
+    leftCount: param.connected ? 0 : 1,
+    truncated: false,
+    coalesced: false,
+  };
+}
+
+function coalescedChange(message: Message): PresenceChange {
+  const param = message.param as Record<string, unknown> | null;
+  const joined = isObject(param) ? idList(param.joined) : undefined;
+  const left = isObject(param) ? idList(param.left) : undefined;
+  if (!isObject(param) || joined === undefined || left === undefined) {
+    throw new SocketError("protocol", "online-updates needs param {joined: string[], left: string[], ...}", message);
+  }
+  // The counts are exact; a server that leaves them out (or sends nonsense) counts the lists.
+  const joinedCount = countAtLeast(param.joined_count, joined.length);
+  const leftCount = countAtLeast(param.left_count, left.length);
+  const truncated = param.truncated === true || joinedCount > joined.length || leftCount > left.length;
+  return { channel: message.channel, joined, left, joinedCount, leftCount, truncated, coalesced: true };
+}
+
+function idList(value: unknown): string[] | undefined {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || !value.every((id) => typeof id === "string")) return undefined;
+  return value as string[];
+}
+
+function countAtLeast(value: unknown, listed: number): number {
+  return typeof value === "number" && Number.isInteger(value) && value >= listed ? value : listed;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+// ─── 6. Socket ──────────────────────────────────────────────────────────────────────────────
 
 /** The subset of the WebSocket API the client uses; browsers' and `ws`'s both fit. */
 interface WebSocketLike {
@@ -280,6 +375,8 @@ export class Socket {
   #stoppedByUnload = false;
   #everOpened = false;
   #failedAttempts = 0;
+  /** Since when there has been no connection that stayed up (set whenever the count resets). */
+  #downSince = Date.now();
   #openedAt = 0;
   #lastHeardAt = 0;
   #heartbeatSentAt = 0;
@@ -288,6 +385,7 @@ export class Socket {
   #queue: SendQueue;
   #rooms = new Set<string>();
   #handlers = new Map<string, Set<MessageHandler>>();
+  #presenceHandlers = new Set<PresenceHandler>();
   #page: PageEvents | undefined;
 
   constructor(options?: SocketOptions);
@@ -414,6 +512,19 @@ export class Socket {
     if (set?.size === 0) this.#handlers.delete(cmd);
   }
 
+  /**
+   * Registers a handler for presence: both `online-update` and the coalesced `online-updates`
+   * arrive as one PresenceChange each. Returns a function that removes it. (`on(cmd)` and
+   * `onMessage` still see the raw messages.)
+   */
+  onPresence(handler: PresenceHandler): () => void {
+    if (typeof handler !== "function") throw new SocketError("config", "onPresence needs a function");
+    this.#presenceHandlers.add(handler);
+    return () => {
+      this.#presenceHandlers.delete(handler);
+    };
+  }
+
   /** Joins a room (the example protocol's `join-room`); it is joined again after reconnects. */
   join(room: string): void {
     checkRoom(room);
@@ -508,15 +619,29 @@ export class Socket {
   #dispatch(message: Message): void {
     this.#call("onMessage", () => this.#onMessage?.(message));
     const handlers = this.#handlers.get(message.cmd);
-    if (handlers === undefined) return;
-    for (const handler of [...handlers]) this.#call(`on("${message.cmd}")`, () => handler(message));
+    if (handlers !== undefined) {
+      for (const handler of [...handlers]) this.#call(`on("${message.cmd}")`, () => handler(message));
+    }
+    if (this.#presenceHandlers.size > 0) this.#dispatchPresence(message);
+  }
+
+  #dispatchPresence(message: Message): void {
+    let change: PresenceChange | undefined;
+    try {
+      change = presenceChange(message);
+    } catch (error) {
+      this.#report(error instanceof SocketError ? error : new SocketError("protocol", describe(error), message));
+      return;
+    }
+    if (change === undefined) return;
+    for (const handler of [...this.#presenceHandlers]) this.#call("onPresence", () => handler(change));
   }
 
   /** The connection is gone (closed, failed, or abandoned): reconnect unless stopped. */
   #afterDisconnect(code: number, reason: string): void {
     this.#clearTimer();
     const wasOpen = this.#openedAt !== 0;
-    if (wasOpen && Date.now() - this.#openedAt >= this.#backoff.resetAfterMs) this.#failedAttempts = 0;
+    if (wasOpen && Date.now() - this.#openedAt >= this.#backoff.resetAfterMs) this.#resetBackoff();
     this.#openedAt = 0;
     const willReconnect = !this.#stopped;
     this.#state = willReconnect ? "connecting" : "closed";
@@ -527,12 +652,19 @@ export class Socket {
   }
 
   #scheduleReconnect(): void {
-    const delayMs = backoffDelay(this.#failedAttempts, this.#backoff, this.#random);
+    const downForMs = Date.now() - this.#downSince;
+    const delayMs = backoffDelay(this.#failedAttempts, this.#backoff, this.#random, downForMs);
     this.#failedAttempts += 1;
     this.#log(`reconnect #${this.#failedAttempts} in ${delayMs} ms`);
     this.#call("onReconnect", () => this.#onReconnect?.({ attempt: this.#failedAttempts, delayMs }));
     if (this.#stopped) return;
     this.#reconnectTimer = setTimeout(() => this.#connect(), delayMs);
+  }
+
+  /** A connection stayed up (or the page came back): retries start afresh, and so does the outage. */
+  #resetBackoff(): void {
+    this.#failedAttempts = 0;
+    this.#downSince = Date.now();
   }
 
   /** Drops the current WebSocket without waiting for its close event, then reconnects. */
@@ -621,7 +753,7 @@ export class Socket {
     this.#log("page restored from back/forward cache: reconnecting");
     this.#stopped = false;
     this.#stoppedByUnload = false;
-    this.#failedAttempts = 0;
+    this.#resetBackoff();
     this.#connect();
   };
 
