@@ -10,13 +10,12 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
-use mio::{Poll, Waker};
+use mio::Poll;
 
 use super::conn::Conn;
 use super::core::WorkerCore;
-use super::routes::{Routes, SocketKind, SocketRoute};
 use crate::config::Config;
-use crate::service::bus::{self, InboxReceiver};
+use crate::service::bus::InboxReceiver;
 use crate::service::{Service, Status};
 use crate::wire::frame::SharedFrame;
 
@@ -39,32 +38,16 @@ pub struct Peer {
 }
 
 impl Harness {
-    /// A core with the example app's routes and `config`'s limits.
+    /// A core with the example app's routes (built as the binary builds them) and `config`'s limits.
     pub fn new(config: Config) -> io::Result<Self> {
-        let poll = Poll::new()?;
-        let waker = Waker::new(poll.registry(), super::worker::WAKER)?;
-        let (inbox, receiver) = bus::inbox(waker);
-        let service = Service::new(Config { workers: 1, ..config.clone() }, vec![inbox]);
-        let mut routes = Routes::default();
-        routes.add_socket(SocketRoute {
-            path: Arc::from("/example/socket"),
-            kind: SocketKind::Json(Arc::new(crate::example::handler())),
-            channel_prefix: "example".into(),
-            max_message_bytes: config.max_message_bytes,
-            send_buffer_bytes: config.send_buffer_bytes,
-            authenticator: None,
-        });
-        routes.add_socket(SocketRoute {
-            path: Arc::from("/echo"),
-            kind: SocketKind::Echo,
-            channel_prefix: "echo".into(),
-            max_message_bytes: config.max_message_bytes,
-            send_buffer_bytes: config.send_buffer_bytes,
-            authenticator: None,
-        });
+        let config = Config { workers: 1, ..config };
+        let server = crate::Server::new(config).map_err(io::Error::other)?;
+        let (service, routes, mut polls) =
+            server.socket("/example/socket", crate::example::handler()).echo("/echo").into_parts();
+        let (poll, receiver) = polls.pop().ok_or_else(|| io::Error::other("a server without a worker"))?;
         let listener = TcpListener::bind("127.0.0.1:0")?;
         Ok(Harness {
-            core: WorkerCore::new(0, service, Arc::new(routes), None),
+            core: WorkerCore::new(0, service, Arc::new(routes)),
             _poll: poll,
             inbox: receiver,
             listener,
@@ -124,7 +107,7 @@ impl Harness {
 
     /// The end of a loop turn: flush what is queued, drop what has ended.
     pub fn turn(&mut self) {
-        self.core.flush_dirty();
+        super::flush::flush_dirty(&mut self.core, None);
         for token in self.core.take_doomed() {
             if self.core.conns.contains(token) {
                 self.core.conns.remove(token);
@@ -164,7 +147,7 @@ impl Harness {
             conn.out.discard();
             conn.dirty = false;
         }
-        self.core.flush_dirty();
+        super::flush::flush_dirty(&mut self.core, None);
     }
 
     /// Whether the slot still holds a connection.

@@ -4,6 +4,7 @@
 //! - `worker.rs`  the per-core loop: poll, accept, read, flush, timers
 //! - `core.rs`    a worker's connections, channels, dispatch and fan-out
 //! - `conn.rs`    one connection's state
+//! - `flush.rs`   the write half of a turn: one vectored write per dirty connection
 //! - `frames.rs`  client WebSocket frames in (server frames are `wire::frame`)
 //! - `outqueue.rs` corked, vectored writes and the backlog count
 //! - `routes.rs`  socket and HTTP routes
@@ -13,6 +14,7 @@
 
 pub(crate) mod conn;
 pub(crate) mod core;
+pub(crate) mod flush;
 pub(crate) mod frames;
 #[cfg(feature = "test-util")]
 pub mod harness;
@@ -161,6 +163,12 @@ impl Server {
     ) -> Self {
         self.routes.add_http_prefix(prefix, Arc::new(handler));
         self
+    }
+
+    /// The service, the routes and each worker's poll and inbox, unstarted (for the harness).
+    #[cfg(feature = "test-util")]
+    pub(crate) fn into_parts(self) -> (Service, Routes, Vec<(Poll, InboxReceiver)>) {
+        (self.service, self.routes, self.polls)
     }
 
     /// Binds the listeners and starts the workers.

@@ -46,12 +46,11 @@ impl Worker {
     ) -> io::Result<Self> {
         let mut listener = listener;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
-        let registry = poll.registry().try_clone()?;
         Ok(Worker {
             poll,
             listener: Some(listener),
             inbox,
-            core: WorkerCore::new(index, service, routes, Some(registry)),
+            core: WorkerCore::new(index, service, routes),
             scratch: vec![0; SCRATCH_BYTES],
             shutdown_deadline: None,
         })
@@ -88,18 +87,18 @@ impl Worker {
             if self.core.presence_due().is_some_and(|due| self.core.now >= due) {
                 self.core.flush_presence();
             }
-            self.core.flush_dirty();
+            super::flush::flush_dirty(&mut self.core, Some(self.poll.registry()));
             self.reap();
             if self.core.now >= next_sweep {
                 self.core.sweep();
-                self.core.flush_dirty();
+                super::flush::flush_dirty(&mut self.core, Some(self.poll.registry()));
                 self.reap();
                 next_sweep = self.core.now + tick;
             }
             if self.finished() {
                 // Departures still waiting to be coalesced are told before the worker ends.
                 self.core.flush_presence();
-                self.core.flush_dirty();
+                super::flush::flush_dirty(&mut self.core, Some(self.poll.registry()));
                 return;
             }
         }

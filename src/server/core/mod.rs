@@ -26,6 +26,7 @@ mod handshake;
 mod isolation;
 mod lifecycle;
 mod output;
+pub use output::AfterWrite;
 mod presence;
 mod rate;
 mod session;
@@ -95,9 +96,6 @@ pub struct WorkerCore {
     pub service: Service,
     routes: Arc<Routes>,
     common: CommonFrames,
-    /// The poll registry, to ask for writable events once a socket has refused bytes
-    /// (sockets start readable-only: no wake-up per ACK while writes go through).
-    registry: Option<mio::Registry>,
     /// The timer sweep's period.
     tick: Duration,
     /// When every open connection is next pinged (one shared ping frame per worker).
@@ -107,7 +105,7 @@ pub struct WorkerCore {
 }
 
 impl WorkerCore {
-    pub fn new(index: usize, service: Service, routes: Arc<Routes>, registry: Option<mio::Registry>) -> Self {
+    pub fn new(index: usize, service: Service, routes: Arc<Routes>) -> Self {
         let common = CommonFrames {
             ping: frame::ping(),
             heartbeat: frame::text(br#"{"cmd":"heartbeat","param":null}"#),
@@ -121,7 +119,6 @@ impl WorkerCore {
             dirty: Vec::new(),
             doomed: Vec::new(),
             now: Instant::now(),
-            registry,
             tick: service.shared.config.tick(),
             next_ping: Instant::now() + service.shared.config.ping_interval,
             pending_presence: Default::default(),

@@ -1,8 +1,21 @@
 //! Everything queued for writing: data frames, pongs, channel fan-out of one shared frame,
-//! the per-turn flush of dirty connections (corking), writable interest and the slow-consumer
-//! rule. Backpressure lives here and nowhere else.
+//! the list of connections to write this turn (corking: one vectored write each), what a
+//! write's outcome means (writable interest, shutdown after a close, the slow-consumer rule).
+//! Backpressure lives here and nowhere else. It does no I/O: `server/flush.rs` does the
+//! writes and the re-registration this decides.
 
 use super::*;
+
+/// What the worker does with a socket after writing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterWrite {
+    /// Nothing more.
+    Nothing,
+    /// Everything of a closing connection is out: shut down our side.
+    ShutdownWrite,
+    /// The socket refused bytes for the first time: ask for writable events.
+    WaitWritable,
+}
 
 impl WorkerCore {
     // ---- output ------------------------------------------------------------------------
@@ -55,16 +68,66 @@ impl WorkerCore {
         stats.fanout_width.observe(members.len() as u64);
     }
 
-    /// Writes every dirty connection once; disconnects those past their out-queue limit.
-    pub fn flush_dirty(&mut self) {
+    /// The connections to write this turn (each once), in the order they became dirty;
+    /// hand the list back with `recycle_dirty` once written.
+    pub fn take_dirty(&mut self) -> Vec<usize> {
         let dirty = std::mem::take(&mut self.dirty);
         for &token in &dirty {
-            self.flush(token);
+            if let Some(conn) = self.conns.get_mut(token) {
+                conn.dirty = false;
+            }
         }
-        let mut dirty = dirty;
-        dirty.clear();
+        dirty
+    }
+
+    /// Gives back the list `take_dirty` returned, so its capacity is reused.
+    pub fn recycle_dirty(&mut self, mut written: Vec<usize>) {
+        written.clear();
         if self.dirty.is_empty() {
-            self.dirty = dirty;
+            self.dirty = written;
+        }
+    }
+
+    /// A connection to write now, if it may be written (not waiting for writability; a
+    /// blocked one is only checked against its backlog).
+    pub fn writable_conn(&mut self, token: usize) -> Option<&mut Conn> {
+        if self.conns.get(token)?.write_blocked {
+            self.check_backlog(token);
+            return None;
+        }
+        self.conns.get_mut(token)
+    }
+
+    /// What a write did, and what the worker must do next with the socket.
+    pub fn on_flushed(&mut self, token: usize, result: std::io::Result<Flushed>) -> AfterWrite {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return AfterWrite::Nothing;
+        };
+        match result {
+            Ok(Flushed::All) => {
+                conn.pending_pongs = 0;
+                if conn.is_closing() && !conn.write_shut {
+                    conn.write_shut = true;
+                    return AfterWrite::ShutdownWrite;
+                }
+                AfterWrite::Nothing
+            }
+            Ok(Flushed::Blocked) => {
+                conn.write_blocked = true;
+                let first_block = !conn.writable_interest;
+                conn.writable_interest = true;
+                self.check_backlog(token);
+                if first_block {
+                    AfterWrite::WaitWritable
+                } else {
+                    AfterWrite::Nothing
+                }
+            }
+            Err(e) => {
+                log::debug!("connection {token}: write failed: {e}");
+                self.doom(token);
+                AfterWrite::Nothing
+            }
         }
     }
 
@@ -73,42 +136,6 @@ impl WorkerCore {
         if let Some(conn) = self.conns.get_mut(token) {
             conn.write_blocked = false;
             self.mark_dirty(token);
-        }
-    }
-
-    pub(super) fn flush(&mut self, token: usize) {
-        let Some(conn) = self.conns.get_mut(token) else {
-            return;
-        };
-        conn.dirty = false;
-        if conn.write_blocked {
-            return self.check_backlog(token);
-        }
-        match conn.out.flush_into(&mut conn.socket) {
-            Ok(Flushed::All) => {
-                conn.pending_pongs = 0;
-                if conn.is_closing() && !conn.write_shut {
-                    conn.write_shut = true;
-                    let _ = conn.socket.shutdown(std::net::Shutdown::Write);
-                }
-            }
-            Ok(Flushed::Blocked) => {
-                conn.write_blocked = true;
-                if !conn.writable_interest {
-                    conn.writable_interest = true;
-                    if let Some(registry) = &self.registry {
-                        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
-                        if let Err(e) = registry.reregister(&mut conn.socket, mio::Token(token), interest) {
-                            log::warn!("connection {token}: cannot wait for writability: {e}");
-                        }
-                    }
-                }
-                self.check_backlog(token);
-            }
-            Err(e) => {
-                log::debug!("connection {token}: write failed: {e}");
-                self.doom(token);
-            }
         }
     }
 
