@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::cli::CompareArgs;
 use crate::report::{format_number, ScenarioResult};
-use crate::scenario::{churn, conns, echo, fanout, Common};
+use crate::scenario::{churn, conns, echo, fanout, storm, ChannelLayout, Common};
 use crate::server_proc::{self, RunningServer, ServerSpec};
 
 /// The measured scenarios, in the order they run.
@@ -20,16 +20,20 @@ enum Step {
     FanoutSmall,
     FanoutLarge,
     IdleConns,
+    OneChannelConns,
+    Storm,
     Churn,
     HalfRateLatency,
 }
 
-const STEPS: [Step; 7] = [
+const STEPS: [Step; 9] = [
     Step::EchoOne,
     Step::EchoSixteen,
     Step::FanoutSmall,
     Step::FanoutLarge,
     Step::IdleConns,
+    Step::OneChannelConns,
+    Step::Storm,
     Step::Churn,
     Step::HalfRateLatency,
 ];
@@ -44,6 +48,9 @@ struct Plan {
     fanout_small: usize,
     fanout_large: usize,
     idle_conns: usize,
+    one_channel_conns: usize,
+    storm_clients: usize,
+    phase_timeout: Duration,
     churn_loops: usize,
     strict: bool,
     /// Wait for a quiet machine and rerun disturbed runs (not in the quick smoke test).
@@ -66,6 +73,9 @@ impl Plan {
             fanout_small: sized(1_000, 100),
             fanout_large: sized(10_000, 500),
             idle_conns: sized(19_000, 500),
+            one_channel_conns: args.one_channel_conns.unwrap_or(sized(19_000, 500)),
+            storm_clients: args.storm_clients.unwrap_or(sized(10_000, 200)),
+            phase_timeout: Duration::from_secs_f64(args.phase_timeout),
             churn_loops: sized(64, 8),
             strict: args.quick,
             patient: !args.quick,
@@ -79,13 +89,19 @@ impl Plan {
 struct Row {
     step: Step,
     name: String,
-    metric: &'static str,
+    metric: String,
     unit: &'static str,
     higher_is_better: bool,
 }
 
 fn rows(plan: &Plan) -> Vec<Row> {
-    let row = |step, name: String, metric, unit, higher_is_better| Row { step, name, metric, unit, higher_is_better };
+    let row = |step, name: String, metric: &str, unit, higher_is_better| Row {
+        step,
+        name,
+        metric: metric.to_string(),
+        unit,
+        higher_is_better,
+    };
     vec![
         row(Step::EchoOne, format!("echo {} conns x 1 in flight", plan.echo_conns), "echo msgs/s", "msgs/s", true),
         row(Step::EchoSixteen, format!("echo {} conns x 16 in flight", plan.echo_conns), "echo msgs/s", "msgs/s", true),
@@ -93,14 +109,28 @@ fn rows(plan: &Plan) -> Vec<Row> {
         row(Step::FanoutLarge, format!("fanout 1 -> {}", plan.fanout_large), "deliveries/s", "deliv/s", true),
         row(
             Step::IdleConns,
-            format!("RSS per idle conn ({} held)", plan.idle_conns),
+            format!("RSS per idle conn ({} held, a channel each)", plan.idle_conns),
             "server RSS per connection",
             "KiB",
             false,
         ),
         row(
             Step::IdleConns,
-            format!("connects+upgrades ({} conns)", plan.idle_conns),
+            format!("connects+upgrades ({}, a channel each)", plan.idle_conns),
+            "connects+upgrades/s",
+            "conns/s",
+            true,
+        ),
+        row(
+            Step::OneChannelConns,
+            format!("RSS per idle conn ({} held, one channel)", plan.one_channel_conns),
+            "server RSS per connection",
+            "KiB",
+            false,
+        ),
+        row(
+            Step::OneChannelConns,
+            format!("connects+upgrades ({}, one channel)", plan.one_channel_conns),
             "connects+upgrades/s",
             "conns/s",
             true,
@@ -120,6 +150,38 @@ fn rows(plan: &Plan) -> Vec<Row> {
             false,
         ),
     ]
+    .into_iter()
+    .chain(storm_rows(plan))
+    .collect()
+}
+
+/// The storm's rows: both phases.
+fn storm_rows(plan: &Plan) -> Vec<Row> {
+    let n = plan.storm_clients;
+    let rows = [
+        ("connects+upgrades/s", "conns/s", true),
+        ("presence lag", "ms", false),
+        ("worst join lag", "ms", false),
+        ("echo p50", "us", false),
+        ("echo p99", "us", false),
+        ("slow-consumer closes", "closes", false),
+        ("frames received", "frames", false),
+        ("bytes received", "B", false),
+        ("server CPU", "s", false),
+    ];
+    let mut out = Vec::new();
+    for (phase, title) in [("storm", format!("storm {n} -> one channel")), ("wave", format!("reconnect wave {n}"))] {
+        for (metric, unit, higher_is_better) in rows {
+            out.push(Row {
+                step: Step::Storm,
+                name: format!("{title}: {metric}"),
+                metric: format!("{phase} {metric}"),
+                unit,
+                higher_is_better,
+            });
+        }
+    }
+    out
 }
 
 /// Every run of one server.
@@ -134,7 +196,7 @@ impl ServerRuns {
         self.runs
             .iter()
             .filter(|(step, _)| *step == row.step)
-            .filter_map(|(_, result)| value_of(result, row.metric))
+            .filter_map(|(_, result)| value_of(result, &row.metric))
             .collect()
     }
 
@@ -238,6 +300,8 @@ fn step_name(step: Step) -> &'static str {
         Step::FanoutSmall => "fanout-small",
         Step::FanoutLarge => "fanout-large",
         Step::IdleConns => "conns",
+        Step::OneChannelConns => "conns-one",
+        Step::Storm => "storm",
         Step::Churn => "churn",
         Step::HalfRateLatency => "latency",
     }
@@ -315,12 +379,18 @@ fn run_once(plan: &Plan, runs: &ServerRuns, step: Step) -> Result<ScenarioResult
         Step::EchoSixteen => echo::run(&common, &echo_config(plan, 16)),
         Step::FanoutSmall => fanout::run(&common, &fanout_config(plan.fanout_small, None)),
         Step::FanoutLarge => fanout::run(&common, &fanout_config(plan.fanout_large, None)),
-        Step::IdleConns => conns::run(
+        Step::IdleConns => conns::run(&common, &conns_config(plan.idle_conns, ChannelLayout::Each)),
+        Step::OneChannelConns => conns::run(
             &common,
-            &conns::ConnsConfig {
-                conns: plan.idle_conns,
-                path: "/example/socket?ch=idle-{g}".into(),
-                hold: Duration::from_secs(1),
+            &conns_config(plan.one_channel_conns, ChannelLayout::One(crate::scenario::BIG_CHANNEL.into())),
+        ),
+        Step::Storm => storm::run(
+            &common,
+            &storm::StormConfig {
+                clients: plan.storm_clients,
+                channel: crate::scenario::BIG_CHANNEL.into(),
+                phase_timeout: plan.phase_timeout,
+                reconnect: true,
             },
         ),
         Step::Churn => churn::run(&common, &churn::ChurnConfig { concurrency: plan.churn_loops }),
@@ -333,6 +403,16 @@ fn run_once(plan: &Plan, runs: &ServerRuns, step: Step) -> Result<ScenarioResult
     };
     drop(server);
     result.map_err(|err| err.to_string())
+}
+
+/// Idle connections in `layout`, RSS read 3 s after the last connect.
+fn conns_config(count: usize, layout: ChannelLayout) -> conns::ConnsConfig {
+    conns::ConnsConfig {
+        conns: count,
+        path: layout.path_template(),
+        layout: layout.describe().into(),
+        hold: Duration::from_secs(3),
+    }
 }
 
 fn echo_config(plan: &Plan, in_flight: usize) -> echo::EchoConfig {
@@ -358,8 +438,13 @@ fn fanout_config(subscribers: usize, rate: Option<f64>) -> fanout::FanoutConfig 
 
 /// Half the median maximum message rate this server reached in the small fan-out.
 fn half_max_rate(runs: &ServerRuns, plan: &Plan) -> Option<f64> {
-    let row =
-        Row { step: Step::FanoutSmall, name: String::new(), metric: "messages/s", unit: "", higher_is_better: true };
+    let row = Row {
+        step: Step::FanoutSmall,
+        name: String::new(),
+        metric: "messages/s".into(),
+        unit: "",
+        higher_is_better: true,
+    };
     let _ = plan;
     median(&runs.values(&row)).map(|rate| rate / 2.0)
 }
@@ -385,7 +470,7 @@ fn print_run(server: &str, step: Step, rep: usize, result: &ScenarioResult) {
 #[derive(Serialize)]
 struct JsonRow {
     scenario: String,
-    metric: &'static str,
+    metric: String,
     unit: &'static str,
     higher_is_better: bool,
     servers: Vec<JsonServer>,
@@ -477,7 +562,7 @@ fn summary_row(row: &Row, all: &[ServerRuns], switchyard: Option<&ServerRuns>) -
     }
     let json = JsonRow {
         scenario: row.name.clone(),
-        metric: row.metric,
+        metric: row.metric.clone(),
         unit: row.unit,
         higher_is_better: row.higher_is_better,
         servers,
