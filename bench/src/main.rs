@@ -15,6 +15,7 @@ mod report;
 mod scenario;
 mod selftest;
 mod server_proc;
+mod targets;
 mod usage;
 mod wire;
 

@@ -271,3 +271,28 @@ fn phase_note(outcome: &PhaseOutcome, lag: &JoinLag, seen: &PhaseRecord, clients
         seen.echo.summary().samples
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_what_the_storm_clients_receive_per_phase() {
+        let mut load = StormLoad::default();
+        let epoch = Instant::now();
+        load.begin(epoch);
+        let now = Instant::now();
+        load.on_frame(3, Frame { opcode: wire::OPCODE_TEXT, payload: &[b'x'; 100] }, now);
+        load.on_frame(4, Frame { opcode: wire::OPCODE_TEXT, payload: &[b'x'; 200] }, now);
+        load.on_close_code(4, wire::CLOSE_POLICY);
+        load.on_close(4, true, None);
+        load.on_close_code(5, 1001);
+        load.on_close(5, true, None);
+        assert_eq!((load.frames, load.bytes), (2, 102 + 204));
+        assert_eq!((load.unexpected_closes, load.slow_consumer_closes), (2, 1));
+        assert_eq!(load.last_frame, Some(now));
+        load.begin(epoch);
+        assert_eq!((load.frames, load.bytes, load.unexpected_closes, load.slow_consumer_closes), (0, 0, 0, 0));
+        assert!(load.first_error.as_deref().is_some_and(|error| error.starts_with("connection 4")));
+    }
+}
