@@ -169,6 +169,9 @@ pub struct CompareArgs {
     /// Worker threads of every server (switchyard `--workers`, the peer's runtime workers).
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
+    /// Neither wait for a quiet machine nor run disturbed runs again (a busy shared machine).
+    #[arg(long)]
+    pub no_wait: bool,
     /// Clients of the storm (default 10,000, quick 200).
     #[arg(long)]
     pub storm_clients: Option<usize>,

@@ -82,7 +82,7 @@ impl Plan {
             conns_hold: Duration::from_millis(sized(3_000, 300) as u64),
             churn_loops: sized(64, 8),
             strict: args.quick,
-            patient: !args.quick,
+            patient: !args.quick && !args.no_wait,
             generator_core: pinning.then_some(args.generator_core),
             server_cpus: pinning.then(|| args.server_cpus.clone()),
         }
