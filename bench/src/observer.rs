@@ -31,6 +31,8 @@ pub struct Shared {
     phase: AtomicUsize,
     joined: [AtomicU64; PHASES],
     stop: AtomicBool,
+    /// The observer's connection ended: it will be told of nothing more.
+    gone: AtomicBool,
 }
 
 impl Shared {
@@ -40,12 +42,18 @@ impl Shared {
             phase: AtomicUsize::new(0),
             joined: Default::default(),
             stop: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
         })
     }
 
     /// From now on, notices and echoes count for `phase`.
     pub fn begin(&self, phase: usize) {
         self.phase.store(phase.min(PHASES - 1), Ordering::SeqCst);
+    }
+
+    /// The observer's connection ended (closed by the server or failed).
+    pub fn observer_gone(&self) -> bool {
+        self.gone.load(Ordering::SeqCst)
     }
 
     /// Joins the observer was told of in `phase` so far.
@@ -183,7 +191,7 @@ impl Observer {
 }
 
 fn watch_until_stopped(mut fleet: Fleet, mut watch: Watch) -> Report {
-    while !watch.shared.stop.load(Ordering::SeqCst) {
+    while !watch.shared.stop.load(Ordering::SeqCst) && watch.closed.is_none() {
         let now = Instant::now();
         watch.send_echo_if_due(&mut fleet, now);
         let wait = watch.next_echo.saturating_duration_since(now).clamp(Duration::from_millis(1), ECHO_INTERVAL);
@@ -192,6 +200,7 @@ fn watch_until_stopped(mut fleet: Fleet, mut watch: Watch) -> Report {
             break;
         }
     }
+    watch.shared.gone.store(true, Ordering::SeqCst);
     Report { phases: watch.phases, closed: watch.closed }
 }
 

@@ -1,4 +1,4 @@
-//! The load scenarios (echo, fanout, conns, churn) and what they share: the target, the
+//! The load scenarios (echo, fanout, conns, storm, churn) and what they share: the target, the
 //! server's pid, and the warm-up and measuring times.
 
 pub mod churn;

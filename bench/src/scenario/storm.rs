@@ -183,7 +183,9 @@ fn run_phase(
         source_for: &|i| Some(net::loopback_source(i)),
     };
     let opened = fleet.open_many(&batch, load)?;
-    let told_all = |shared: &observer::Shared| shared.joined(phase as usize) >= opened.opened as u64;
+    // An observer closed by the server will be told of nothing more: stop waiting for it.
+    let told_all =
+        |shared: &observer::Shared| shared.joined(phase as usize) >= opened.opened as u64 || shared.observer_gone();
     let timed_out = settle(fleet, load, deadline, || told_all(shared))?;
     let server_cpu_end = common.server_pid.and_then(usage::process_cpu_time);
     let server_cpu_seconds = match (server_cpu_start, server_cpu_end) {
