@@ -58,6 +58,20 @@ fn rows(plan: &Plan) -> Vec<Row> {
             true,
         ),
         row(
+            Step::IdleConns,
+            format!("server CPU per connect ({}, a channel each)", plan.idle_conns),
+            "server CPU per connection",
+            "us",
+            false,
+        ),
+        row(
+            Step::OneChannelConns,
+            format!("server CPU per connect ({}, one channel)", plan.one_channel_conns),
+            "server CPU per connection",
+            "us",
+            false,
+        ),
+        row(
             Step::Churn,
             format!("churn ({} loops) connect/chat/close", plan.churn_loops),
             "cycles/s",
@@ -90,6 +104,7 @@ fn storm_rows(plan: &Plan) -> Vec<Row> {
         ("frames received", "frames", false),
         ("bytes received", "B", false),
         ("server CPU", "s", false),
+        ("server CPU per join", "us", false),
     ];
     let mut out = Vec::new();
     for (phase, title) in [("storm", format!("storm {n} -> one channel")), ("wave", format!("reconnect wave {n}"))] {

@@ -102,6 +102,10 @@ pub fn run(common: &Common, config: &ConnsConfig) -> io::Result<ScenarioResult> 
         "conns/s",
     ));
     result.metrics.push(Metric::higher("connections held", held as f64, "conns"));
+    if let Some(share) = cpu.server {
+        let per_connection = share * opened.elapsed.as_secs_f64() * 1e6 / opened.opened.max(1) as f64;
+        result.metrics.push(Metric::lower("server CPU per connection", per_connection, "us"));
+    }
     result.metrics.push(Metric::lower("frames received", load.frames as f64, "frames"));
     result.metrics.push(Metric::lower("bytes received", load.bytes as f64, "B"));
     result.metrics.push(Metric::lower("slow-consumer closes", load.slow_consumer_closes as f64, "closes"));

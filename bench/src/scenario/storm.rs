@@ -251,6 +251,8 @@ fn add_phase(result: &mut ScenarioResult, outcome: &PhaseOutcome, seen: &PhaseRe
     metrics.push(Metric::lower(&name("observer presence frames"), seen.presence_frames as f64, "frames"));
     if let Some(seconds) = outcome.server_cpu_seconds {
         metrics.push(Metric::lower(&name("server CPU"), seconds, "s"));
+        let per_join = seconds * 1e6 / outcome.opened.max(1) as f64;
+        metrics.push(Metric::lower(&name("server CPU per join"), per_join, "us"));
     }
     result.notes.push(phase_note(outcome, &lag, seen, clients));
     result.errors += outcome.unexpected_closes + outcome.failed as u64;
