@@ -88,6 +88,10 @@ pub enum Command {
         /// Only the storm, no reconnect wave.
         #[arg(long)]
         no_reconnect: bool,
+        /// The server announces no presence (e.g. `--presence false`): do not wait for the
+        /// observer to be told of the joins.
+        #[arg(long)]
+        no_presence: bool,
     },
     /// Connect, chat, close, again, with C loops at once: cycles/s.
     Churn {

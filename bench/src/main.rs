@@ -75,12 +75,13 @@ fn run(command: Command) -> Result<(), String> {
             let config = conns::ConnsConfig { conns, path, layout, hold: Duration::from_secs_f64(hold) };
             conns::run(&common.to_common()?, &config)
         }
-        Command::Storm { common, clients, channel, phase_timeout, no_reconnect } => {
+        Command::Storm { common, clients, channel, phase_timeout, no_reconnect, no_presence } => {
             let config = storm::StormConfig {
                 clients,
                 channel,
                 phase_timeout: Duration::from_secs_f64(phase_timeout),
                 reconnect: !no_reconnect,
+                expect_presence: !no_presence,
             };
             storm::run(&common.to_common()?, &config)
         }

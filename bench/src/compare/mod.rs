@@ -295,6 +295,7 @@ fn run_once(plan: &Plan, runs: &ServerRuns, step: Step) -> Result<ScenarioResult
                 channel: crate::scenario::BIG_CHANNEL.into(),
                 phase_timeout: plan.phase_timeout,
                 reconnect: true,
+                expect_presence: true,
             },
         ),
         Step::Churn => churn::run(&common, &churn::ChurnConfig { concurrency: plan.churn_loops }),
