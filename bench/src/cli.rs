@@ -62,9 +62,36 @@ pub enum Command {
         /// `{i}` is the connection index, `{g}` its group of 100 (a channel per group).
         #[arg(long, default_value = "/example/socket?ch=idle-{g}")]
         path: String,
-        /// Seconds to hold them before reading the RSS.
-        #[arg(long, default_value_t = 1.0)]
+        /// Channel layout instead of --path: `each` (a channel per connection), `groups` (of
+        /// 100) or `one` (all join `/example/socket?ch=big`).
+        #[arg(long, conflicts_with = "channel")]
+        channels: Option<String>,
+        /// All connections join this one channel (`--channels one` with another name).
+        #[arg(long)]
+        channel: Option<String>,
+        /// Seconds to hold them after the last connect before reading the RSS.
+        #[arg(long, default_value_t = 3.0)]
         hold: f64,
+    },
+    /// N clients join ONE channel at once, watched by an observer that joined before; then all
+    /// drop their connections and reconnect at once (as after a deploy).
+    Storm {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[arg(long, default_value_t = 10_000)]
+        clients: usize,
+        #[arg(long, default_value = "big")]
+        channel: String,
+        /// Seconds one phase (connects, then presence settling) may take at most.
+        #[arg(long, default_value_t = 120.0)]
+        phase_timeout: f64,
+        /// Only the storm, no reconnect wave.
+        #[arg(long)]
+        no_reconnect: bool,
+        /// The server announces no presence (e.g. `--presence false`): do not wait for the
+        /// observer to be told of the joins.
+        #[arg(long)]
+        no_presence: bool,
     },
     /// Connect, chat, close, again, with C loops at once: cycles/s.
     Churn {
@@ -146,6 +173,18 @@ pub struct CompareArgs {
     /// Worker threads of every server (switchyard `--workers`, the peer's runtime workers).
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
+    /// Neither wait for a quiet machine nor run disturbed runs again (a busy shared machine).
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Clients of the storm (default 10,000, quick 200).
+    #[arg(long)]
+    pub storm_clients: Option<usize>,
+    /// Connections of the one-channel `conns` run (default 19,000, quick 500).
+    #[arg(long)]
+    pub one_channel_conns: Option<usize>,
+    /// Seconds one storm phase may take at most.
+    #[arg(long, default_value_t = 120.0)]
+    pub phase_timeout: f64,
     /// Seconds measured per run (default 3, quick 0.5).
     #[arg(long)]
     pub duration: Option<f64>,

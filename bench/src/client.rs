@@ -24,6 +24,8 @@ pub struct ReadOutcome {
     pub opened: bool,
     /// The server closed (EOF or a close frame).
     pub closed: bool,
+    /// The code of the server's close frame, when it sent one with a code.
+    pub close_code: Option<u16>,
 }
 
 pub struct Client {
@@ -159,7 +161,10 @@ impl Client {
         match frame.opcode {
             wire::OPCODE_PING => self.queue_frame(wire::OPCODE_PONG, frame.payload),
             wire::OPCODE_PONG => {}
-            wire::OPCODE_CLOSE => outcome.closed = true,
+            wire::OPCODE_CLOSE => {
+                outcome.closed = true;
+                outcome.close_code = wire::close_code(frame.payload);
+            }
             _ => on_frame(frame),
         }
     }

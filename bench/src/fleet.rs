@@ -24,6 +24,8 @@ pub trait FleetHandler {
     fn on_open(&mut self, _conn: usize, _client: &mut Client, _now: Instant) {}
     /// `conn` closed or failed (after its upgrade when `was_open`); the fleet dropped it.
     fn on_close(&mut self, _conn: usize, _was_open: bool, _error: Option<io::Error>) {}
+    /// The server sent `conn` a close frame with this code (called just before `on_close`).
+    fn on_close_code(&mut self, _conn: usize, _code: u16) {}
 }
 
 pub struct Fleet {
@@ -175,6 +177,9 @@ fn drive_client(
         handler.on_open(conn, client, now);
     }
     if outcome.closed {
+        if let Some(code) = outcome.close_code {
+            handler.on_close_code(conn, code);
+        }
         return Ok(false);
     }
     handler.after_read(conn, client, now);
@@ -186,6 +191,8 @@ pub trait OpenAware {
     fn opened(&mut self, conn: usize, client: &mut Client);
     fn frame_while_opening(&mut self, _conn: usize, _frame: Frame<'_>, _now: Instant) {}
     fn failed(&mut self, conn: usize, error: Option<io::Error>);
+    /// The server sent `conn` a close frame with this code (called just before `failed`).
+    fn close_code(&mut self, _conn: usize, _code: u16) {}
 }
 
 struct OpenTracker<'a> {
@@ -226,5 +233,9 @@ impl FleetHandler for OpenTracker<'_> {
             self.failed += 1;
         }
         self.handler.failed(conn, error);
+    }
+
+    fn on_close_code(&mut self, conn: usize, code: u16) {
+        self.handler.close_code(conn, code);
     }
 }

@@ -1,4 +1,4 @@
-//! `switchyard-bench`: the load generator (echo, fanout, conns, churn) and the `compare`
+//! `switchyard-bench`: the load generator (echo, fanout, conns, storm, churn) and the `compare`
 //! command that runs switchyard and the tokio-tungstenite peers side by side.
 
 mod chat_text;
@@ -8,11 +8,14 @@ mod compare;
 mod fleet;
 mod histogram;
 mod net;
+mod observer;
 mod order_check;
+mod presence;
 mod report;
 mod scenario;
 mod selftest;
 mod server_proc;
+mod targets;
 mod usage;
 mod wire;
 
@@ -22,7 +25,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use cli::{Cli, Command};
-use scenario::{churn, conns, echo, fanout};
+use scenario::{churn, conns, echo, fanout, storm, ChannelLayout};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -59,9 +62,28 @@ fn run(command: Command) -> Result<(), String> {
             };
             fanout::run(&common.to_common()?, &config)
         }
-        Command::Conns { common, conns, path, hold } => {
-            let config = conns::ConnsConfig { conns, path, hold: Duration::from_secs_f64(hold) };
+        Command::Conns { common, conns, path, channels, channel, hold } => {
+            let layout = match (channels, channel) {
+                (_, Some(name)) => Some(ChannelLayout::One(name)),
+                (Some(name), None) => Some(ChannelLayout::parse(&name)?),
+                (None, None) => None,
+            };
+            let (path, layout) = match layout {
+                Some(layout) => (layout.path_template(), layout.describe().to_string()),
+                None => (path, "path template".to_string()),
+            };
+            let config = conns::ConnsConfig { conns, path, layout, hold: Duration::from_secs_f64(hold) };
             conns::run(&common.to_common()?, &config)
+        }
+        Command::Storm { common, clients, channel, phase_timeout, no_reconnect, no_presence } => {
+            let config = storm::StormConfig {
+                clients,
+                channel,
+                phase_timeout: Duration::from_secs_f64(phase_timeout),
+                reconnect: !no_reconnect,
+                expect_presence: !no_presence,
+            };
+            storm::run(&common.to_common()?, &config)
         }
         Command::Churn { common, concurrency } => churn::run(&common.to_common()?, &churn::ChurnConfig { concurrency }),
     };

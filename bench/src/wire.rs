@@ -76,6 +76,27 @@ pub fn apply_mask(bytes: &mut [u8], mask: [u8; 4]) {
     }
 }
 
+/// The close code a close frame's payload carries (None when it carries none).
+pub fn close_code(payload: &[u8]) -> Option<u16> {
+    match payload {
+        [high, low, ..] => Some(u16::from_be_bytes([*high, *low])),
+        _ => None,
+    }
+}
+
+/// The policy-violation close code switchyard (and the peer) send a slow consumer.
+pub const CLOSE_POLICY: u16 = 1008;
+
+/// Bytes a server frame with a payload of `payload_len` bytes takes on the wire.
+pub fn server_frame_len(payload_len: usize) -> usize {
+    let header = match payload_len {
+        0..=125 => 2,
+        126..=65535 => 4,
+        _ => 10,
+    };
+    header + payload_len
+}
+
 /// One server frame, borrowed from the inbound buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
@@ -147,6 +168,16 @@ mod tests {
         let Scan::Frame(second, used) = scan_frame(&bytes[5..]) else { panic!("second frame") };
         assert_eq!((second.opcode, second.payload.len(), used), (0x2, 200, 204));
         assert!(matches!(scan_frame(&bytes[5..100]), Scan::NeedMore(204)));
+    }
+
+    #[test]
+    fn reads_close_codes_and_frame_lengths() {
+        assert_eq!(close_code(&[0x03, 0xF0, b's', b'l']), Some(CLOSE_POLICY));
+        assert_eq!(close_code(&[0x03]), None);
+        assert_eq!(close_code(&[]), None);
+        assert_eq!(server_frame_len(125), 127);
+        assert_eq!(server_frame_len(126), 130);
+        assert_eq!(server_frame_len(70_000), 70_010);
     }
 
     #[test]

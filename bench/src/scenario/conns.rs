@@ -1,6 +1,8 @@
 //! The `conns` scenario: open N idle connections as fast as the server takes them (source
 //! addresses 127.0.0.2 and up), report connects + upgrades per second, hold them, and read the
-//! server's resident memory per connection from /proc/PID/status.
+//! server's resident memory per connection from /proc/PID/status. The route decides the
+//! channel layout: a channel per connection, channels of 100, or all in one channel (then every
+//! join is announced to the members already there, and the frames they receive are counted).
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -16,8 +18,10 @@ use crate::wire::{self, Frame};
 #[derive(Debug, Clone)]
 pub struct ConnsConfig {
     pub conns: usize,
-    /// Route template; `{i}` is the connection index.
+    /// Route template; `{i}` is the connection index, `{g}` its group.
     pub path: String,
+    /// How the route spreads the connections over channels, for the report.
+    pub layout: String,
     /// How long to hold the connections idle before reading the RSS.
     pub hold: Duration,
 }
@@ -25,13 +29,22 @@ pub struct ConnsConfig {
 #[derive(Default)]
 struct IdleLoad {
     frames: u64,
+    bytes: u64,
     closed: u64,
+    slow_consumer_closes: u64,
     first_error: Option<String>,
 }
 
 impl FleetHandler for IdleLoad {
-    fn on_frame(&mut self, _conn: usize, _frame: Frame<'_>, _now: Instant) {
+    fn on_frame(&mut self, _conn: usize, frame: Frame<'_>, _now: Instant) {
         self.frames += 1;
+        self.bytes += wire::server_frame_len(frame.payload.len()) as u64;
+    }
+
+    fn on_close_code(&mut self, _conn: usize, code: u16) {
+        if code == wire::CLOSE_POLICY {
+            self.slow_consumer_closes += 1;
+        }
     }
 
     fn on_close(&mut self, conn: usize, _was_open: bool, error: Option<io::Error>) {
@@ -50,6 +63,10 @@ impl OpenAware for IdleLoad {
 
     fn failed(&mut self, conn: usize, error: Option<io::Error>) {
         self.on_close(conn, false, error);
+    }
+
+    fn close_code(&mut self, conn: usize, code: u16) {
+        self.on_close_code(conn, code);
     }
 }
 
@@ -77,13 +94,21 @@ pub fn run(common: &Common, config: &ConnsConfig) -> io::Result<ScenarioResult> 
     let held = fleet.open_count();
     let rss_after = common.server_pid.and_then(usage::process_rss_bytes);
 
-    let mut result = ScenarioResult::new("conns", format!("{} idle connections, path {}", config.conns, config.path));
+    let setup = format!("{} idle connections, {}, path {}", config.conns, config.layout, config.path);
+    let mut result = ScenarioResult::new("conns", setup);
     result.metrics.push(Metric::higher(
         "connects+upgrades/s",
         per_second(opened.opened as u64, opened.elapsed),
         "conns/s",
     ));
     result.metrics.push(Metric::higher("connections held", held as f64, "conns"));
+    if let Some(share) = cpu.server {
+        let per_connection = share * opened.elapsed.as_secs_f64() * 1e6 / opened.opened.max(1) as f64;
+        result.metrics.push(Metric::lower("server CPU per connection", per_connection, "us"));
+    }
+    result.metrics.push(Metric::lower("frames received", load.frames as f64, "frames"));
+    result.metrics.push(Metric::lower("bytes received", load.bytes as f64, "B"));
+    result.metrics.push(Metric::lower("slow-consumer closes", load.slow_consumer_closes as f64, "closes"));
     if let (Some(before), Some(after)) = (rss_before, rss_after) {
         let per_connection = after.saturating_sub(before) as f64 / held.max(1) as f64;
         result.metrics.push(Metric::lower("server RSS per connection", per_connection / 1024.0, "KiB"));

@@ -32,7 +32,7 @@ fn echo_frame(payload_bytes: usize) -> Vec<u8> {
     frame
 }
 
-fn is_echo_reply(payload: &[u8]) -> bool {
+pub(crate) fn is_echo_reply(payload: &[u8]) -> bool {
     payload.starts_with(br#"{"cmd":"echo""#) || memchr::memmem::find(payload, br#""cmd":"echo""#).is_some()
 }
 

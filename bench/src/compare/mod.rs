@@ -2,15 +2,16 @@
 //! tokio-tungstenite peers (defaults, 4 KiB read buffer), each server on its own core and the
 //! generator on another, repeated; prints medians, switchyard ÷ peer ratios and one JSON line.
 
+mod summary;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::cli::CompareArgs;
-use crate::report::{format_number, ScenarioResult};
-use crate::scenario::{churn, conns, echo, fanout, Common};
+use crate::report::ScenarioResult;
+use crate::scenario::{churn, conns, echo, fanout, storm, ChannelLayout, Common};
 use crate::server_proc::{self, RunningServer, ServerSpec};
+use summary::{print_run, print_summary, Row};
 
 /// The measured scenarios, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,16 +21,20 @@ enum Step {
     FanoutSmall,
     FanoutLarge,
     IdleConns,
+    OneChannelConns,
+    Storm,
     Churn,
     HalfRateLatency,
 }
 
-const STEPS: [Step; 7] = [
+const STEPS: [Step; 9] = [
     Step::EchoOne,
     Step::EchoSixteen,
     Step::FanoutSmall,
     Step::FanoutLarge,
     Step::IdleConns,
+    Step::OneChannelConns,
+    Step::Storm,
     Step::Churn,
     Step::HalfRateLatency,
 ];
@@ -44,6 +49,11 @@ struct Plan {
     fanout_small: usize,
     fanout_large: usize,
     idle_conns: usize,
+    one_channel_conns: usize,
+    storm_clients: usize,
+    phase_timeout: Duration,
+    /// How long `conns` holds its connections after the last connect before reading the RSS.
+    conns_hold: Duration,
     churn_loops: usize,
     strict: bool,
     /// Wait for a quiet machine and rerun disturbed runs (not in the quick smoke test).
@@ -66,62 +76,18 @@ impl Plan {
             fanout_small: sized(1_000, 100),
             fanout_large: sized(10_000, 500),
             idle_conns: sized(19_000, 500),
+            one_channel_conns: args.one_channel_conns.unwrap_or(sized(19_000, 500)),
+            storm_clients: args.storm_clients.unwrap_or(sized(10_000, 200)),
+            phase_timeout: Duration::from_secs_f64(args.phase_timeout),
+            conns_hold: Duration::from_millis(sized(3_000, 300) as u64),
             churn_loops: sized(64, 8),
             strict: args.quick,
-            patient: !args.quick,
+            patient: !args.quick && !args.no_wait,
             generator_core: pinning.then_some(args.generator_core),
             server_cpus: pinning.then(|| args.server_cpus.clone()),
         }
     }
 }
-
-/// One row of the table: a step and the number taken from its result.
-struct Row {
-    step: Step,
-    name: String,
-    metric: &'static str,
-    unit: &'static str,
-    higher_is_better: bool,
-}
-
-fn rows(plan: &Plan) -> Vec<Row> {
-    let row = |step, name: String, metric, unit, higher_is_better| Row { step, name, metric, unit, higher_is_better };
-    vec![
-        row(Step::EchoOne, format!("echo {} conns x 1 in flight", plan.echo_conns), "echo msgs/s", "msgs/s", true),
-        row(Step::EchoSixteen, format!("echo {} conns x 16 in flight", plan.echo_conns), "echo msgs/s", "msgs/s", true),
-        row(Step::FanoutSmall, format!("fanout 1 -> {}", plan.fanout_small), "deliveries/s", "deliv/s", true),
-        row(Step::FanoutLarge, format!("fanout 1 -> {}", plan.fanout_large), "deliveries/s", "deliv/s", true),
-        row(
-            Step::IdleConns,
-            format!("RSS per idle conn ({} held)", plan.idle_conns),
-            "server RSS per connection",
-            "KiB",
-            false,
-        ),
-        row(
-            Step::IdleConns,
-            format!("connects+upgrades ({} conns)", plan.idle_conns),
-            "connects+upgrades/s",
-            "conns/s",
-            true,
-        ),
-        row(
-            Step::Churn,
-            format!("churn ({} loops) connect/chat/close", plan.churn_loops),
-            "cycles/s",
-            "cycles/s",
-            true,
-        ),
-        row(
-            Step::HalfRateLatency,
-            format!("p99 delivery latency, 1 -> {} at half max", plan.fanout_small),
-            "p99",
-            "us",
-            false,
-        ),
-    ]
-}
-
 /// Every run of one server.
 struct ServerRuns {
     spec: ServerSpec,
@@ -134,7 +100,7 @@ impl ServerRuns {
         self.runs
             .iter()
             .filter(|(step, _)| *step == row.step)
-            .filter_map(|(_, result)| value_of(result, row.metric))
+            .filter_map(|(_, result)| value_of(result, &row.metric))
             .collect()
     }
 
@@ -238,6 +204,8 @@ fn step_name(step: Step) -> &'static str {
         Step::FanoutSmall => "fanout-small",
         Step::FanoutLarge => "fanout-large",
         Step::IdleConns => "conns",
+        Step::OneChannelConns => "conns-one",
+        Step::Storm => "storm",
         Step::Churn => "churn",
         Step::HalfRateLatency => "latency",
     }
@@ -315,12 +283,19 @@ fn run_once(plan: &Plan, runs: &ServerRuns, step: Step) -> Result<ScenarioResult
         Step::EchoSixteen => echo::run(&common, &echo_config(plan, 16)),
         Step::FanoutSmall => fanout::run(&common, &fanout_config(plan.fanout_small, None)),
         Step::FanoutLarge => fanout::run(&common, &fanout_config(plan.fanout_large, None)),
-        Step::IdleConns => conns::run(
+        Step::IdleConns => conns::run(&common, &conns_config(plan, plan.idle_conns, ChannelLayout::Each)),
+        Step::OneChannelConns => {
+            let layout = ChannelLayout::One(crate::scenario::BIG_CHANNEL.into());
+            conns::run(&common, &conns_config(plan, plan.one_channel_conns, layout))
+        }
+        Step::Storm => storm::run(
             &common,
-            &conns::ConnsConfig {
-                conns: plan.idle_conns,
-                path: "/example/socket?ch=idle-{g}".into(),
-                hold: Duration::from_secs(1),
+            &storm::StormConfig {
+                clients: plan.storm_clients,
+                channel: crate::scenario::BIG_CHANNEL.into(),
+                phase_timeout: plan.phase_timeout,
+                reconnect: true,
+                expect_presence: true,
             },
         ),
         Step::Churn => churn::run(&common, &churn::ChurnConfig { concurrency: plan.churn_loops }),
@@ -333,6 +308,16 @@ fn run_once(plan: &Plan, runs: &ServerRuns, step: Step) -> Result<ScenarioResult
     };
     drop(server);
     result.map_err(|err| err.to_string())
+}
+
+/// Idle connections in `layout`, RSS read the plan's hold time (3 s) after the last connect.
+fn conns_config(plan: &Plan, count: usize, layout: ChannelLayout) -> conns::ConnsConfig {
+    conns::ConnsConfig {
+        conns: count,
+        path: layout.path_template(),
+        layout: layout.describe().into(),
+        hold: plan.conns_hold,
+    }
 }
 
 fn echo_config(plan: &Plan, in_flight: usize) -> echo::EchoConfig {
@@ -358,143 +343,13 @@ fn fanout_config(subscribers: usize, rate: Option<f64>) -> fanout::FanoutConfig 
 
 /// Half the median maximum message rate this server reached in the small fan-out.
 fn half_max_rate(runs: &ServerRuns, plan: &Plan) -> Option<f64> {
-    let row =
-        Row { step: Step::FanoutSmall, name: String::new(), metric: "messages/s", unit: "", higher_is_better: true };
+    let row = Row {
+        step: Step::FanoutSmall,
+        name: String::new(),
+        metric: "messages/s".into(),
+        unit: "",
+        higher_is_better: true,
+    };
     let _ = plan;
     median(&runs.values(&row)).map(|rate| rate / 2.0)
-}
-
-fn print_run(server: &str, step: Step, rep: usize, result: &ScenarioResult) {
-    let headline: Vec<String> =
-        result.metrics.iter().map(|metric| format!("{} {}", format_number(metric.value), metric.unit)).collect();
-    let p99 = result.latency.map_or(String::new(), |latency| format!(", p99 {:.0} us", latency.p99_us));
-    let percent = |share: Option<f64>| share.map_or("n/a".into(), |share| format!("{:.0}%", share * 100.0));
-    let (server_cpu, others_cpu) = (percent(result.cpu.server), percent(result.cpu.others));
-    println!(
-        "{server:<13} {:<13} rep {rep}: {}{p99} (cpu: generator {:.0}%, server {server_cpu}, others {others_cpu}) errors {}",
-        step_name(step),
-        headline.join(", "),
-        result.cpu.generator * 100.0,
-        result.errors
-    );
-    for note in result.notes.iter().filter(|note| result.errors > 0 || note.starts_with("WARNING")) {
-        println!("    {note}");
-    }
-}
-
-#[derive(Serialize)]
-struct JsonRow {
-    scenario: String,
-    metric: &'static str,
-    unit: &'static str,
-    higher_is_better: bool,
-    servers: Vec<JsonServer>,
-}
-
-#[derive(Serialize)]
-struct JsonServer {
-    server: String,
-    median: Option<f64>,
-    runs: Vec<f64>,
-    errors: u64,
-    switchyard_ratio: Option<f64>,
-    /// Medians of the CPU shares (1.0 = one core) over the runs.
-    generator_cpu: Option<f64>,
-    server_cpu: Option<f64>,
-    others_cpu: Option<f64>,
-}
-
-fn print_summary(plan: &Plan, all: &[ServerRuns]) {
-    let switchyard = all.iter().find(|runs| runs.spec.name == "switchyard");
-    println!();
-    println!(
-        "medians of {} run(s); server on core {:?}, generator on core {:?}",
-        plan.reps, plan.server_cpus, plan.generator_core
-    );
-    let mut header = format!("{:<44}", "scenario");
-    for runs in all {
-        header += &format!(" {:>14}", runs.spec.name);
-    }
-    if switchyard.is_some() {
-        for runs in all.iter().filter(|runs| runs.spec.name != "switchyard") {
-            header += &format!(" {:>16}", format!("sy/{}", runs.spec.name));
-        }
-    }
-    println!("{header}");
-    let mut json_rows = Vec::new();
-    for row in rows(plan) {
-        if all.iter().all(|runs| runs.values(&row).is_empty()) {
-            continue;
-        }
-        let (line, json) = summary_row(&row, all, switchyard);
-        println!("{line}");
-        json_rows.push(json);
-    }
-    println!("ratios are switchyard / peer: above 1 is better for rates; for RSS and latency below 1 is better");
-    for failure in all.iter().flat_map(|runs| &runs.failures) {
-        println!("FAILED {failure}");
-    }
-    let json = serde_json::json!({
-        "compare": json_rows,
-        "reps": plan.reps,
-        "duration_s": plan.duration.as_secs_f64(),
-        "machine": machine_description(),
-    });
-    println!("{json}");
-}
-
-fn summary_row(row: &Row, all: &[ServerRuns], switchyard: Option<&ServerRuns>) -> (String, JsonRow) {
-    let label = format!("{} ({})", row.name, row.unit);
-    let mut line = format!("{label:<44}");
-    let switchyard_median = switchyard.and_then(|runs| median(&runs.values(row)));
-    let mut servers = Vec::new();
-    for runs in all {
-        let values = runs.values(row);
-        let value = median(&values);
-        let errors = runs.errors(row.step);
-        let mark = if errors > 0 { "!" } else { "" };
-        line += &format!(" {:>14}", value.map_or("-".into(), |v| format!("{}{mark}", format_number(v))));
-        let switchyard_ratio = match (switchyard_median, value) {
-            (Some(ours), Some(theirs)) if theirs > 0.0 && runs.spec.name != "switchyard" => Some(ours / theirs),
-            _ => None,
-        };
-        let [generator_cpu, server_cpu, others_cpu] = runs.cpu_medians(row.step);
-        servers.push(JsonServer {
-            server: runs.spec.name.clone(),
-            median: value,
-            runs: values,
-            errors,
-            switchyard_ratio,
-            generator_cpu,
-            server_cpu,
-            others_cpu,
-        });
-    }
-    if switchyard.is_some() {
-        for server in servers.iter().filter(|server| server.server != "switchyard") {
-            line += &format!(" {:>16}", server.switchyard_ratio.map_or("-".into(), |ratio| format!("{ratio:.2}x")));
-        }
-    }
-    let json = JsonRow {
-        scenario: row.name.clone(),
-        metric: row.metric,
-        unit: row.unit,
-        higher_is_better: row.higher_is_better,
-        servers,
-    };
-    (line, json)
-}
-
-/// The CPU model, core count and kernel, for the record.
-fn machine_description() -> serde_json::Value {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|line| line.strip_prefix("model name"))
-        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|text| text.trim().to_string()).ok();
-    // Online cores, not this process's affinity (the generator is pinned to one by now).
-    // SAFETY: sysconf with a valid name has no preconditions.
-    let cores = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    serde_json::json!({ "cpu": model, "cores": cores, "kernel": kernel })
 }
