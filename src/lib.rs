@@ -7,27 +7,39 @@
 //!
 //! ## Layout
 //!
+//! Layers depend one way, each on those above it in this list only: `wire` ← `auth` ←
+//! `service` ← `server`; `cluster`, `admin` and `example` sit on top.
+//!
+//! - [`wire`]: bytes, no I/O, no state. `frame.rs` encodes server frames once into a
+//!   `SharedFrame` (and the masked client frames tests and fuzzers send); `http.rs` parses
+//!   HTTP/1.1 incrementally (httparse) and answers the RFC 6455 upgrade; `channel.rs` is the
+//!   channel-name alphabet.
 //! - [`config`]: `Config`, every limit and its default (`Config::default()` reads nothing);
 //!   also the binary's flags and `SWITCHYARD_*` variables (`Config::from_env_and_args()`).
-//! - [`server`]: the event loop and everything that touches a socket.
-//!   - `worker.rs`: one thread per core, its `mio::Poll`, its `SO_REUSEPORT` listener,
-//!     its inbox; reads into one scratch buffer per worker and flushes once per turn.
-//!   - `core.rs`: a worker's connections (`Slab`), its channel index, handshake, dispatch
-//!     to handlers, fan-out of shared frames, closing and timers.
-//!   - `frames.rs`: client frames to messages (checks, unmasking, reassembly, UTF-8) and
-//!     server frame encoding, on tungstenite's frame header.
-//!   - `outqueue.rs`: a connection's queue of shared frames, vectored writes, backlog.
-//!   - `http.rs`: incremental HTTP/1.1 parsing (httparse) and the RFC 6455 upgrade.
-//!   - `conn.rs`, `routes.rs`, `listener.rs`: connection state, routes, listeners.
-//!   - `harness.rs`: a worker core driven by hand (fuzzing, benches; not the server).
+//! - [`auth`]: the `Profile` of a user, the `Authenticator` an upgrade passes through and
+//!   its `Refusal`, the `ChannelAuthorizer` (who may join and publish, and which channels
+//!   announce presence), and the built-in HS256 JWT authenticator (`jwt.rs`).
 //! - [`service`]: the public API. `Service` (a clonable handle for any thread), `Context`
-//!   (what a handler can do, on its worker), `Handler` and `Router`; the operations both
-//!   share, each write encoded once (`ops.rs`); the wire messages (`message.rs`); the
-//!   cold-path `registry.rs` (who is where, presence transitions); the inter-worker `bus.rs`;
-//!   `stats.rs` (per-worker counters and histograms); the admin live tap (`tap.rs`); the
-//!   cross-worker admission `limits.rs`; and `backplane.rs`, the trait scale-out implements.
-//! - [`auth`]: the `Authenticator` an upgrade passes through and its `Refusal`, the
-//!   `ChannelAuthorizer`, and the built-in HS256 JWT authenticator (`jwt.rs`).
+//!   (what a handler can do, on its worker, over the `Dispatch` trait), `Handler` and
+//!   `Router`; the operations both share, each write encoded once (`ops.rs`); the JSON
+//!   envelope (`message.rs`); the cold-path `registry.rs` (who is where, presence
+//!   transitions); the inter-worker `bus.rs`; `stats.rs` (every counter defined once);
+//!   the admin live tap (`tap.rs`); the cross-worker admission `limits.rs`; and
+//!   `backplane.rs`, the trait scale-out implements.
+//! - [`server`]: the event loop and everything that touches a socket.
+//!   - `worker.rs`: one thread per core, its `mio::Poll`, its `SO_REUSEPORT` listener, its
+//!     inbox; all of its socket I/O: reads into one scratch buffer, one vectored write per
+//!     dirty connection per turn, writable re-registration.
+//!   - `core/`: a worker's state machine, no I/O, one idea per file: `mod.rs` (the struct,
+//!     entry points), `handshake.rs`, `admission.rs`, `session.rs` (messages to handlers),
+//!     `rate.rs`, `output.rs` (queueing, fan-out, backpressure), `channels.rs`,
+//!     `presence.rs` (coalesced for big channels), `lifecycle.rs`, `timers.rs`,
+//!     `commands.rs` (bus commands), `isolation.rs` (handler panics cost one connection).
+//!   - `frames.rs`: client frames to messages (checks, unmasking, reassembly, UTF-8), on
+//!     tungstenite's frame header.
+//!   - `outqueue.rs`: a connection's queue of shared frames and its vectored write.
+//!   - `conn.rs`, `routes.rs`, `listener.rs`: connection state, routes, listeners.
+//!   - `harness.rs` (feature `test-util`): a worker core driven by hand (fuzzing, benches).
 //! - [`cluster`]: scale-out through Redis pub/sub: a minimal RESP client (`resp.rs`,
 //!   `conn.rs`, `url.rs`), the link thread that publishes and subscribes (`link.rs`), the
 //!   subscriber thread that delivers (`subscriber.rs`), the wire envelope, node heartbeats and
@@ -35,10 +47,13 @@
 //! - [`admin`]: the admin page (`page.rs`, `login.rs`), its JSON API (`api.rs`), its access
 //!   rules (`auth.rs`), the live tap socket (`tap.rs`) and `/metrics` (`metrics.rs`).
 //! - [`example`]: the example chat handler, its channel policy, page and icon, served by the
-//!   binary. Channel names everywhere follow `wire::channel::valid_channel_name`.
+//!   binary.
 //!
-//! The hot path, end to end: `worker.rs` (read) → `frames.rs` (frame) → `core.rs`
-//! (dispatch, fan-out) → `message.rs` (serialize once) → `outqueue.rs` (write).
+//! The hot path of one message, end to end, in five files: `server/worker.rs` (read) →
+//! `server/frames.rs` (frame) → `server/core/session.rs` (dispatch to the handler) →
+//! `service/message.rs` (serialize and frame once) → `server/core/output.rs` (queue on the
+//! sender or fan out to the channel's members), and back in `server/worker.rs`, which writes
+//! each out-queue (`server/outqueue.rs`) with one vectored write per turn.
 //!
 //! ## Embedding
 //!

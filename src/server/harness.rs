@@ -107,7 +107,7 @@ impl Harness {
 
     /// The end of a loop turn: flush what is queued, drop what has ended.
     pub fn turn(&mut self) {
-        super::flush::flush_dirty(&mut self.core, None);
+        super::worker::flush_dirty(&mut self.core, None);
         for token in self.core.take_doomed() {
             if self.core.conns.contains(token) {
                 self.core.conns.remove(token);
@@ -147,7 +147,7 @@ impl Harness {
             conn.out.discard();
             conn.dirty = false;
         }
-        super::flush::flush_dirty(&mut self.core, None);
+        super::worker::flush_dirty(&mut self.core, None);
     }
 
     /// Whether the slot still holds a connection.

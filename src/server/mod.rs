@@ -4,7 +4,6 @@
 //! - `worker.rs`  the per-core loop: poll, accept, read, flush, timers
 //! - `core.rs`    a worker's connections, channels, dispatch and fan-out
 //! - `conn.rs`    one connection's state
-//! - `flush.rs`   the write half of a turn: one vectored write per dirty connection
 //! - `frames.rs`  client WebSocket frames in (server frames are `wire::frame`)
 //! - `outqueue.rs` corked, vectored writes and the backlog count
 //! - `routes.rs`  socket and HTTP routes
@@ -14,7 +13,6 @@
 
 pub(crate) mod conn;
 pub(crate) mod core;
-pub(crate) mod flush;
 pub(crate) mod frames;
 #[cfg(feature = "test-util")]
 pub mod harness;

@@ -4,7 +4,9 @@
 //! The loop, per turn: accept, read every readable socket into the worker's one scratch
 //! buffer (connections hold no read buffer of their own), apply inbox commands, then flush
 //! every connection that has something queued with one vectored write each, and run the
-//! timer sweep when due. It never blocks except in `poll`.
+//! timer sweep when due. It never blocks except in `poll`. This file does all of a worker's
+//! socket I/O (reads, writes, re-registration); what to write and when is the core's
+//! decision (`core/output.rs`).
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -12,10 +14,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Registry, Token};
 
 use super::conn::Conn;
-use super::core::WorkerCore;
+use super::core::{AfterWrite, WorkerCore};
 use super::routes::Routes;
 use crate::service::bus::{Command, InboxReceiver};
 use crate::service::Service;
@@ -87,18 +89,18 @@ impl Worker {
             if self.core.presence_due().is_some_and(|due| self.core.now >= due) {
                 self.core.flush_presence();
             }
-            super::flush::flush_dirty(&mut self.core, Some(self.poll.registry()));
+            flush_dirty(&mut self.core, Some(self.poll.registry()));
             self.reap();
             if self.core.now >= next_sweep {
                 self.core.sweep();
-                super::flush::flush_dirty(&mut self.core, Some(self.poll.registry()));
+                flush_dirty(&mut self.core, Some(self.poll.registry()));
                 self.reap();
                 next_sweep = self.core.now + tick;
             }
             if self.finished() {
                 // Departures still waiting to be coalesced are told before the worker ends.
                 self.core.flush_presence();
-                super::flush::flush_dirty(&mut self.core, Some(self.poll.registry()));
+                flush_dirty(&mut self.core, Some(self.poll.registry()));
                 return;
             }
         }
@@ -196,4 +198,32 @@ impl Worker {
             }
         }
     }
+}
+
+/// Writes each dirty connection once (sockets start readable-only: writable interest is
+/// only asked for once a socket has refused bytes, so there is no wake-up per ACK). Without
+/// a registry (the hand-driven harness) nothing is re-registered.
+pub(crate) fn flush_dirty(core: &mut WorkerCore, registry: Option<&Registry>) {
+    let dirty = core.take_dirty();
+    for &token in &dirty {
+        let Some(conn) = core.writable_conn(token) else { continue };
+        let result = conn.out.flush_into(&mut conn.socket);
+        match core.on_flushed(token, result) {
+            AfterWrite::Nothing => {}
+            AfterWrite::ShutdownWrite => {
+                if let Some(conn) = core.conns.get_mut(token) {
+                    let _ = conn.socket.shutdown(std::net::Shutdown::Write);
+                }
+            }
+            AfterWrite::WaitWritable => {
+                if let (Some(conn), Some(registry)) = (core.conns.get_mut(token), registry) {
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if let Err(e) = registry.reregister(&mut conn.socket, Token(token), interest) {
+                        log::warn!("connection {token}: cannot wait for writability: {e}");
+                    }
+                }
+            }
+        }
+    }
+    core.recycle_dirty(dirty);
 }

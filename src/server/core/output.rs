@@ -1,7 +1,7 @@
 //! Everything queued for writing: data frames, pongs, channel fan-out of one shared frame,
 //! the list of connections to write this turn (corking: one vectored write each), what a
 //! write's outcome means (writable interest, shutdown after a close, the slow-consumer rule).
-//! Backpressure lives here and nowhere else. It does no I/O: `server/flush.rs` does the
+//! Backpressure lives here and nowhere else. It does no I/O: `server/worker.rs` does the
 //! writes and the re-registration this decides.
 
 use super::*;

@@ -2,7 +2,8 @@
 //!
 //! Small channels keep the Go module's form, one `online-update {userID, connected}` per
 //! change, at once. In a channel with more than `--presence-batch-above` members on this
-//! node, changes are coalesced per channel for `--presence-interval` and sent as one
+//! node, changes are coalesced per channel for `--presence-interval` (stretched up to five
+//! times for channels of many thousands) and sent as one
 //! `online-updates {joined, left, joined_count, left_count, truncated}` to every member, so a
 //! join storm of n clients costs O(n) frames per interval instead of O(n²) frames. A user who
 //! joins and leaves within one interval cancels out. Once a channel has changes waiting, its
@@ -12,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -75,7 +76,7 @@ impl WorkerCore {
         }
         let config = &self.service.shared.config;
         if members > config.presence_batch_above || self.pending_presence.is_waiting(channel) {
-            let due = self.now + config.presence_interval;
+            let due = self.now + interval_for(config.presence_interval, members);
             let name = self.channel_name(channel);
             self.pending_presence.add(name, user, connected, due);
             return;
@@ -121,6 +122,14 @@ impl WorkerCore {
     }
 }
 
+/// How long a big channel's changes wait: the configured interval, stretched up to five
+/// times as the channel grows past 2,000 members here, so the bytes a join storm costs per
+/// second stay bounded (every batch goes to every member) while a member still learns of a
+/// join within half a second at the default interval.
+fn interval_for(base: Duration, members: usize) -> Duration {
+    base * (members / 2_000).clamp(1, 5) as u32
+}
+
 /// One batch as the members see it: the exact counts, and at most `list_max` ids of each kind.
 fn summarize(changes: &IndexMap<String, bool>, list_max: usize) -> OnlineUpdates<'_> {
     let mut update =
@@ -157,6 +166,14 @@ mod tests {
         let update = summarize(changes, 10);
         assert_eq!((update.joined, update.left), (vec!["bob"], vec!["cid"]));
         assert_eq!(pending.due, Some(now));
+    }
+
+    #[test]
+    fn big_channels_wait_longer_up_to_five_intervals() {
+        let base = Duration::from_millis(100);
+        assert_eq!(interval_for(base, 65), base);
+        assert_eq!(interval_for(base, 4_000), base * 2);
+        assert_eq!(interval_for(base, 100_000), base * 5);
     }
 
     #[test]
