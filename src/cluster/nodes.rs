@@ -1,6 +1,7 @@
 //! The messages nodes exchange on `{prefix}:nodes` (JSON, cold path): a node's state
 //! (heartbeat: id, address, connection count, and presence changes since its previous
-//! state, numbered so a receiver notices a gap) and a request for a full presence snapshot.
+//! state, numbered so a receiver notices a gap), a request for a full presence snapshot,
+//! and a node's goodbye when it shuts down cleanly.
 //! Types and (de)serialization only.
 
 use std::collections::BTreeMap;
@@ -16,6 +17,10 @@ pub enum NodeMessage {
     Sync {
         node: Uuid,
         from: Uuid,
+    },
+    /// `node` is shutting down cleanly: forget it now (and its presence), not at expiry.
+    Goodbye {
+        node: Uuid,
     },
 }
 

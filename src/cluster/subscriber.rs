@@ -1,6 +1,7 @@
 //! The subscriber connection's reader thread: reads pub/sub pushes from Redis and hands
 //! each write from another node to the workers (`Service::deliver_from_cluster`, never
-//! published again), and each node message to the cluster view. It never writes to Redis
+//! published again), and each node message to the cluster view (presence the view says
+//! changed unannounced goes to `healing`). It never writes to Redis
 //! (the link thread does) and never blocks a worker; when the connection fails it tells the
 //! link thread and ends.
 
@@ -14,6 +15,7 @@ use bytes::Bytes;
 
 use super::conn::RedisConn;
 use super::envelope;
+use super::healing;
 use super::nodes::NodeMessage;
 use super::resp::Value;
 use super::shared::{ClusterShared, Command};
@@ -73,7 +75,7 @@ fn on_push(value: &Value<'_>, service: &Service, shared: &ClusterShared, link: &
 fn on_message(topic: &str, payload: &[u8], service: &Service, shared: &ClusterShared, link: &Sender<Command>) {
     match shared.topics.parse(topic) {
         Some(Topic::Write(scope)) => on_write(scope, payload, service, shared),
-        Some(Topic::Nodes) => on_node_message(payload, shared, link),
+        Some(Topic::Nodes) => on_node_message(payload, service, shared, link),
         None => {
             shared.stats.malformed.fetch_add(1, Relaxed);
         }
@@ -94,7 +96,7 @@ fn on_write(scope: Scope<'_>, payload: &[u8], service: &Service, shared: &Cluste
     service.deliver_from_cluster(scope, Bytes::copy_from_slice(envelope.frame), envelope.except);
 }
 
-fn on_node_message(payload: &[u8], shared: &ClusterShared, link: &Sender<Command>) {
+fn on_node_message(payload: &[u8], service: &Service, shared: &ClusterShared, link: &Sender<Command>) {
     let message: NodeMessage = match serde_json::from_slice(payload) {
         Ok(message) => message,
         Err(e) => {
@@ -106,17 +108,23 @@ fn on_node_message(payload: &[u8], shared: &ClusterShared, link: &Sender<Command
     match message {
         NodeMessage::State(state) if state.node != shared.node => {
             let node = state.node;
-            let (ask, joined) = {
-                let mut view = shared.view_mut();
-                let known = view.len();
-                let ask = view.apply(state, Instant::now());
-                (ask, view.len() > known)
-            };
-            if joined {
+            let applied = shared.view_mut().apply(state, Instant::now());
+            if applied.joined {
                 log::info!("cluster: node {node} joined");
             }
-            if ask {
+            if !applied.changes.is_empty() {
+                let (changes, told) = (applied.changes.len(), healing::tell_members(service, applied.changes));
+                log::info!("cluster: node {node}'s snapshot changed {changes} users' presence; {told} announced here");
+            }
+            if applied.ask_sync {
                 let _ = link.send(Command::AskSync(node));
+            }
+        }
+        NodeMessage::Goodbye { node } if node != shared.node => {
+            let changes = shared.view_mut().remove(node, Instant::now());
+            if let Some(changes) = changes {
+                let (users, told) = (changes.len(), healing::tell_members(service, changes));
+                log::info!("cluster: node {node} said goodbye; {users} users left with it, {told} announced here");
             }
         }
         NodeMessage::Sync { node, .. } if node == shared.node => {

@@ -41,6 +41,13 @@ pub enum Command {
         id: ConnId,
         channel: Arc<str>,
     },
+    /// Tell this worker's members of `channel` that `user` came or went (`online-update`):
+    /// presence that changed on another node without its own announcement reaching us.
+    Presence {
+        channel: Arc<str>,
+        user: Arc<str>,
+        connected: bool,
+    },
     /// Close a connection; with `notify`, send `close-connection` first.
     Close {
         id: ConnId,

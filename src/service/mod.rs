@@ -230,6 +230,12 @@ impl Service {
         ops::deliver_here(&mut &*self, scope, &frame, except);
     }
 
+    /// Tells this node's members of `channel` that `user` came or went on another node
+    /// whose own announcement did not reach them (see `ops::announce_presence`).
+    pub(crate) fn announce_presence(&self, channel: &str, user: &str, connected: bool) {
+        ops::announce_presence(&mut &*self, channel, user, connected);
+    }
+
     /// Asks every worker to shut down (close 1001 to every client).
     pub fn shutdown(&self) {
         for inbox in &self.shared.inboxes {

@@ -205,6 +205,19 @@ fn deliver_everywhere(
     delivered
 }
 
+/// Presence that changed on another node without its own `online-update` reaching this
+/// node (the node died, said goodbye, or came back): every worker tells its own members of
+/// `channel`. Not published: every node tells its own members. The one entry point for
+/// such announcements, so they take the same path as a worker's own.
+pub(crate) fn announce_presence(d: &mut impl Dispatch, channel: &str, user: &str, connected: bool) {
+    let param = serde_json::json!({"userID": user, "connected": connected});
+    tap_out(d, "channel", Target { channel: Some(channel), ..Target::default() }, "online-update", &param);
+    let (channel, user): (Arc<str>, Arc<str>) = (Arc::from(channel), Arc::from(user));
+    for worker in 0..d.shared().inboxes.len() {
+        d.dispatch(worker, Command::Presence { channel: channel.clone(), user: user.clone(), connected });
+    }
+}
+
 /// Writes to every connection of a user, on every worker (and node); returns how many on this node.
 pub(crate) fn write_user<P: Serialize + ?Sized>(
     d: &mut (impl Dispatch + ?Sized),

@@ -23,6 +23,10 @@ impl WorkerCore {
             }
             Command::Join { id, channel } => self.ids.get(&id).copied().is_some_and(|t| self.join_here(t, &channel)),
             Command::Leave { id, channel } => self.ids.get(&id).copied().is_some_and(|t| self.leave_here(t, &channel)),
+            Command::Presence { channel, user, connected } => {
+                self.announce_here(&channel, &user, connected);
+                true
+            }
             Command::Close { id, code, notify } => self.with_conn(id, |core, token| {
                 if notify {
                     let frame = core.common.close_connection.clone();

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use super::{FastHash, WorkerCore};
 use crate::service::connection::ConnId;
+use crate::service::message::{encode, Envelope};
 use crate::service::ops;
 
 #[derive(Serialize)]
@@ -83,6 +84,18 @@ impl WorkerCore {
         let update = OnlineUpdate { user_id: user, connected };
         if let Err(e) = ops::write_channel(self, None, "online-update", &update, channel, Some(except)) {
             log::warn!("online-update not sent: {e}");
+        }
+    }
+
+    /// `online-update` to this worker's members of a channel only (see `ops::announce_presence`).
+    pub(super) fn announce_here(&mut self, channel: &str, user: &str, connected: bool) {
+        if !self.announces_presence(channel) {
+            return;
+        }
+        let update = OnlineUpdate { user_id: user, connected };
+        match encode(Envelope { from: None, channel: Some(channel) }, "online-update", &update) {
+            Ok(frame) => self.fan_out(channel, &frame, None),
+            Err(e) => log::warn!("online-update not sent: {e}"),
         }
     }
 

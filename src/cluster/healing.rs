@@ -1,0 +1,31 @@
+//! Tells this node's members about presence that changed elsewhere in the cluster without
+//! the `online-update` that normally carries it: another node expired, said goodbye, or came
+//! back with a snapshot that differs from what we had (the view works out which users).
+//! Skips users this node has in the channel itself (its own announcements cover them) and
+//! channels it has no member of, and hands the rest to `Service::announce_presence`, the
+//! one entry point for such announcements. Decides nothing about the view; sends nothing
+//! to Redis (every node tells its own members).
+
+use std::collections::{HashMap, HashSet};
+
+use super::view::Change;
+use crate::service::Service;
+
+/// Announces `changes` to this node's members; returns how many were announced.
+pub fn tell_members(service: &Service, changes: Vec<Change>) -> usize {
+    let registry = &service.shared.registry;
+    let mut here: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut told = 0;
+    for change in changes {
+        let local = here
+            .entry(change.channel.clone())
+            .or_insert_with(|| registry.online(&change.channel).into_iter().collect());
+        // No member here to tell, or the user is here too (so still online).
+        if local.is_empty() || local.contains(&change.user) {
+            continue;
+        }
+        service.announce_presence(&change.channel, &change.user, change.connected);
+        told += 1;
+    }
+    told
+}
