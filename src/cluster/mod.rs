@@ -45,8 +45,8 @@ use crate::service::Service;
 use backplane::RedisBackplane;
 use shared::ClusterShared;
 
-/// The shortest heartbeat period accepted (each heartbeat is a Redis publish per node).
-const MIN_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(50);
+/// The shortest heartbeat period accepted: the link thread's tick (each heartbeat is a publish per node).
+const MIN_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Links this node to the cluster at `url` (`redis://[:password@]host[:port]`). Fails on a
 /// bad URL or a backplane already set; a Redis that is not reachable yet is retried.

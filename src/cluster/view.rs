@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn deltas_in_order_apply_and_a_gap_asks_for_a_snapshot() {
         let (mut view, node, now) = (View::default(), Uuid::new_v4(), Instant::now());
-        let mut ask = |view: &mut View, state| view.apply(state, now).ask_sync;
+        let ask = |view: &mut View, state| view.apply(state, now).ask_sync;
         assert!(ask(&mut view, state(node, 5, false, "c", &["a"], &[])), "unknown node: ask");
         assert!(online(&view, "c").is_empty(), "deltas before a snapshot are ignored");
         assert!(!ask(&mut view, state(node, 6, true, "c", &["a", "b"], &[])));
