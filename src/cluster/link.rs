@@ -62,6 +62,8 @@ pub struct Link {
     next_heartbeat: Instant,
     /// Said goodbye: the thread ends.
     left: bool,
+    /// Another node asked for a full snapshot (see `send_state`).
+    snapshot_asked: bool,
 }
 
 /// This node's presence, read from its registry.
@@ -101,6 +103,7 @@ impl Link {
             seq: 0,
             next_heartbeat: now,
             left: false,
+            snapshot_asked: false,
         };
         std::thread::Builder::new().name("switchyard-redis".into()).spawn(move || link.run())?;
         Ok(())
@@ -146,7 +149,10 @@ impl Link {
                     self.disconnect(&format!("subscriber connection: {error}"));
                 }
             }
-            Command::SendFull => self.presence.force_full(),
+            Command::SendFull => {
+                self.snapshot_asked = true;
+                self.presence.force_full();
+            }
             Command::AskSync(node) => {
                 self.send_node_message(&NodeMessage::Sync { node, from: self.shared.node });
             }
@@ -304,6 +310,8 @@ impl Link {
         }
         self.ever_up = true;
         self.backoff.reset();
+        // Changes made while cut off were not announced: the snapshot carries them.
+        self.snapshot_asked = false;
         self.presence.force_full();
         self.next_heartbeat = Instant::now();
     }

@@ -43,6 +43,14 @@ impl LocalPresence {
         self.full_due || !self.dirty.is_empty()
     }
 
+    /// The changes of the marked channels, even when a full snapshot is due (it stays due).
+    pub fn take_delta(&mut self, source: &impl Source) -> Changes {
+        let full_due = std::mem::take(&mut self.full_due);
+        let changes = self.take(source, false);
+        self.full_due = full_due;
+        changes
+    }
+
     /// The changes since the last call (every channel if `rescan`).
     pub fn take(&mut self, source: &impl Source, rescan: bool) -> Changes {
         if std::mem::take(&mut self.full_due) {
@@ -146,6 +154,23 @@ mod tests {
         assert_eq!(changes.presence["a"].remove, ["u2", "u3"]);
         assert_eq!(changes.presence["b"].add, ["x"]);
         assert!(presence.take(&source, true).presence.is_empty(), "nothing new");
+    }
+
+    #[test]
+    fn a_delta_can_go_before_a_due_snapshot() {
+        let (source, mut presence) = (Fake::default(), LocalPresence::default());
+        source.set("a", &["u1"]);
+        presence.force_full();
+        presence.take(&source, false);
+        source.set("a", &["u1", "u2"]);
+        presence.mark("a");
+        presence.force_full();
+        let delta = presence.take_delta(&source);
+        assert!(!delta.full);
+        assert_eq!(delta.presence["a"].add, ["u2"]);
+        let snapshot = presence.take(&source, false);
+        assert!(snapshot.full, "still due");
+        assert_eq!(snapshot.presence["a"].add, ["u1", "u2"]);
     }
 
     #[test]

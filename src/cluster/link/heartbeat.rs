@@ -9,6 +9,7 @@ use std::time::Instant;
 use super::{Link, Registry};
 use crate::cluster::healing;
 use crate::cluster::nodes::{NodeMessage, NodeState};
+use crate::cluster::presence::Changes;
 
 impl Link {
     pub(super) fn tick(&mut self) {
@@ -44,11 +45,27 @@ impl Link {
     }
 
     /// Publishes this node's state: always on a heartbeat, else only with presence news.
+    /// A snapshot another node asked for is preceded by the pending changes as a delta:
+    /// their `online-update`s went out already, so the snapshot must be no news to the
+    /// nodes in step (a snapshot's differences are announced).
     pub(super) fn send_state(&mut self, heartbeat: bool) {
+        if std::mem::take(&mut self.snapshot_asked) {
+            let pending = self.presence.take_delta(&Registry(&self.service));
+            if !pending.presence.is_empty() {
+                self.publish_state(pending);
+            }
+        }
         let changes = self.presence.take(&Registry(&self.service), heartbeat);
         if !heartbeat && !changes.full && changes.presence.is_empty() {
             return;
         }
+        let message = self.publish_state(changes);
+        if heartbeat {
+            self.refresh_node_key(&message);
+        }
+    }
+
+    fn publish_state(&mut self, changes: Changes) -> NodeMessage {
         self.seq += 1;
         let state = NodeState {
             node: self.shared.node,
@@ -61,9 +78,7 @@ impl Link {
         };
         let message = NodeMessage::State(state);
         self.send_node_message(&message);
-        if heartbeat {
-            self.refresh_node_key(&message);
-        }
+        message
     }
 
     /// `{prefix}:node:{id}`: the node's state, expiring unless refreshed (for operators).
