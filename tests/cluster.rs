@@ -525,18 +525,20 @@ fn a_node_cut_off_from_redis_is_announced_gone_then_back_without_duplicates() {
     let args = [&["--jwt-secret", SECRET][..], &FAST[..]].concat();
     let (a, b, c) = (node(&redis, &args), node(&redis, &args), node_at(&proxy.url(), &args));
     let mut ann = user_on(&a, "room", "ann");
+    let mut bob = user_on(&b, "room", "bob");
     let mut carl = user_on(&c, "room", "carl");
     let _dora = [user_on(&b, "room", "dora"), user_on(&c, "room", "dora")];
-    all_agree(&[&a, &b, &c], "room", &["ann", "carl", "dora"]);
-    quiet(&mut ann, Duration::from_millis(300));
-    quiet(&mut carl, Duration::from_millis(300));
+    all_agree(&[&a, &b, &c], "room", &["ann", "bob", "carl", "dora"]);
+    for client in [&mut ann, &mut bob, &mut carl] {
+        quiet(client, Duration::from_millis(300));
+    }
 
     let cut = Instant::now();
     proxy.cut();
     let (mut seen_a, gone_a) = wait_update(&mut ann, &update("room", "carl", false), cut, Duration::from_secs(5));
     let (mut seen_c, gone_c) = wait_update(&mut carl, &update("room", "ann", false), cut, Duration::from_secs(5));
     assert!(gone_a < FAST_BOUND + Duration::from_millis(250), "expiry + one heartbeat (+ slack): {gone_a:?}");
-    all_agree(&[&a, &b], "room", &["ann", "dora"]);
+    all_agree(&[&a, &b], "room", &["ann", "bob", "dora"]);
     all_agree(&[&c], "room", &["carl", "dora"]);
 
     let restored = Instant::now();
@@ -550,9 +552,20 @@ fn a_node_cut_off_from_redis_is_announced_gone_then_back_without_duplicates() {
     );
     seen_a.extend(quiet(&mut ann, Duration::from_millis(1000)));
     seen_c.extend(quiet(&mut carl, Duration::from_millis(100)));
-    assert_eq!(seen_a, [update("room", "carl", false), update("room", "carl", true)], "dora never left: never told");
-    assert_eq!(seen_c, [update("room", "ann", false), update("room", "ann", true)]);
-    all_agree(&[&a, &b, &c], "room", &["ann", "carl", "dora"]);
+    let seen_b = quiet(&mut bob, Duration::from_millis(100));
+    let carl_gone_and_back = [update("room", "carl", false), update("room", "carl", true)];
+    assert_eq!(seen_a, carl_gone_and_back, "dora never left: never told");
+    assert_eq!(seen_b, carl_gone_and_back, "the snapshots A and C exchanged are no news to B");
+    assert_eq!(
+        sorted(seen_c),
+        [
+            update("room", "ann", false),
+            update("room", "ann", true),
+            update("room", "bob", false),
+            update("room", "bob", true)
+        ]
+    );
+    all_agree(&[&a, &b, &c], "room", &["ann", "bob", "carl", "dora"]);
 }
 
 #[test]
@@ -617,4 +630,23 @@ fn sigterm_says_goodbye_and_departures_arrive_within_a_second() {
     eventually(Duration::from_secs(5), "C exits", || c.child.try_wait().ok().flatten().is_some());
     assert!(c.child.try_wait().ok().flatten().is_some_and(|s| s.success()), "C exits 0");
     wait_log(&mut c, "said goodbye");
+}
+
+#[test]
+fn joins_across_nodes_are_announced_once_while_the_nodes_meet() {
+    let redis = Redis::start();
+    let jwt = ["--jwt-secret", SECRET]; // default timing: the nodes take up to a heartbeat (2 s) to sync
+    let a = node(&redis, &jwt);
+    let mut ann = user_on(&a, "room", "ann");
+    let b = node(&redis, &jwt);
+    let mut bob = user_on(&b, "room", "bob");
+    let c = node(&redis, &jwt);
+    let _carl = user_on(&c, "room", "carl");
+    let (_bob_on_c, _dan) = (user_on(&c, "room", "bob"), user_on(&a, "room", "dan"));
+    all_agree(&[&a, &b, &c], "room", &["ann", "bob", "carl", "dan"]);
+    let seen_a = quiet(&mut ann, Duration::from_millis(2500));
+    let seen_b = quiet(&mut bob, Duration::from_millis(100));
+    let joined = |users: &[&str]| users.iter().map(|u| update("room", u, true)).collect::<Vec<_>>();
+    assert_eq!(sorted(seen_a), joined(&["bob", "carl", "dan"]), "each once, as the snapshots came and went");
+    assert_eq!(sorted(seen_b), joined(&["carl", "dan"]));
 }

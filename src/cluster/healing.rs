@@ -1,6 +1,7 @@
 //! Tells this node's members about presence that changed elsewhere in the cluster without
 //! the `online-update` that normally carries it: another node expired, said goodbye, or came
-//! back with a snapshot that differs from what we had (the view works out which users).
+//! back with a snapshot that differs from what we had (the view works out which users); and
+//! spots another node's `online-update` that is no news here, to be dropped.
 //! Skips users this node has in the channel itself (its own announcements cover them) and
 //! channels it has no member of, and hands the rest to `Service::announce_presence`, the
 //! one entry point for such announcements. Decides nothing about the view; sends nothing
@@ -8,8 +9,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::view::Change;
+use uuid::Uuid;
+
+use super::view::{Change, View};
 use crate::service::Service;
+
+/// Whether another node's `online-update` for `user` in `channel` is no news to this node's
+/// members: the user is here too, or on a third node, so they saw the user online all along
+/// (the origin's view of the cluster lagged when it announced: it had just linked up).
+pub fn already_known(service: &Service, view: &View, origin: Uuid, channel: &str, user: &str) -> bool {
+    view.has_user_besides(origin, channel, user) || service.shared.registry.has_user(channel, user)
+}
 
 /// Announces `changes` to this node's members; returns how many were announced.
 pub fn tell_members(service: &Service, changes: Vec<Change>) -> usize {

@@ -62,7 +62,7 @@ pub struct Link {
     next_heartbeat: Instant,
     /// Said goodbye: the thread ends.
     left: bool,
-    /// Another node asked for a full snapshot (see `send_state`).
+    /// Another node asked for the full snapshot that is due: it is no news (see `send_state`).
     snapshot_asked: bool,
 }
 
@@ -314,6 +314,7 @@ impl Link {
         self.snapshot_asked = false;
         self.presence.force_full();
         self.next_heartbeat = Instant::now();
+        self.send_node_message(&NodeMessage::Hello { node: self.shared.node });
     }
 
     fn failed(&mut self, error: &str) {

@@ -98,6 +98,32 @@ impl LocalPresence {
     }
 }
 
+/// The user of an `online-update` frame (a server text frame, unmasked), if it is one.
+pub fn online_update_user(frame: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Update {
+        param: Param,
+    }
+    #[derive(serde::Deserialize)]
+    struct Param {
+        #[serde(rename = "userID")]
+        user: String,
+    }
+    if !is_online_update(frame) {
+        return None;
+    }
+    let ([first, length], rest) = frame.split_first_chunk::<2>()?;
+    if *first != 0x81 {
+        return None; // not a final text frame
+    }
+    let payload = match length & 0x7f {
+        126 => rest.get(2..)?,
+        127 => rest.get(8..)?,
+        _ => rest,
+    };
+    serde_json::from_slice::<Update>(payload).ok().map(|update| update.param.user)
+}
+
 /// Whether a frame written to a channel is a presence announcement (a cheap byte search).
 pub fn is_online_update(frame: &[u8]) -> bool {
     const NEEDLE: &[u8] = br#""cmd":"online-update""#;
@@ -177,5 +203,13 @@ mod tests {
     fn spots_online_updates() {
         assert!(is_online_update(br#"..{"channel":"x","cmd":"online-update","param":{}}"#));
         assert!(!is_online_update(br#"..{"cmd":"chat","param":{"text":"online-update"}}"#));
+        let update = serde_json::json!({"userID": "ann", "connected": true});
+        let frame = crate::service::message::encode(
+            crate::service::message::Envelope { from: None, channel: Some("room") },
+            "online-update",
+            &update,
+        );
+        assert_eq!(frame.ok().and_then(|f| online_update_user(&f)), Some("ann".to_string()));
+        assert_eq!(online_update_user(br#"..{"cmd":"online-update","param":{}}"#), None);
     }
 }

@@ -1,6 +1,6 @@
 //! The subscriber connection's reader thread: reads pub/sub pushes from Redis and hands
 //! each write from another node to the workers (`Service::deliver_from_cluster`, never
-//! published again), and each node message to the cluster view (presence the view says
+//! published again; an `online-update` that is no news here is dropped, see `healing`), and each node message to the cluster view (presence the view says
 //! changed unannounced goes to `healing`). It never writes to Redis
 //! (the link thread does) and never blocks a worker; when the connection fails it tells the
 //! link thread and ends.
@@ -17,6 +17,7 @@ use super::conn::RedisConn;
 use super::envelope;
 use super::healing;
 use super::nodes::NodeMessage;
+use super::presence;
 use super::resp::Value;
 use super::shared::{ClusterShared, Command};
 use super::topics::Topic;
@@ -92,6 +93,14 @@ fn on_write(scope: Scope<'_>, payload: &[u8], service: &Service, shared: &Cluste
         return;
     }
     shared.stats.received.fetch_add(1, Relaxed);
+    if let Scope::Channel(channel) = scope {
+        if let Some(user) = presence::online_update_user(envelope.frame) {
+            if healing::already_known(service, &shared.view(), envelope.origin, channel, &user) {
+                log::debug!("cluster: dropped an online-update for {user} in {channel}: no news here");
+                return;
+            }
+        }
+    }
     // One copy per node (not per recipient): the frame must not pin the read buffer.
     service.deliver_from_cluster(scope, Bytes::copy_from_slice(envelope.frame), envelope.except);
 }
@@ -128,6 +137,9 @@ fn on_node_message(payload: &[u8], service: &Service, shared: &ClusterShared, li
             }
         }
         NodeMessage::Sync { node, .. } if node == shared.node => {
+            let _ = link.send(Command::SendFull);
+        }
+        NodeMessage::Hello { node } if node != shared.node => {
             let _ = link.send(Command::SendFull);
         }
         _ => {}

@@ -23,8 +23,9 @@ struct Node {
     /// Its presence is complete (a full snapshot, then every delta since).
     synced: bool,
     /// Our members know this node's presence as recorded here, so what a full snapshot
-    /// changes is news to them. False for a node first heard through a delta: its users
-    /// were announced by its own `online-update`s, so its first snapshot is taken silently.
+    /// changes is news to them. False for a node we never had (its users came before our
+    /// members did, or were announced by its own `online-update`s): its first snapshot is
+    /// taken silently, unless the node says it is news.
     baseline: bool,
     last_seen: Instant,
     asked_sync: Option<Instant>,
@@ -90,7 +91,7 @@ impl View {
         let id = state.node;
         let joined = !self.nodes.contains_key(&id);
         if joined {
-            let baseline = state.full || self.departed.remove(&id).is_some();
+            let baseline = self.departed.remove(&id).is_some();
             self.nodes.insert(id, Node::new(now, baseline));
         }
         let Some(node) = self.nodes.get_mut(&id) else { return Applied::default() };
@@ -102,8 +103,8 @@ impl View {
             apply_deltas(&mut node.presence, state.presence);
             node.synced = true;
             node.asked_sync = None;
-            let flipped =
-                if std::mem::replace(&mut node.baseline, true) { flips(&before, &node.presence) } else { Vec::new() };
+            let told = std::mem::replace(&mut node.baseline, true) || state.news;
+            let flipped = if told { flips(&before, &node.presence) } else { Vec::new() };
             let mut changes: Vec<Change> =
                 flipped.into_iter().filter(|c| !self.has_user_besides(id, &c.channel, &c.user)).collect();
             changes.sort();
@@ -164,7 +165,8 @@ impl View {
         self.nodes.values().any(|node| node.has(channel, user))
     }
 
-    fn has_user_besides(&self, besides: Uuid, channel: &str, user: &str) -> bool {
+    /// Whether a node other than `besides` has `user` in `channel`.
+    pub fn has_user_besides(&self, besides: Uuid, channel: &str, user: &str) -> bool {
         self.nodes.iter().any(|(id, node)| *id != besides && node.has(channel, user))
     }
 
@@ -241,6 +243,7 @@ mod tests {
             connections: 1,
             started: 0,
             full,
+            news: false,
             presence: BTreeMap::from([(channel.to_string(), delta)]),
         }
     }
@@ -297,7 +300,7 @@ mod tests {
     fn a_full_snapshot_brings_what_changed_unless_another_node_has_it() {
         let (mut view, now) = (View::default(), Instant::now());
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        assert_eq!(view.apply(state(a, 1, true, "r", &["ann", "both"], &[]), now).changes.len(), 2);
+        assert!(view.apply(state(a, 1, true, "r", &["ann", "both"], &[]), now).changes.is_empty(), "first contact");
         view.apply(state(b, 1, true, "r", &["both"], &[]), now);
         let applied = view.apply(state(a, 2, true, "r", &["ann", "new"], &[]), now);
         assert_eq!(applied.changes, [change("r", "new", true)], "'both' is still on b; 'ann' unchanged");
@@ -306,11 +309,14 @@ mod tests {
     }
 
     #[test]
-    fn a_node_first_heard_through_a_delta_is_news_only_if_it_had_been_dropped() {
+    fn a_node_we_never_had_is_news_only_if_it_says_so_or_we_had_dropped_it() {
         let (mut view, now) = (View::default(), Instant::now());
-        let node = Uuid::new_v4();
+        let (node, fresh) = (Uuid::new_v4(), Uuid::new_v4());
+        let news = NodeState { news: true, ..state(fresh, 1, true, "r", &["cut-off"], &[]) };
+        assert_eq!(view.apply(news, now).changes, [change("r", "cut-off", true)], "joined while cut off");
         assert!(view.apply(state(node, 4, false, "r", &[], &[]), now).joined);
         assert!(view.apply(state(node, 5, true, "r", &["ann"], &[]), now).changes.is_empty(), "told by its frames");
+        view.remove(fresh, now);
         assert_eq!(view.expire(now + Duration::from_secs(9), Duration::from_secs(6)).1, [change("r", "ann", false)]);
         let later = now + Duration::from_secs(10);
         let applied = view.apply(state(node, 9, false, "r", &[], &[]), later);

@@ -45,27 +45,30 @@ impl Link {
     }
 
     /// Publishes this node's state: always on a heartbeat, else only with presence news.
-    /// A snapshot another node asked for is preceded by the pending changes as a delta:
-    /// their `online-update`s went out already, so the snapshot must be no news to the
-    /// nodes in step (a snapshot's differences are announced).
+    /// A snapshot after a (re)connect is news: the changes made while cut off were never
+    /// announced. One another node asked for is not, and goes after the pending changes as a
+    /// delta (their `online-update`s went out already), so it brings nothing new to the
+    /// nodes in step.
     pub(super) fn send_state(&mut self, heartbeat: bool) {
-        if std::mem::take(&mut self.snapshot_asked) {
+        let asked = std::mem::take(&mut self.snapshot_asked);
+        if asked {
             let pending = self.presence.take_delta(&Registry(&self.service));
             if !pending.presence.is_empty() {
-                self.publish_state(pending);
+                self.publish_state(pending, false);
             }
         }
         let changes = self.presence.take(&Registry(&self.service), heartbeat);
         if !heartbeat && !changes.full && changes.presence.is_empty() {
             return;
         }
-        let message = self.publish_state(changes);
+        let news = changes.full && !asked;
+        let message = self.publish_state(changes, news);
         if heartbeat {
             self.refresh_node_key(&message);
         }
     }
 
-    fn publish_state(&mut self, changes: Changes) -> NodeMessage {
+    fn publish_state(&mut self, changes: Changes, news: bool) -> NodeMessage {
         self.seq += 1;
         let state = NodeState {
             node: self.shared.node,
@@ -74,6 +77,7 @@ impl Link {
             connections: self.service.shared.registry.connection_count() as u64,
             started: self.shared.started,
             full: changes.full,
+            news,
             presence: changes.presence,
         };
         let message = NodeMessage::State(state);
