@@ -419,6 +419,11 @@ fn sorted(mut updates: Vec<Update>) -> Vec<Update> {
     updates
 }
 
+/// A node's cluster view and counters, from its admin API.
+fn cluster_of(node: &Binary) -> Value {
+    http(node.addr, "GET", "/admin/api/status", "").1["cluster"].clone()
+}
+
 /// Every node's admin API shows the same users in `channel`, and they are `users`.
 fn all_agree(nodes: &[&Binary], channel: &str, users: &[&str]) {
     for node in nodes {
@@ -515,6 +520,8 @@ fn a_killed_node_s_users_are_announced_gone_once_on_every_other_node() {
     assert_eq!(seen_b, [update("room", "carl", false)]);
     all_agree(&[&a, &b], "room", &["ann", "bob", "dora"]);
     all_agree(&[&a, &b], "room2", &["ann"]);
+    let status = cluster_of(&a);
+    assert_eq!((status["nodes_expired"].as_u64(), status["presence_healed"].as_u64()), (Some(1), Some(2)), "{status}");
     drop(carl);
 }
 
@@ -609,10 +616,7 @@ fn sigterm_says_goodbye_and_departures_arrive_within_a_second() {
     all_agree(&[&a, &b, &c], "room", &["ann", "carl", "dora"]);
     all_agree(&[&a, &b, &c], "room2", &["ann", "carl"]);
     quiet(&mut ann, Duration::from_millis(300));
-    let nodes_seen_by_a = || {
-        let (_, status) = http(a.addr, "GET", "/admin/api/status", "");
-        status["cluster"]["nodes"].as_array().map_or(0, Vec::len)
-    };
+    let nodes_seen_by_a = || cluster_of(&a)["nodes"].as_array().map_or(0, Vec::len);
     assert_eq!(nodes_seen_by_a(), 2);
 
     let terminated = Instant::now();
@@ -627,6 +631,9 @@ fn sigterm_says_goodbye_and_departures_arrive_within_a_second() {
     assert_eq!(sorted(seen), [update("room", "carl", false), update("room2", "carl", false)]);
     all_agree(&[&a, &b], "room", &["ann", "dora"]);
     all_agree(&[&a, &b], "room2", &["ann"]);
+    let status = cluster_of(&a);
+    assert_eq!((status["goodbyes"].as_u64(), status["nodes_expired"].as_u64()), (Some(1), Some(0)), "{status}");
+    assert_eq!(status["presence_healed"], 0, "the departures were C's own online-updates");
     eventually(Duration::from_secs(5), "C exits", || c.child.try_wait().ok().flatten().is_some());
     assert!(c.child.try_wait().ok().flatten().is_some_and(|s| s.success()), "C exits 0");
     wait_log(&mut c, "said goodbye");

@@ -9,8 +9,11 @@
 
 use std::collections::{HashMap, HashSet};
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use uuid::Uuid;
 
+use super::stats::Stats;
 use super::view::{Change, View};
 use crate::service::Service;
 
@@ -22,7 +25,7 @@ pub fn already_known(service: &Service, view: &View, origin: Uuid, channel: &str
 }
 
 /// Announces `changes` to this node's members; returns how many were announced.
-pub fn tell_members(service: &Service, changes: Vec<Change>) -> usize {
+pub fn tell_members(service: &Service, stats: &Stats, changes: Vec<Change>) -> usize {
     let registry = &service.shared.registry;
     let mut here: HashMap<String, HashSet<String>> = HashMap::new();
     let mut told = 0;
@@ -37,5 +40,6 @@ pub fn tell_members(service: &Service, changes: Vec<Change>) -> usize {
         service.announce_presence(&change.channel, &change.user, change.connected);
         told += 1;
     }
+    stats.presence_healed.fetch_add(told as u64, Relaxed);
     told
 }

@@ -96,6 +96,7 @@ fn on_write(scope: Scope<'_>, payload: &[u8], service: &Service, shared: &Cluste
     if let Scope::Channel(channel) = scope {
         if let Some(user) = presence::online_update_user(envelope.frame) {
             if healing::already_known(service, &shared.view(), envelope.origin, channel, &user) {
+                shared.stats.presence_repeats.fetch_add(1, Relaxed);
                 log::debug!("cluster: dropped an online-update for {user} in {channel}: no news here");
                 return;
             }
@@ -122,7 +123,8 @@ fn on_node_message(payload: &[u8], service: &Service, shared: &ClusterShared, li
                 log::info!("cluster: node {node} joined");
             }
             if !applied.changes.is_empty() {
-                let (changes, told) = (applied.changes.len(), healing::tell_members(service, applied.changes));
+                let (changes, told) =
+                    (applied.changes.len(), healing::tell_members(service, &shared.stats, applied.changes));
                 log::info!("cluster: node {node}'s snapshot changed {changes} users' presence; {told} announced here");
             }
             if applied.ask_sync {
@@ -132,7 +134,8 @@ fn on_node_message(payload: &[u8], service: &Service, shared: &ClusterShared, li
         NodeMessage::Goodbye { node } if node != shared.node => {
             let changes = shared.view_mut().remove(node, Instant::now());
             if let Some(changes) = changes {
-                let (users, told) = (changes.len(), healing::tell_members(service, changes));
+                shared.stats.goodbyes.fetch_add(1, Relaxed);
+                let (users, told) = (changes.len(), healing::tell_members(service, &shared.stats, changes));
                 log::info!("cluster: node {node} said goodbye; {users} users left with it, {told} announced here");
             }
         }

@@ -4,6 +4,7 @@
 //! at once). Runs on the link thread only.
 
 use std::net::Shutdown;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use super::{Link, Registry};
@@ -37,7 +38,9 @@ impl Link {
         if gone.is_empty() {
             return;
         }
-        let (users, told) = (changes.len(), healing::tell_members(&self.service, changes));
+        let stats = &self.shared.stats;
+        stats.nodes_expired.fetch_add(gone.len() as u64, Relaxed);
+        let (users, told) = (changes.len(), healing::tell_members(&self.service, stats, changes));
         for node in gone {
             log::warn!("cluster: node {node} is gone (no heartbeat for {expiry:?}); its presence is dropped");
         }
