@@ -657,3 +657,97 @@ fn joins_across_nodes_are_announced_once_while_the_nodes_meet() {
     assert_eq!(sorted(seen_a), joined(&["bob", "carl", "dan"]), "each once, as the snapshots came and went");
     assert_eq!(sorted(seen_b), joined(&["carl", "dan"]));
 }
+
+/// Every `online-updates` (the coalesced form) in the next `period`.
+fn coalesced(client: &mut Client, period: Duration) -> Vec<Value> {
+    presence_messages(client, period)
+        .into_iter()
+        .filter(|m| m["cmd"] == "online-updates")
+        .map(|m| m["param"].clone())
+        .collect()
+}
+
+/// Every `online-update` and `online-updates` in the next `period`.
+fn presence_messages(client: &mut Client, period: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + period;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+        common::set_timeout(client, left);
+        match client.read() {
+            Ok(tungstenite::Message::Text(text)) => {
+                let message: Value = serde_json::from_str(&text).expect("server sent JSON");
+                if message["cmd"] == "online-updates" || message["cmd"] == "online-update" {
+                    seen.push(message);
+                }
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => panic!("client read failed: {e}"),
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_dead_node_s_users_leave_a_big_channel_in_one_coalesced_update() {
+    let redis = Redis::start();
+    let args = [&["--jwt-secret", SECRET, "--presence-batch-above", "2"][..], &FAST[..]].concat();
+    let (a, mut c) = (node(&redis, &args), node(&redis, &args));
+    let mut ann = user_on(&a, "big", "ann");
+    let _others_on_a = [user_on(&a, "big", "gus"), user_on(&a, "big", "hal")];
+    let _on_c = ["carl", "erin", "fred"].map(|user| user_on(&c, "big", user));
+    all_agree(&[&a, &c], "big", &["ann", "carl", "erin", "fred", "gus", "hal"]);
+    coalesced(&mut ann, Duration::from_millis(300));
+
+    let killed = Instant::now();
+    let _ = c.child.kill();
+    let _ = c.child.wait();
+    let mut seen = Vec::new();
+    while seen.is_empty() && killed.elapsed() < Duration::from_secs(5) {
+        seen = coalesced(&mut ann, Duration::from_millis(50));
+    }
+    eprintln!("SIGKILL, big channel: one online-updates on A after {:?}", killed.elapsed());
+    seen.extend(coalesced(&mut ann, Duration::from_millis(1500)));
+    assert_eq!(seen.len(), 1, "one coalesced update: {seen:?}");
+    assert_eq!(seen[0]["left"], json!(["carl", "erin", "fred"]));
+    assert_eq!((seen[0]["left_count"].as_u64(), seen[0]["joined_count"].as_u64()), (Some(3), Some(0)));
+    all_agree(&[&a], "big", &["ann", "gus", "hal"]);
+}
+
+#[test]
+fn sigterm_in_a_big_channel_sends_the_departures_before_the_goodbye() {
+    let redis = Redis::start();
+    let args = ["--jwt-secret", SECRET, "--presence-batch-above", "2"];
+    let (a, mut c) = (node(&redis, &args), node(&redis, &args));
+    let mut ann = user_on(&a, "big", "ann");
+    let _others_on_a = [user_on(&a, "big", "gus"), user_on(&a, "big", "hal")];
+    let _on_c = ["carl", "erin", "fred"].map(|user| user_on(&c, "big", user));
+    all_agree(&[&a, &c], "big", &["ann", "carl", "erin", "fred", "gus", "hal"]);
+    coalesced(&mut ann, Duration::from_millis(300));
+
+    let terminated = Instant::now();
+    c.signal("TERM");
+    let mut seen = Vec::new();
+    while seen.is_empty() && terminated.elapsed() < Duration::from_secs(5) {
+        seen = presence_messages(&mut ann, Duration::from_millis(20));
+    }
+    let took = terminated.elapsed();
+    eprintln!("SIGTERM, big channel: the first departure on A after {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    seen.extend(presence_messages(&mut ann, Duration::from_millis(1000)));
+    // C's own departures, in the form C's shrinking channel calls for (coalesced while big).
+    let mut left: Vec<String> = Vec::new();
+    for message in &seen {
+        let param = &message["param"];
+        if message["cmd"] == "online-update" && param["connected"] == false {
+            left.extend(param["userID"].as_str().map(str::to_string));
+        }
+        let listed = param["left"].as_array().into_iter().flatten().filter_map(Value::as_str);
+        left.extend(listed.map(str::to_string));
+    }
+    left.sort();
+    assert_eq!(left, ["carl", "erin", "fred"], "each once: {seen:?}");
+    all_agree(&[&a], "big", &["ann", "gus", "hal"]);
+    wait_log(&mut c, "said goodbye");
+}

@@ -7,7 +7,7 @@
 //! one entry point for such announcements. Decides nothing about the view; sends nothing
 //! to Redis (every node tells its own members).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -24,21 +24,23 @@ pub fn already_known(service: &Service, view: &View, origin: Uuid, channel: &str
     view.has_user_besides(origin, channel, user) || service.shared.registry.has_user(channel, user)
 }
 
-/// Announces `changes` to this node's members; returns how many were announced.
+/// Announces `changes` to this node's members, one batch per channel; returns how many.
 pub fn tell_members(service: &Service, stats: &Stats, changes: Vec<Change>) -> usize {
     let registry = &service.shared.registry;
-    let mut here: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut per_channel: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
+    for Change { channel, user, connected } in changes {
+        per_channel.entry(channel).or_default().push((user, connected));
+    }
     let mut told = 0;
-    for change in changes {
-        let local = here
-            .entry(change.channel.clone())
-            .or_insert_with(|| registry.online(&change.channel).into_iter().collect());
-        // No member here to tell, or the user is here too (so still online).
-        if local.is_empty() || local.contains(&change.user) {
+    for (channel, changes) in per_channel {
+        let here: HashSet<String> = registry.online(&channel).into_iter().collect();
+        // No member here to tell; a user who is here too is still online.
+        let news: Vec<(String, bool)> = changes.into_iter().filter(|(user, _)| !here.contains(user)).collect();
+        if here.is_empty() || news.is_empty() {
             continue;
         }
-        service.announce_presence(&change.channel, &change.user, change.connected);
-        told += 1;
+        told += news.len();
+        service.announce_presence(&channel, news);
     }
     stats.presence_healed.fetch_add(told as u64, Relaxed);
     told

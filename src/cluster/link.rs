@@ -113,17 +113,20 @@ impl Link {
         loop {
             if self.conn.is_none() && Instant::now() >= self.next_attempt {
                 self.connect();
+                // A new link's snapshot goes before the writes made since: it is news, they are not.
+                self.tick();
             }
-            self.tick();
             match self.rx.recv_timeout(TICK) {
                 Ok(command) => self.drain(command),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
-            self.flush();
             if self.left {
                 return;
             }
+            // After the queued writes: a snapshot asked for then holds nothing they did not announce.
+            self.tick();
+            self.flush();
         }
     }
 

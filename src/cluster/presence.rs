@@ -43,6 +43,20 @@ impl LocalPresence {
         self.full_due || !self.dirty.is_empty()
     }
 
+    /// A full snapshot of what was last announced (no registry read): after the pending
+    /// changes went out as a delta, it is exactly what a node in step already has.
+    pub fn announced_snapshot(&mut self) -> Changes {
+        self.full_due = false;
+        let presence = self
+            .announced
+            .iter()
+            .map(|(channel, users)| {
+                (channel.clone(), Delta { add: users.iter().cloned().collect(), remove: Vec::new() })
+            })
+            .collect();
+        Changes { full: true, presence }
+    }
+
     /// The changes of the marked channels, even when a full snapshot is due (it stays due).
     pub fn take_delta(&mut self, source: &impl Source) -> Changes {
         let full_due = std::mem::take(&mut self.full_due);
@@ -194,9 +208,13 @@ mod tests {
         let delta = presence.take_delta(&source);
         assert!(!delta.full);
         assert_eq!(delta.presence["a"].add, ["u2"]);
-        let snapshot = presence.take(&source, false);
-        assert!(snapshot.full, "still due");
+        assert!(presence.has_news(), "the snapshot is still due");
+        source.set("b", &["x"]); // its announcement is still on its way: not in the snapshot
+        let snapshot = presence.announced_snapshot();
+        assert!(snapshot.full);
+        assert_eq!(snapshot.presence.keys().collect::<Vec<_>>(), ["a"]);
         assert_eq!(snapshot.presence["a"].add, ["u1", "u2"]);
+        assert!(!presence.take(&source, false).full, "no longer due");
     }
 
     #[test]

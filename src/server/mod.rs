@@ -229,10 +229,11 @@ impl Running {
     /// the clients' answers, joins the workers.
     pub fn shutdown(self) {
         self.service.shutdown();
-        if let Some(backplane) = self.service.shared.backplane.get() {
-            let registry = &self.service.shared.registry;
+        let shared = &self.service.shared;
+        if let Some(backplane) = shared.backplane.get() {
             let deadline = std::time::Instant::now() + SESSIONS_END_WAIT;
-            while registry.connection_count() > 0 && std::time::Instant::now() < deadline {
+            let closing = || shared.closed_workers.load(std::sync::atomic::Ordering::Acquire) < shared.inboxes.len();
+            while closing() && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
             backplane.goodbye();

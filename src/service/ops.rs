@@ -206,15 +206,20 @@ fn deliver_everywhere(
 }
 
 /// Presence that changed on another node without its own `online-update` reaching this
-/// node (the node died, said goodbye, or came back): every worker tells its own members of
-/// `channel`. Not published: every node tells its own members. The one entry point for
-/// such announcements, so they take the same path as a worker's own.
-pub(crate) fn announce_presence(d: &mut impl Dispatch, channel: &str, user: &str, connected: bool) {
-    let param = serde_json::json!({"userID": user, "connected": connected});
-    tap_out(d, "channel", Target { channel: Some(channel), ..Target::default() }, "online-update", &param);
-    let (channel, user): (Arc<str>, Arc<str>) = (Arc::from(channel), Arc::from(user));
+/// node (the node died, said goodbye, or came back): users who came (`true`) or went. Every
+/// worker tells its own members of `channel`, in the form the channel's size calls for. Not
+/// published: every node tells its own members. The one entry point for such announcements.
+pub(crate) fn announce_presence(d: &mut impl Dispatch, channel: &str, changes: Vec<(String, bool)>) {
+    if changes.is_empty() {
+        return;
+    }
+    for (user, connected) in &changes {
+        let param = serde_json::json!({"userID": user, "connected": connected});
+        tap_out(d, "channel", Target { channel: Some(channel), ..Target::default() }, "online-update", &param);
+    }
+    let (channel, changes): (Arc<str>, Arc<[(String, bool)]>) = (Arc::from(channel), changes.into());
     for worker in 0..d.shared().inboxes.len() {
-        d.dispatch(worker, Command::Presence { channel: channel.clone(), user: user.clone(), connected });
+        d.dispatch(worker, Command::Presence { channel: channel.clone(), changes: changes.clone() });
     }
 }
 

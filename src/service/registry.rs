@@ -214,6 +214,11 @@ impl Registry {
         members
     }
 
+    /// Member connections of a channel on this node.
+    pub fn member_count(&self, channel: &str) -> usize {
+        self.read().channels.get(channel).map_or(0, |entry| entry.members.len())
+    }
+
     /// Whether a user (an anonymous one: its connection id) is in a channel on this node.
     pub fn has_user(&self, channel: &str, user: &str) -> bool {
         let inner = self.read();

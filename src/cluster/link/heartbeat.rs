@@ -49,18 +49,20 @@ impl Link {
 
     /// Publishes this node's state: always on a heartbeat, else only with presence news.
     /// A snapshot after a (re)connect is news: the changes made while cut off were never
-    /// announced. One another node asked for is not, and goes after the pending changes as a
-    /// delta (their `online-update`s went out already), so it brings nothing new to the
-    /// nodes in step.
+    /// announced. One another node asked for is not: the pending changes go first as a delta
+    /// (their `online-update`s went out already), then the snapshot of what the deltas said,
+    /// which brings nothing new to the nodes in step.
     pub(super) fn send_state(&mut self, heartbeat: bool) {
         let asked = std::mem::take(&mut self.snapshot_asked);
-        if asked {
+        let changes = if asked {
             let pending = self.presence.take_delta(&Registry(&self.service));
             if !pending.presence.is_empty() {
                 self.publish_state(pending, false);
             }
-        }
-        let changes = self.presence.take(&Registry(&self.service), heartbeat);
+            self.presence.announced_snapshot()
+        } else {
+            self.presence.take(&Registry(&self.service), heartbeat)
+        };
         if !heartbeat && !changes.full && changes.presence.is_empty() {
             return;
         }
