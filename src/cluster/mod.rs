@@ -17,7 +17,8 @@
 //! (an envelope: origin node, `except` connection, the encoded frame); a node subscribes to a
 //! channel or user while it has a member of it, and always to `{prefix}:all` and
 //! `{prefix}:nodes` (heartbeats, every `--cluster-heartbeat`, with presence changes; a
-//! goodbye on a clean shutdown). A node silent for `--cluster-node-expiry` is dropped and
+//! hello on linking up, which every node answers with its snapshot; a goodbye on a clean
+//! shutdown). A node silent for `--cluster-node-expiry` is dropped and
 //! its users announced gone to this node's members (`healing.rs`); keys
 //! `{prefix}:node:{id}` expire as long after a node's last heartbeat.
 
