@@ -751,3 +751,15 @@ fn sigterm_in_a_big_channel_sends_the_departures_before_the_goodbye() {
     all_agree(&[&a], "big", &["ann", "gus", "hal"]);
     wait_log(&mut c, "said goodbye");
 }
+
+#[test]
+fn an_expiry_not_longer_than_the_heartbeat_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["--listen", "127.0.0.1:0", "--redis", "redis://127.0.0.1:1"])
+        .args(["--cluster-heartbeat", "2s", "--cluster-node-expiry", "2s"])
+        .output()
+        .expect("run switchyard");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--cluster-node-expiry longer than it"), "{stderr}");
+}
