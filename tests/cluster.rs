@@ -763,3 +763,39 @@ fn an_expiry_not_longer_than_the_heartbeat_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--cluster-node-expiry longer than it"), "{stderr}");
 }
+
+#[test]
+fn a_redis_restart_announces_nothing_when_short_and_gone_then_back_when_long() {
+    let mut redis = Redis::start();
+    let args = ["--jwt-secret", SECRET, "--cluster-heartbeat", "250ms", "--cluster-node-expiry", "2s"];
+    let (mut a, mut b) = (node(&redis, &args), node(&redis, &args));
+    let mut ann = user_on(&a, "room", "ann");
+    let mut bob = user_on(&b, "room", "bob");
+    all_agree(&[&a, &b], "room", &["ann", "bob"]);
+    quiet(&mut ann, Duration::from_millis(300));
+    quiet(&mut bob, Duration::from_millis(300));
+
+    // Shorter than the expiry: nobody was told anything, nothing to heal.
+    redis.kill();
+    wait_log(&mut a, "redis link lost");
+    redis.restart();
+    wait_log(&mut a, "redis link back up");
+    wait_log(&mut b, "redis link back up");
+    assert_eq!(quiet(&mut ann, Duration::from_millis(1000)), [], "a short outage is no presence news");
+    assert_eq!(quiet(&mut bob, Duration::from_millis(10)), []);
+    all_agree(&[&a, &b], "room", &["ann", "bob"]);
+
+    // Longer than the expiry: each side sees the other's users go, then come back, once.
+    redis.kill();
+    let killed = Instant::now();
+    let (mut seen, gone) = wait_update(&mut ann, &update("room", "bob", false), killed, Duration::from_secs(5));
+    redis.restart();
+    let restarted = Instant::now();
+    let (more, back) = wait_update(&mut ann, &update("room", "bob", true), restarted, Duration::from_secs(8));
+    seen.extend(more);
+    eprintln!("redis down for {:?}: bob gone on A after {gone:?}, back {back:?} after the restart", restarted - killed);
+    seen.extend(quiet(&mut ann, Duration::from_millis(1000)));
+    assert_eq!(seen, [update("room", "bob", false), update("room", "bob", true)]);
+    assert_eq!(quiet(&mut bob, Duration::from_millis(10)), [update("room", "ann", false), update("room", "ann", true)]);
+    all_agree(&[&a, &b], "room", &["ann", "bob"]);
+}
