@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use uuid::Uuid;
 
 use super::conn::RedisConn;
 use super::envelope;
 use super::healing;
-use super::nodes::NodeMessage;
+use super::nodes::{NodeMessage, NodeState};
 use super::presence;
 use super::resp::Value;
 use super::shared::{ClusterShared, Command};
@@ -116,29 +117,8 @@ fn on_node_message(payload: &[u8], service: &Service, shared: &ClusterShared, li
         }
     };
     match message {
-        NodeMessage::State(state) if state.node != shared.node => {
-            let node = state.node;
-            let applied = shared.view_mut().apply(state, Instant::now());
-            if applied.joined {
-                log::info!("cluster: node {node} joined");
-            }
-            if !applied.changes.is_empty() {
-                let (changes, told) =
-                    (applied.changes.len(), healing::tell_members(service, &shared.stats, applied.changes));
-                log::info!("cluster: node {node}'s snapshot changed {changes} users' presence; {told} announced here");
-            }
-            if applied.ask_sync {
-                let _ = link.send(Command::AskSync(node));
-            }
-        }
-        NodeMessage::Goodbye { node } if node != shared.node => {
-            let changes = shared.view_mut().remove(node, Instant::now());
-            if let Some(changes) = changes {
-                shared.stats.goodbyes.fetch_add(1, Relaxed);
-                let (users, told) = (changes.len(), healing::tell_members(service, &shared.stats, changes));
-                log::info!("cluster: node {node} said goodbye; {users} users left with it, {told} announced here");
-            }
-        }
+        NodeMessage::State(state) if state.node != shared.node => on_state(state, service, shared, link),
+        NodeMessage::Goodbye { node } if node != shared.node => on_goodbye(node, service, shared),
         NodeMessage::Sync { node, .. } if node == shared.node => {
             let _ = link.send(Command::SendFull);
         }
@@ -147,4 +127,28 @@ fn on_node_message(payload: &[u8], service: &Service, shared: &ClusterShared, li
         }
         _ => {}
     }
+}
+
+/// Another node's state: into the view; what its snapshot changed is told to our members.
+fn on_state(state: NodeState, service: &Service, shared: &ClusterShared, link: &Sender<Command>) {
+    let node = state.node;
+    let applied = shared.view_mut().apply(state, Instant::now());
+    if applied.joined {
+        log::info!("cluster: node {node} joined");
+    }
+    if !applied.changes.is_empty() {
+        let (changes, told) = (applied.changes.len(), healing::tell_members(service, &shared.stats, applied.changes));
+        log::info!("cluster: node {node}'s snapshot changed {changes} users' presence; {told} announced here");
+    }
+    if applied.ask_sync {
+        let _ = link.send(Command::AskSync(node));
+    }
+}
+
+/// Another node shut down cleanly: dropped now; its users still in the view are told gone.
+fn on_goodbye(node: Uuid, service: &Service, shared: &ClusterShared) {
+    let Some(changes) = shared.view_mut().remove(node, Instant::now()) else { return };
+    shared.stats.goodbyes.fetch_add(1, Relaxed);
+    let (users, told) = (changes.len(), healing::tell_members(service, &shared.stats, changes));
+    log::info!("cluster: node {node} said goodbye; {users} users left with it, {told} announced here");
 }

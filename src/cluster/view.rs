@@ -5,7 +5,7 @@
 //! dropped, or comes back with a full snapshot that differs from what we had), it returns
 //! those changes, for this node's members to be told. No I/O, no announcing.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -99,15 +99,7 @@ impl View {
         (node.addr, node.connections, node.started, node.seq, node.last_seen) =
             (state.addr, state.connections, state.started, state.seq, now);
         if state.full {
-            let before = std::mem::take(&mut node.presence);
-            apply_deltas(&mut node.presence, state.presence);
-            node.synced = true;
-            node.asked_sync = None;
-            let told = std::mem::replace(&mut node.baseline, true) || state.news;
-            let flipped = if told { flips(&before, &node.presence) } else { Vec::new() };
-            let mut changes: Vec<Change> =
-                flipped.into_iter().filter(|c| !self.has_user_besides(id, &c.channel, &c.user)).collect();
-            changes.sort();
+            let changes = self.take_snapshot(id, state.presence, state.news);
             return Applied { ask_sync: false, joined, changes };
         }
         if in_order {
@@ -120,6 +112,23 @@ impl View {
             node.asked_sync = Some(now);
         }
         Applied { ask_sync, joined, changes: Vec::new() }
+    }
+
+    /// Replaces a node's presence with its full snapshot: what changed, if our members are
+    /// to hear of it (we had told them its presence, or it says the snapshot is news), for
+    /// the users no other node has.
+    fn take_snapshot(&mut self, id: Uuid, snapshot: BTreeMap<String, Delta>, news: bool) -> Vec<Change> {
+        let Some(node) = self.nodes.get_mut(&id) else { return Vec::new() };
+        let before = std::mem::take(&mut node.presence);
+        apply_deltas(&mut node.presence, snapshot);
+        node.synced = true;
+        node.asked_sync = None;
+        let told = std::mem::replace(&mut node.baseline, true) || news;
+        let flipped = if told { flips(&before, &node.presence) } else { Vec::new() };
+        let mut changes: Vec<Change> =
+            flipped.into_iter().filter(|c| !self.has_user_besides(id, &c.channel, &c.user)).collect();
+        changes.sort();
+        changes
     }
 
     /// Drops nodes silent for longer than `max_silence`: them, and their users now gone
@@ -229,7 +238,6 @@ fn flips(before: &Presence, after: &Presence) -> Vec<Change> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn state(node: Uuid, seq: u64, full: bool, channel: &str, add: &[&str], remove: &[&str]) -> NodeState {
         let delta = Delta {
