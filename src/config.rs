@@ -139,6 +139,15 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_REDIS_PREFIX", default_value = "switchyard")]
     pub redis_prefix: String,
 
+    /// How often a cluster node tells the others it is alive (with its presence changes).
+    #[arg(long, env = "SWITCHYARD_CLUSTER_HEARTBEAT", default_value = "2s", value_parser = parse_duration)]
+    pub cluster_heartbeat: Duration,
+
+    /// A cluster node silent this long is gone: its users are announced as left. Must be
+    /// longer than the heartbeat (3 heartbeats or more rides out a late one or two).
+    #[arg(long, env = "SWITCHYARD_CLUSTER_NODE_EXPIRY", default_value = "6s", value_parser = parse_duration)]
+    pub cluster_node_expiry: Duration,
+
     /// Refuse anonymous connections (401) on the application's socket routes.
     #[arg(long, env = "SWITCHYARD_REQUIRE_AUTH")]
     pub require_auth: bool,
@@ -243,6 +252,10 @@ mod tests {
         assert_eq!(config.max_message_bytes, 65536);
         assert_eq!(config.workers, default_workers());
         assert!(config.workers >= 1);
+        assert_eq!(
+            (config.cluster_heartbeat, config.cluster_node_expiry),
+            (Duration::from_secs(2), Duration::from_secs(6))
+        );
     }
 
     #[test]

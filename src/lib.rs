@@ -42,8 +42,10 @@
 //!   - `harness.rs` (feature `test-util`): a worker core driven by hand (fuzzing, benches).
 //! - [`cluster`]: scale-out through Redis pub/sub: a minimal RESP client (`resp.rs`,
 //!   `conn.rs`, `url.rs`), the link thread that publishes and subscribes (`link.rs`), the
-//!   subscriber thread that delivers (`subscriber.rs`), the wire envelope, node heartbeats and
-//!   the cluster-wide presence view (`nodes.rs`, `presence.rs`, `view.rs`).
+//!   subscriber thread that delivers (`subscriber.rs`), the wire envelope, node heartbeats,
+//!   expiry and goodbye (`link/heartbeat.rs`), the cluster-wide presence view (`nodes.rs`,
+//!   `presence.rs`, `view.rs`), and `healing.rs`, which tells this node's members about users
+//!   of a node gone or back (through `Service::announce_presence`, a `Command::Presence` per worker).
 //! - [`admin`]: the admin page (`page.rs`, `login.rs`), its JSON API (`api.rs`), its access
 //!   rules (`auth.rs`), the live tap socket (`tap.rs`) and `/metrics` (`metrics.rs`).
 //! - [`example`]: the example chat handler, its channel policy, page and icon, served by the

@@ -1,8 +1,10 @@
 //! Scale-out through a real redis-server (installed by `scripts/redis.sh` if missing,
 //! started here on a free loopback port, killed at the end) and two or three switchyard
 //! processes: writes cross nodes exactly once and in order, per-channel subscriptions follow
-//! membership, presence covers the cluster, and a Redis restart or a node's death heals.
-//! Owns nothing but its Redis processes; never touches a Redis it did not start.
+//! membership, presence covers the cluster, and a Redis restart or a node's death heals:
+//! a node killed, cut off from Redis (through a proxy the test controls) or shut down has
+//! its users announced gone, and back, exactly once, timed from the fault.
+//! Owns nothing but its Redis processes and proxies; never touches a Redis it did not start.
 
 mod common;
 
@@ -78,8 +80,11 @@ impl Drop for Redis {
 }
 
 fn node(redis: &Redis, extra: &[&str]) -> Binary {
-    let url = redis.url();
-    let mut args = vec!["--redis", url.as_str(), "--workers", "2"];
+    node_at(&redis.url(), extra)
+}
+
+fn node_at(url: &str, extra: &[&str]) -> Binary {
+    let mut args = vec!["--redis", url, "--workers", "2"];
     args.extend_from_slice(extra);
     let mut node = Binary::start(&args);
     wait_log(&mut node, "cluster: joined through");
@@ -332,4 +337,465 @@ fn cluster_status_shows_the_link_the_nodes_and_the_outage() {
     eventually(Duration::from_secs(10), "link back", || status()["state"] == "up" && status()["reconnects"] == 1);
     assert_eq!(status()["prefix"], PREFIX);
     running.shutdown();
+}
+
+// ---- presence that heals ----------------------------------------------------------------
+
+/// Fast cluster timing for the fault tests: expiry 1 s, heartbeat 250 ms.
+const FAST: [&str; 4] = ["--cluster-heartbeat", "250ms", "--cluster-node-expiry", "1s"];
+const FAST_BOUND: Duration = Duration::from_millis(1250);
+
+/// An `online-update` as a client saw it: (channel, user, connected).
+type Update = (String, String, bool);
+
+fn update(channel: &str, user: &str, connected: bool) -> Update {
+    (channel.to_string(), user.to_string(), connected)
+}
+
+/// A user's connection to a node's example socket, in `channel`.
+fn user_on(node: &Binary, channel: &str, user: &str) -> Client {
+    connect(node.addr, &format!("/example/socket?ch={channel}&token={}", token(user)))
+}
+
+fn join_room(client: &mut Client, room: &str) {
+    send(client, json!({"cmd": "join-room", "param": {"room": room}}));
+}
+
+/// Reads until an `online-update` satisfies `until` or `timeout` passes: every update seen
+/// (that one last), and when it arrived.
+fn watch(
+    client: &mut Client,
+    timeout: Duration,
+    mut until: impl FnMut(&Update) -> bool,
+) -> (Vec<Update>, Option<Instant>) {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (seen, None);
+        }
+        common::set_timeout(client, left.max(Duration::from_millis(1)));
+        match client.read() {
+            Ok(tungstenite::Message::Text(text)) => {
+                let message: Value = serde_json::from_str(&text).expect("server sent JSON");
+                if message["cmd"] != "online-update" {
+                    continue;
+                }
+                let param = &message["param"];
+                let seen_now = (
+                    message["channel"].as_str().unwrap_or_default().to_string(),
+                    param["userID"].as_str().unwrap_or_default().to_string(),
+                    param["connected"].as_bool().expect("connected is a bool"),
+                );
+                let done = until(&seen_now);
+                seen.push(seen_now);
+                if done {
+                    return (seen, Some(Instant::now()));
+                }
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => panic!("client read failed: {e}"),
+        }
+    }
+}
+
+/// Waits for `expected`; the updates seen up to it and how long after `since` it came.
+fn wait_update(client: &mut Client, expected: &Update, since: Instant, timeout: Duration) -> (Vec<Update>, Duration) {
+    let (seen, at) = watch(client, timeout, |u| u == expected);
+    let at = at.unwrap_or_else(|| panic!("no {expected:?} within {timeout:?}; saw {seen:?}"));
+    (seen, at - since)
+}
+
+/// Every `online-update` in the next `period`.
+fn quiet(client: &mut Client, period: Duration) -> Vec<Update> {
+    watch(client, period, |_| false).0
+}
+
+fn sorted(mut updates: Vec<Update>) -> Vec<Update> {
+    updates.sort();
+    updates
+}
+
+/// A node's cluster view and counters, from its admin API.
+fn cluster_of(node: &Binary) -> Value {
+    http(node.addr, "GET", "/admin/api/status", "").1["cluster"].clone()
+}
+
+/// Every node's admin API shows the same users in `channel`, and they are `users`.
+fn all_agree(nodes: &[&Binary], channel: &str, users: &[&str]) {
+    for node in nodes {
+        eventually(Duration::from_secs(5), &format!("{channel} on {} is {users:?}", node.addr), || {
+            online(node, channel) == users
+        });
+    }
+}
+
+/// A TCP proxy on loopback in front of Redis for one node: `cut` closes its connections and
+/// refuses new ones (that node is cut off while the others are not), `restore` lets them in.
+struct Proxy {
+    port: u16,
+    /// Open, and every live socket (both sides), under one lock.
+    state: std::sync::Arc<std::sync::Mutex<(bool, Vec<TcpStream>)>>,
+}
+
+impl Proxy {
+    fn start(upstream: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let state = std::sync::Arc::new(std::sync::Mutex::new((true, Vec::new())));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let mut state = shared.lock().expect("proxy lock");
+                if !state.0 {
+                    continue; // cut off: the connection is dropped at once
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+                let (Ok(c), Ok(s)) = (client.try_clone(), server.try_clone()) else { continue };
+                state.1.extend([c, s]);
+                pipe(client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+                pipe(server, client);
+            }
+        });
+        Proxy { port, state }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn cut(&self) {
+        let mut state = self.state.lock().expect("proxy lock");
+        state.0 = false;
+        for socket in state.1.drain(..) {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.state.lock().expect("proxy lock").0 = true;
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(std::net::Shutdown::Both);
+        let _ = from.shutdown(std::net::Shutdown::Both);
+    });
+}
+
+#[test]
+fn a_killed_node_s_users_are_announced_gone_once_on_every_other_node() {
+    let redis = Redis::start();
+    let args = [&["--jwt-secret", SECRET][..], &FAST[..]].concat();
+    let (a, b, mut c) = (node(&redis, &args), node(&redis, &args), node(&redis, &args));
+    let mut ann = user_on(&a, "room", "ann");
+    join_room(&mut ann, "room2");
+    let mut bob = user_on(&b, "room", "bob");
+    let mut carl = [user_on(&c, "room", "carl"), user_on(&c, "room", "carl")];
+    join_room(&mut carl[0], "room2");
+    let _dora = [user_on(&b, "room", "dora"), user_on(&c, "room", "dora")];
+    all_agree(&[&a, &b, &c], "room", &["ann", "bob", "carl", "dora"]);
+    all_agree(&[&a, &b, &c], "room2", &["ann", "carl"]);
+    quiet(&mut ann, Duration::from_millis(300));
+    quiet(&mut bob, Duration::from_millis(300));
+
+    let killed = Instant::now();
+    let _ = c.child.kill();
+    let _ = c.child.wait();
+    let (mut seen_a, took_a) = wait_update(&mut ann, &update("room", "carl", false), killed, Duration::from_secs(5));
+    let (mut seen_b, took_b) = wait_update(&mut bob, &update("room", "carl", false), killed, Duration::from_secs(5));
+    eprintln!(
+        "SIGKILL: carl announced gone on A after {took_a:?}, on B after {took_b:?} (expiry 1 s, heartbeat 250 ms)"
+    );
+    assert!(took_a.max(took_b) < FAST_BOUND + Duration::from_millis(250), "expiry + one heartbeat (+ slack)");
+    seen_a.extend(quiet(&mut ann, Duration::from_millis(1500)));
+    seen_b.extend(quiet(&mut bob, Duration::from_millis(100)));
+    let once = vec![update("room", "carl", false), update("room2", "carl", false)];
+    assert_eq!(sorted(seen_a), once, "once per user and channel; dora is still on B");
+    assert_eq!(seen_b, [update("room", "carl", false)]);
+    all_agree(&[&a, &b], "room", &["ann", "bob", "dora"]);
+    all_agree(&[&a, &b], "room2", &["ann"]);
+    let status = cluster_of(&a);
+    assert_eq!((status["nodes_expired"].as_u64(), status["presence_healed"].as_u64()), (Some(1), Some(2)), "{status}");
+    drop(carl);
+}
+
+#[test]
+fn a_node_cut_off_from_redis_is_announced_gone_then_back_without_duplicates() {
+    let redis = Redis::start();
+    let proxy = Proxy::start(redis.port);
+    let args = [&["--jwt-secret", SECRET][..], &FAST[..]].concat();
+    let (a, b, c) = (node(&redis, &args), node(&redis, &args), node_at(&proxy.url(), &args));
+    let mut ann = user_on(&a, "room", "ann");
+    let mut bob = user_on(&b, "room", "bob");
+    let mut carl = user_on(&c, "room", "carl");
+    let _dora = [user_on(&b, "room", "dora"), user_on(&c, "room", "dora")];
+    all_agree(&[&a, &b, &c], "room", &["ann", "bob", "carl", "dora"]);
+    for client in [&mut ann, &mut bob, &mut carl] {
+        quiet(client, Duration::from_millis(300));
+    }
+
+    let cut = Instant::now();
+    proxy.cut();
+    let (mut seen_a, gone_a) = wait_update(&mut ann, &update("room", "carl", false), cut, Duration::from_secs(5));
+    let (mut seen_c, gone_c) = wait_update(&mut carl, &update("room", "ann", false), cut, Duration::from_secs(5));
+    assert!(gone_a < FAST_BOUND + Duration::from_millis(250), "expiry + one heartbeat (+ slack): {gone_a:?}");
+    all_agree(&[&a, &b], "room", &["ann", "bob", "dora"]);
+    all_agree(&[&c], "room", &["carl", "dora"]);
+
+    let restored = Instant::now();
+    proxy.restore();
+    let (seen, back_a) = wait_update(&mut ann, &update("room", "carl", true), restored, Duration::from_secs(8));
+    seen_a.extend(seen);
+    let (seen, back_c) = wait_update(&mut carl, &update("room", "ann", true), restored, Duration::from_secs(8));
+    seen_c.extend(seen);
+    eprintln!(
+        "cut off: carl announced gone on A after {gone_a:?} (ann gone on C after {gone_c:?}); restored: carl back on A after {back_a:?}, ann back on C after {back_c:?} (reconnect backoff included)"
+    );
+    seen_a.extend(quiet(&mut ann, Duration::from_millis(1000)));
+    seen_c.extend(quiet(&mut carl, Duration::from_millis(100)));
+    let seen_b = quiet(&mut bob, Duration::from_millis(100));
+    let carl_gone_and_back = [update("room", "carl", false), update("room", "carl", true)];
+    assert_eq!(seen_a, carl_gone_and_back, "dora never left: never told");
+    assert_eq!(seen_b, carl_gone_and_back, "the snapshots A and C exchanged are no news to B");
+    assert_eq!(
+        sorted(seen_c),
+        [
+            update("room", "ann", false),
+            update("room", "ann", true),
+            update("room", "bob", false),
+            update("room", "bob", true)
+        ]
+    );
+    all_agree(&[&a, &b, &c], "room", &["ann", "bob", "carl", "dora"]);
+}
+
+#[test]
+fn a_node_back_before_its_expiry_brings_only_what_changed_meanwhile() {
+    let redis = Redis::start();
+    let proxy = Proxy::start(redis.port);
+    let args = ["--jwt-secret", SECRET, "--cluster-heartbeat", "500ms", "--cluster-node-expiry", "5s"];
+    let (a, c) = (node(&redis, &args), node_at(&proxy.url(), &args));
+    let mut ann = user_on(&a, "room", "ann");
+    let (_carl, fred) = (user_on(&c, "room", "carl"), user_on(&c, "room", "fred"));
+    all_agree(&[&a, &c], "room", &["ann", "carl", "fred"]);
+    quiet(&mut ann, Duration::from_millis(300));
+
+    proxy.cut();
+    let mut c = c;
+    wait_log(&mut c, "redis link lost");
+    drop(fred);
+    let _erin = user_on(&c, "room", "erin");
+    all_agree(&[&c], "room", &["ann", "carl", "erin"]);
+    let restored = Instant::now();
+    proxy.restore();
+    let (mut seen, took) = wait_update(&mut ann, &update("room", "erin", true), restored, Duration::from_secs(5));
+    eprintln!(
+        "back before expiry: erin (joined C while it was cut off) announced on A {took:?} after the link was restored"
+    );
+    seen.extend(quiet(&mut ann, Duration::from_millis(1000)));
+    assert_eq!(sorted(seen), [update("room", "erin", true), update("room", "fred", false)], "carl stayed: not told");
+    all_agree(&[&a, &c], "room", &["ann", "carl", "erin"]);
+}
+
+#[test]
+fn sigterm_says_goodbye_and_departures_arrive_within_a_second() {
+    let redis = Redis::start();
+    let jwt = ["--jwt-secret", SECRET]; // the default expiry (6 s): what is seen here is the goodbye
+    let (a, b, mut c) = (node(&redis, &jwt), node(&redis, &jwt), node(&redis, &jwt));
+    let mut ann = user_on(&a, "room", "ann");
+    join_room(&mut ann, "room2");
+    let mut carl = [user_on(&c, "room", "carl"), user_on(&c, "room", "carl")];
+    join_room(&mut carl[1], "room2");
+    let _dora = [user_on(&b, "room", "dora"), user_on(&c, "room", "dora")];
+    all_agree(&[&a, &b, &c], "room", &["ann", "carl", "dora"]);
+    all_agree(&[&a, &b, &c], "room2", &["ann", "carl"]);
+    quiet(&mut ann, Duration::from_millis(300));
+    let nodes_seen_by_a = || cluster_of(&a)["nodes"].as_array().map_or(0, Vec::len);
+    assert_eq!(nodes_seen_by_a(), 2);
+
+    let terminated = Instant::now();
+    c.signal("TERM");
+    let (mut seen, took) = wait_update(&mut ann, &update("room", "carl", false), terminated, Duration::from_secs(5));
+    eventually(Duration::from_secs(1), "C dropped from A's view", || nodes_seen_by_a() == 1);
+    let dropped = terminated.elapsed();
+    eprintln!("SIGTERM: carl announced gone on A after {took:?}; C out of A's node list after {dropped:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(dropped < Duration::from_secs(2), "a goodbye, not the 6 s expiry: {dropped:?}");
+    seen.extend(quiet(&mut ann, Duration::from_millis(1000)));
+    assert_eq!(sorted(seen), [update("room", "carl", false), update("room2", "carl", false)]);
+    all_agree(&[&a, &b], "room", &["ann", "dora"]);
+    all_agree(&[&a, &b], "room2", &["ann"]);
+    let status = cluster_of(&a);
+    assert_eq!((status["goodbyes"].as_u64(), status["nodes_expired"].as_u64()), (Some(1), Some(0)), "{status}");
+    assert_eq!(status["presence_healed"], 0, "the departures were C's own online-updates");
+    eventually(Duration::from_secs(5), "C exits", || c.child.try_wait().ok().flatten().is_some());
+    assert!(c.child.try_wait().ok().flatten().is_some_and(|s| s.success()), "C exits 0");
+    wait_log(&mut c, "said goodbye");
+}
+
+#[test]
+fn joins_across_nodes_are_announced_once_while_the_nodes_meet() {
+    let redis = Redis::start();
+    let jwt = ["--jwt-secret", SECRET]; // default timing: the nodes take up to a heartbeat (2 s) to sync
+    let a = node(&redis, &jwt);
+    let mut ann = user_on(&a, "room", "ann");
+    let b = node(&redis, &jwt);
+    let mut bob = user_on(&b, "room", "bob");
+    let c = node(&redis, &jwt);
+    let _carl = user_on(&c, "room", "carl");
+    let (_bob_on_c, _dan) = (user_on(&c, "room", "bob"), user_on(&a, "room", "dan"));
+    all_agree(&[&a, &b, &c], "room", &["ann", "bob", "carl", "dan"]);
+    let seen_a = quiet(&mut ann, Duration::from_millis(2500));
+    let seen_b = quiet(&mut bob, Duration::from_millis(100));
+    let joined = |users: &[&str]| users.iter().map(|u| update("room", u, true)).collect::<Vec<_>>();
+    assert_eq!(sorted(seen_a), joined(&["bob", "carl", "dan"]), "each once, as the snapshots came and went");
+    assert_eq!(sorted(seen_b), joined(&["carl", "dan"]));
+}
+
+/// Every `online-updates` (the coalesced form) in the next `period`.
+fn coalesced(client: &mut Client, period: Duration) -> Vec<Value> {
+    presence_messages(client, period)
+        .into_iter()
+        .filter(|m| m["cmd"] == "online-updates")
+        .map(|m| m["param"].clone())
+        .collect()
+}
+
+/// Every `online-update` and `online-updates` in the next `period`.
+fn presence_messages(client: &mut Client, period: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + period;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+        common::set_timeout(client, left);
+        match client.read() {
+            Ok(tungstenite::Message::Text(text)) => {
+                let message: Value = serde_json::from_str(&text).expect("server sent JSON");
+                if message["cmd"] == "online-updates" || message["cmd"] == "online-update" {
+                    seen.push(message);
+                }
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => panic!("client read failed: {e}"),
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_dead_node_s_users_leave_a_big_channel_in_one_coalesced_update() {
+    let redis = Redis::start();
+    let args = [&["--jwt-secret", SECRET, "--presence-batch-above", "2"][..], &FAST[..]].concat();
+    let (a, mut c) = (node(&redis, &args), node(&redis, &args));
+    let mut ann = user_on(&a, "big", "ann");
+    let _others_on_a = [user_on(&a, "big", "gus"), user_on(&a, "big", "hal")];
+    let _on_c = ["carl", "erin", "fred"].map(|user| user_on(&c, "big", user));
+    all_agree(&[&a, &c], "big", &["ann", "carl", "erin", "fred", "gus", "hal"]);
+    coalesced(&mut ann, Duration::from_millis(300));
+
+    let killed = Instant::now();
+    let _ = c.child.kill();
+    let _ = c.child.wait();
+    let mut seen = Vec::new();
+    while seen.is_empty() && killed.elapsed() < Duration::from_secs(5) {
+        seen = coalesced(&mut ann, Duration::from_millis(50));
+    }
+    eprintln!("SIGKILL, big channel: one online-updates on A after {:?}", killed.elapsed());
+    seen.extend(coalesced(&mut ann, Duration::from_millis(1500)));
+    assert_eq!(seen.len(), 1, "one coalesced update: {seen:?}");
+    assert_eq!(seen[0]["left"], json!(["carl", "erin", "fred"]));
+    assert_eq!((seen[0]["left_count"].as_u64(), seen[0]["joined_count"].as_u64()), (Some(3), Some(0)));
+    all_agree(&[&a], "big", &["ann", "gus", "hal"]);
+}
+
+#[test]
+fn sigterm_in_a_big_channel_sends_the_departures_before_the_goodbye() {
+    let redis = Redis::start();
+    let args = ["--jwt-secret", SECRET, "--presence-batch-above", "2"];
+    let (a, mut c) = (node(&redis, &args), node(&redis, &args));
+    let mut ann = user_on(&a, "big", "ann");
+    let _others_on_a = [user_on(&a, "big", "gus"), user_on(&a, "big", "hal")];
+    let _on_c = ["carl", "erin", "fred"].map(|user| user_on(&c, "big", user));
+    all_agree(&[&a, &c], "big", &["ann", "carl", "erin", "fred", "gus", "hal"]);
+    coalesced(&mut ann, Duration::from_millis(300));
+
+    let terminated = Instant::now();
+    c.signal("TERM");
+    let mut seen = Vec::new();
+    while seen.is_empty() && terminated.elapsed() < Duration::from_secs(5) {
+        seen = presence_messages(&mut ann, Duration::from_millis(20));
+    }
+    let took = terminated.elapsed();
+    eprintln!("SIGTERM, big channel: the first departure on A after {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    seen.extend(presence_messages(&mut ann, Duration::from_millis(1000)));
+    // C's own departures, in the form C's shrinking channel calls for (coalesced while big).
+    let mut left: Vec<String> = Vec::new();
+    for message in &seen {
+        let param = &message["param"];
+        if message["cmd"] == "online-update" && param["connected"] == false {
+            left.extend(param["userID"].as_str().map(str::to_string));
+        }
+        let listed = param["left"].as_array().into_iter().flatten().filter_map(Value::as_str);
+        left.extend(listed.map(str::to_string));
+    }
+    left.sort();
+    assert_eq!(left, ["carl", "erin", "fred"], "each once: {seen:?}");
+    all_agree(&[&a], "big", &["ann", "gus", "hal"]);
+    wait_log(&mut c, "said goodbye");
+}
+
+#[test]
+fn an_expiry_not_longer_than_the_heartbeat_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["--listen", "127.0.0.1:0", "--redis", "redis://127.0.0.1:1"])
+        .args(["--cluster-heartbeat", "2s", "--cluster-node-expiry", "2s"])
+        .output()
+        .expect("run switchyard");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--cluster-node-expiry longer than it"), "{stderr}");
+}
+
+#[test]
+fn a_redis_restart_announces_nothing_when_short_and_gone_then_back_when_long() {
+    let mut redis = Redis::start();
+    let args = ["--jwt-secret", SECRET, "--cluster-heartbeat", "250ms", "--cluster-node-expiry", "2s"];
+    let (mut a, mut b) = (node(&redis, &args), node(&redis, &args));
+    let mut ann = user_on(&a, "room", "ann");
+    let mut bob = user_on(&b, "room", "bob");
+    all_agree(&[&a, &b], "room", &["ann", "bob"]);
+    quiet(&mut ann, Duration::from_millis(300));
+    quiet(&mut bob, Duration::from_millis(300));
+
+    // Shorter than the expiry: nobody was told anything, nothing to heal.
+    redis.kill();
+    wait_log(&mut a, "redis link lost");
+    redis.restart();
+    wait_log(&mut a, "redis link back up");
+    wait_log(&mut b, "redis link back up");
+    assert_eq!(quiet(&mut ann, Duration::from_millis(1000)), [], "a short outage is no presence news");
+    assert_eq!(quiet(&mut bob, Duration::from_millis(10)), []);
+    all_agree(&[&a, &b], "room", &["ann", "bob"]);
+
+    // Longer than the expiry: each side sees the other's users go, then come back, once.
+    redis.kill();
+    let killed = Instant::now();
+    let (mut seen, gone) = wait_update(&mut ann, &update("room", "bob", false), killed, Duration::from_secs(5));
+    redis.restart();
+    let restarted = Instant::now();
+    let (more, back) = wait_update(&mut ann, &update("room", "bob", true), restarted, Duration::from_secs(8));
+    seen.extend(more);
+    eprintln!("redis down for {:?}: bob gone on A after {gone:?}, back {back:?} after the restart", restarted - killed);
+    seen.extend(quiet(&mut ann, Duration::from_millis(1000)));
+    assert_eq!(seen, [update("room", "bob", false), update("room", "bob", true)]);
+    assert_eq!(quiet(&mut bob, Duration::from_millis(10)), [update("room", "ann", false), update("room", "ann", true)]);
+    all_agree(&[&a, &b], "room", &["ann", "bob"]);
 }

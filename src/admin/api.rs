@@ -157,10 +157,11 @@ fn channel(service: &Service, raw_name: &str) -> HttpResponse {
         return error(400, &format!("invalid channel name: {CHANNEL_NAME_RULE}"));
     }
     let members = service.connections_by_channel(&name);
-    if members.is_empty() {
+    // In a cluster a channel may have users only on other nodes: it is shown, without members.
+    let online = service.online(&name);
+    if members.is_empty() && online.is_empty() {
         return error(404, "no such channel");
     }
-    let online = service.online(&name);
     ok(json!({
         "name": name,
         "members": members.len(),

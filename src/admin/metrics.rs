@@ -211,6 +211,10 @@ fn render_cluster(out: &mut String, cluster: &Value) {
         ("dropped", "Writes not published (link down or queue full)."),
         ("received", "Writes received from the other nodes."),
         ("malformed", "Malformed messages received from Redis."),
+        ("nodes_expired", "Other nodes dropped after no heartbeat for the node expiry."),
+        ("goodbyes", "Other nodes dropped on their goodbye (clean shutdown)."),
+        ("presence_healed", "online-updates sent here for other nodes' users gone or back unannounced."),
+        ("presence_repeats", "online-updates from other nodes dropped as no news here."),
     ];
     for (field, help) in counters {
         if let Some(value) = cluster.get(field).filter(|v| v.is_number()) {

@@ -19,6 +19,8 @@ use crate::wire::frame::SharedFrame;
 /// Frame bytes that may wait for the link thread; past this, writes for other nodes are
 /// dropped (and counted) rather than queued without bound.
 const MAX_QUEUED_BYTES: usize = 64 << 20;
+/// How long shutdown waits for the link thread to say goodbye.
+const GOODBYE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct RedisBackplane {
     pub(super) shared: Arc<ClusterShared>,
@@ -64,6 +66,14 @@ impl Backplane for RedisBackplane {
         }
         self.shared.view().online_into(channel, &mut users);
         Some(users.into_iter().collect())
+    }
+
+    fn goodbye(&self) {
+        let (done, confirmed) = std::sync::mpsc::channel();
+        self.send(Command::Goodbye(done));
+        if confirmed.recv_timeout(GOODBYE_WAIT).is_err() {
+            log::warn!("cluster: the goodbye was not confirmed within {GOODBYE_WAIT:?}");
+        }
     }
 
     fn cluster_status(&self) -> Value {

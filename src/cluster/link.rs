@@ -2,8 +2,9 @@
 //! subscriber connection. It takes commands from the event loops in order (publishes,
 //! subscription changes), batches publishes on one connection (so one node's writes reach
 //! the others in order), keeps the subscriptions matching this node's members, sends the
-//! heartbeat and presence changes, and reconnects with capped backoff when Redis goes away,
-//! resubscribing to everything currently occupied. Nothing here runs on an event loop.
+//! heartbeat and presence changes (`heartbeat.rs`, with the expiry of silent nodes and the
+//! goodbye), and reconnects with capped backoff when Redis goes away, resubscribing to
+//! everything currently occupied. Nothing here runs on an event loop.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use super::backoff::Backoff;
 use super::conn::RedisConn;
 use super::envelope;
-use super::nodes::{NodeMessage, NodeState};
+use super::nodes::NodeMessage;
 use super::presence::{self, LocalPresence, Source};
 use super::resp::{self, Value};
 use super::shared::{ClusterShared, Command};
@@ -25,10 +26,8 @@ use super::topics::OwnedScope;
 use crate::service::{ConnId, Service};
 use crate::wire::frame::SharedFrame;
 
-/// How often a node says it is alive (and rescans its presence).
-pub const HEARTBEAT: Duration = Duration::from_secs(2);
-/// A node silent this long is gone; also the subscriber connection's read timeout.
-pub const STALE_AFTER: Duration = Duration::from_secs(6);
+mod heartbeat;
+
 /// The longest the link thread sleeps: presence changes go out at least this often.
 const TICK: Duration = Duration::from_millis(100);
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -61,6 +60,10 @@ pub struct Link {
     presence: LocalPresence,
     seq: u64,
     next_heartbeat: Instant,
+    /// Said goodbye: the thread ends.
+    left: bool,
+    /// Another node asked for the full snapshot that is due: it is no news (see `send_state`).
+    snapshot_asked: bool,
 }
 
 /// This node's presence, read from its registry.
@@ -99,6 +102,8 @@ impl Link {
             presence: LocalPresence::default(),
             seq: 0,
             next_heartbeat: now,
+            left: false,
+            snapshot_asked: false,
         };
         std::thread::Builder::new().name("switchyard-redis".into()).spawn(move || link.run())?;
         Ok(())
@@ -108,13 +113,19 @@ impl Link {
         loop {
             if self.conn.is_none() && Instant::now() >= self.next_attempt {
                 self.connect();
+                // A new link's snapshot goes before the writes made since: it is news, they are not.
+                self.tick();
             }
-            self.tick();
             match self.rx.recv_timeout(TICK) {
                 Ok(command) => self.drain(command),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
+            if self.left {
+                return;
+            }
+            // After the queued writes: a snapshot asked for then holds nothing they did not announce.
+            self.tick();
             self.flush();
         }
     }
@@ -122,6 +133,9 @@ impl Link {
     fn drain(&mut self, first: Command) {
         self.handle(first);
         for _ in 1..BATCH {
+            if self.left {
+                return;
+            }
             match self.rx.try_recv() {
                 Ok(command) => self.handle(command),
                 Err(_) => return,
@@ -138,9 +152,16 @@ impl Link {
                     self.disconnect(&format!("subscriber connection: {error}"));
                 }
             }
-            Command::SendFull => self.presence.force_full(),
+            Command::SendFull => {
+                self.snapshot_asked = true;
+                self.presence.force_full();
+            }
             Command::AskSync(node) => {
                 self.send_node_message(&NodeMessage::Sync { node, from: self.shared.node });
+            }
+            Command::Goodbye(done) => {
+                self.say_goodbye();
+                let _ = done.send(());
             }
         }
     }
@@ -235,59 +256,6 @@ impl Link {
         channels.chain(users).collect()
     }
 
-    // ---- heartbeat and presence ---------------------------------------------------------
-
-    fn tick(&mut self) {
-        let now = Instant::now();
-        for node in self.shared.view_mut().expire(now, STALE_AFTER) {
-            log::warn!("cluster: node {node} is gone (no heartbeat for {STALE_AFTER:?}); its presence is dropped");
-        }
-        if self.conn.is_none() {
-            return;
-        }
-        let heartbeat = now >= self.next_heartbeat;
-        if heartbeat || self.presence.has_news() {
-            self.send_state(heartbeat);
-        }
-        if heartbeat {
-            self.next_heartbeat = now + HEARTBEAT;
-            self.sub_command(&[b"PING"]);
-        }
-    }
-
-    /// Publishes this node's state: always on a heartbeat, else only with presence news.
-    fn send_state(&mut self, heartbeat: bool) {
-        let changes = self.presence.take(&Registry(&self.service), heartbeat);
-        if !heartbeat && !changes.full && changes.presence.is_empty() {
-            return;
-        }
-        self.seq += 1;
-        let state = NodeState {
-            node: self.shared.node,
-            seq: self.seq,
-            addr: self.service.local_addr().map_or_else(|| self.shared.listen.clone(), |a| a.to_string()),
-            connections: self.service.shared.registry.connection_count() as u64,
-            started: self.shared.started,
-            full: changes.full,
-            presence: changes.presence,
-        };
-        let message = NodeMessage::State(state);
-        self.send_node_message(&message);
-        if heartbeat {
-            self.refresh_node_key(&message);
-        }
-    }
-
-    /// `{prefix}:node:{id}`: the node's state, expiring unless refreshed (for operators).
-    fn refresh_node_key(&mut self, message: &NodeMessage) {
-        let NodeMessage::State(state) = message else { return };
-        let summary =
-            serde_json::json!({"addr": state.addr, "connections": state.connections, "started": state.started});
-        let key = self.shared.topics.node_key(&self.shared.node);
-        let ttl = STALE_AFTER.as_secs().to_string();
-        self.queue(&[b"SET", key.as_bytes(), summary.to_string().as_bytes(), b"EX", ttl.as_bytes()]);
-    }
-
     // ---- connecting ---------------------------------------------------------------------
 
     fn connect(&mut self) {
@@ -300,7 +268,8 @@ impl Link {
     fn open(&mut self) -> std::io::Result<Connected> {
         let name = format!("switchyard-{}", self.shared.node);
         let publisher = RedisConn::connect(&self.shared.url, &name, IO_TIMEOUT)?;
-        let mut subscriber = RedisConn::connect(&self.shared.url, &name, STALE_AFTER)?;
+        // A node silent this long is gone; so is a subscriber connection (it gets a pong per heartbeat).
+        let mut subscriber = RedisConn::connect(&self.shared.url, &name, self.shared.expiry)?;
         self.wanted = self.desired();
         let topics = &self.shared.topics;
         let mut all: Vec<String> = vec![topics.of(&OwnedScope::All), topics.nodes()];
@@ -344,8 +313,11 @@ impl Link {
         }
         self.ever_up = true;
         self.backoff.reset();
+        // Changes made while cut off were not announced: the snapshot carries them.
+        self.snapshot_asked = false;
         self.presence.force_full();
         self.next_heartbeat = Instant::now();
+        self.send_node_message(&NodeMessage::Hello { node: self.shared.node });
     }
 
     fn failed(&mut self, error: &str) {

@@ -7,6 +7,8 @@
 //! - `link.rs`: the link thread (publisher connection, subscriptions, heartbeat, reconnects).
 //! - `subscriber.rs`: the subscriber connection's reader thread (deliveries, node messages).
 //! - `view.rs`, `presence.rs`, `nodes.rs`: the other nodes, our presence, their messages.
+//! - `healing.rs`: presence changes no `online-update` carried (a node gone or back), told
+//!   to this node's members.
 //! - `envelope.rs`, `topics.rs`: what a carried write looks like, and Redis names.
 //! - `conn.rs`, `resp.rs`, `url.rs`: a minimal blocking Redis client.
 //! - `stats.rs`, `backoff.rs`, `shared.rs`: counters, reconnect delays, shared state.
@@ -14,13 +16,17 @@
 //! Redis channels: `{prefix}:ch:{channel}`, `{prefix}:user:{id}`, `{prefix}:all` carry writes
 //! (an envelope: origin node, `except` connection, the encoded frame); a node subscribes to a
 //! channel or user while it has a member of it, and always to `{prefix}:all` and
-//! `{prefix}:nodes` (heartbeats every 2 s with presence changes). Keys `{prefix}:node:{id}`
-//! expire 6 s after a node's last heartbeat.
+//! `{prefix}:nodes` (heartbeats, every `--cluster-heartbeat`, with presence changes; a
+//! hello on linking up, which every node answers with its snapshot; a goodbye on a clean
+//! shutdown). A node silent for `--cluster-node-expiry` is dropped and
+//! its users announced gone to this node's members (`healing.rs`); keys
+//! `{prefix}:node:{id}` expire as long after a node's last heartbeat.
 
 mod backoff;
 mod backplane;
 mod conn;
 mod envelope;
+mod healing;
 mod link;
 mod nodes;
 mod presence;
@@ -40,6 +46,9 @@ use crate::service::Service;
 use backplane::RedisBackplane;
 use shared::ClusterShared;
 
+/// The shortest heartbeat period accepted: the link thread's tick (each heartbeat is a publish per node).
+const MIN_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Links this node to the cluster at `url` (`redis://[:password@]host[:port]`). Fails on a
 /// bad URL or a backplane already set; a Redis that is not reachable yet is retried.
 pub fn join(service: &Service, url: &str, config: &Config) -> Result<(), crate::Error> {
@@ -48,7 +57,14 @@ pub fn join(service: &Service, url: &str, config: &Config) -> Result<(), crate::
     if config.redis_prefix.is_empty() || config.redis_prefix.contains(char::is_whitespace) {
         return Err(invalid("--redis-prefix must be non-empty, without spaces".into()));
     }
-    let shared = Arc::new(ClusterShared::new(url, &config.redis_prefix, config.listen.to_string()));
+    let timing = (config.cluster_heartbeat, config.cluster_node_expiry);
+    if timing.0 < MIN_HEARTBEAT || timing.1 <= timing.0 {
+        return Err(invalid(format!(
+            "--cluster-heartbeat must be at least {MIN_HEARTBEAT:?} and --cluster-node-expiry longer than it (got {:?} and {:?})",
+            timing.0, timing.1
+        )));
+    }
+    let shared = Arc::new(ClusterShared::new(url, &config.redis_prefix, config.listen.to_string(), timing));
     let (tx, rx) = std::sync::mpsc::channel();
     let backplane =
         RedisBackplane { shared: shared.clone(), link: tx.clone(), service: Arc::downgrade(&service.shared) };

@@ -43,6 +43,28 @@ impl LocalPresence {
         self.full_due || !self.dirty.is_empty()
     }
 
+    /// A full snapshot of what was last announced (no registry read): after the pending
+    /// changes went out as a delta, it is exactly what a node in step already has.
+    pub fn announced_snapshot(&mut self) -> Changes {
+        self.full_due = false;
+        let presence = self
+            .announced
+            .iter()
+            .map(|(channel, users)| {
+                (channel.clone(), Delta { add: users.iter().cloned().collect(), remove: Vec::new() })
+            })
+            .collect();
+        Changes { full: true, presence }
+    }
+
+    /// The changes of the marked channels, even when a full snapshot is due (it stays due).
+    pub fn take_delta(&mut self, source: &impl Source) -> Changes {
+        let full_due = std::mem::take(&mut self.full_due);
+        let changes = self.take(source, false);
+        self.full_due = full_due;
+        changes
+    }
+
     /// The changes since the last call (every channel if `rescan`).
     pub fn take(&mut self, source: &impl Source, rescan: bool) -> Changes {
         if std::mem::take(&mut self.full_due) {
@@ -88,6 +110,32 @@ impl LocalPresence {
         }
         (!add.is_empty() || !remove.is_empty()).then_some(Delta { add, remove })
     }
+}
+
+/// The user of an `online-update` frame (a server text frame, unmasked), if it is one.
+pub fn online_update_user(frame: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Update {
+        param: Param,
+    }
+    #[derive(serde::Deserialize)]
+    struct Param {
+        #[serde(rename = "userID")]
+        user: String,
+    }
+    if !is_online_update(frame) {
+        return None;
+    }
+    let ([first, length], rest) = frame.split_first_chunk::<2>()?;
+    if *first != 0x81 {
+        return None; // not a final text frame
+    }
+    let payload = match length & 0x7f {
+        126 => rest.get(2..)?,
+        127 => rest.get(8..)?,
+        _ => rest,
+    };
+    serde_json::from_slice::<Update>(payload).ok().map(|update| update.param.user)
 }
 
 /// Whether a frame written to a channel is a presence announcement (a cheap byte search).
@@ -149,8 +197,37 @@ mod tests {
     }
 
     #[test]
+    fn a_delta_can_go_before_a_due_snapshot() {
+        let (source, mut presence) = (Fake::default(), LocalPresence::default());
+        source.set("a", &["u1"]);
+        presence.force_full();
+        presence.take(&source, false);
+        source.set("a", &["u1", "u2"]);
+        presence.mark("a");
+        presence.force_full();
+        let delta = presence.take_delta(&source);
+        assert!(!delta.full);
+        assert_eq!(delta.presence["a"].add, ["u2"]);
+        assert!(presence.has_news(), "the snapshot is still due");
+        source.set("b", &["x"]); // its announcement is still on its way: not in the snapshot
+        let snapshot = presence.announced_snapshot();
+        assert!(snapshot.full);
+        assert_eq!(snapshot.presence.keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(snapshot.presence["a"].add, ["u1", "u2"]);
+        assert!(!presence.take(&source, false).full, "no longer due");
+    }
+
+    #[test]
     fn spots_online_updates() {
         assert!(is_online_update(br#"..{"channel":"x","cmd":"online-update","param":{}}"#));
         assert!(!is_online_update(br#"..{"cmd":"chat","param":{"text":"online-update"}}"#));
+        let update = serde_json::json!({"userID": "ann", "connected": true});
+        let frame = crate::service::message::encode(
+            crate::service::message::Envelope { from: None, channel: Some("room") },
+            "online-update",
+            &update,
+        );
+        assert_eq!(frame.ok().and_then(|f| online_update_user(&f)), Some("ann".to_string()));
+        assert_eq!(online_update_user(br#"..{"cmd":"online-update","param":{}}"#), None);
     }
 }

@@ -2,7 +2,9 @@
 //! names, the link's counters and the view of the other nodes; and the commands the event
 //! loops and the subscriber thread send to the link thread. Data only.
 
+use std::sync::mpsc::Sender;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -23,11 +25,15 @@ pub struct ClusterShared {
     /// Unix seconds.
     pub started: u64,
     pub stats: Stats,
+    /// How often this node sends its state.
+    pub heartbeat: Duration,
+    /// A node silent this long is dropped with its presence.
+    pub expiry: Duration,
     view: RwLock<View>,
 }
 
 impl ClusterShared {
-    pub fn new(url: RedisUrl, prefix: &str, listen: String) -> Self {
+    pub fn new(url: RedisUrl, prefix: &str, listen: String, (heartbeat, expiry): (Duration, Duration)) -> Self {
         let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         ClusterShared {
             node: Uuid::new_v4(),
@@ -36,6 +42,8 @@ impl ClusterShared {
             listen,
             started,
             stats: Stats::default(),
+            heartbeat,
+            expiry,
             view: RwLock::new(View::default()),
         }
     }
@@ -61,4 +69,7 @@ pub enum Command {
     SendFull,
     /// We missed states from this node: ask it for a snapshot.
     AskSync(Uuid),
+    /// This node is shutting down and its sessions have ended: tell the others, stop, then
+    /// answer on the sender.
+    Goodbye(Sender<()>),
 }

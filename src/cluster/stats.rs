@@ -29,6 +29,13 @@ pub struct Stats {
     pub malformed: AtomicU64,
     pub reply_errors: AtomicU64,
     pub subscriptions: AtomicU64,
+    /// Other nodes dropped for silence, and for their goodbye.
+    pub nodes_expired: AtomicU64,
+    pub goodbyes: AtomicU64,
+    /// Presence changes of other nodes announced here because no `online-update` did.
+    pub presence_healed: AtomicU64,
+    /// Other nodes' `online-update`s dropped as no news here.
+    pub presence_repeats: AtomicU64,
     /// Frame bytes handed to the link thread and not yet written.
     pub queued_bytes: AtomicUsize,
     down: Mutex<Down>,
@@ -98,6 +105,10 @@ impl Stats {
             "malformed": self.malformed.load(Relaxed),
             "reply_errors": self.reply_errors.load(Relaxed),
             "subscriptions": self.subscriptions.load(Relaxed),
+            "nodes_expired": self.nodes_expired.load(Relaxed),
+            "goodbyes": self.goodbyes.load(Relaxed),
+            "presence_healed": self.presence_healed.load(Relaxed),
+            "presence_repeats": self.presence_repeats.load(Relaxed),
             "queued_bytes": self.queued_bytes.load(Relaxed),
         })
     }

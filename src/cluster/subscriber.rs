@@ -1,6 +1,7 @@
 //! The subscriber connection's reader thread: reads pub/sub pushes from Redis and hands
 //! each write from another node to the workers (`Service::deliver_from_cluster`, never
-//! published again), and each node message to the cluster view. It never writes to Redis
+//! published again; an `online-update` that is no news here is dropped, see `healing`), and each node message to the cluster view (presence the view says
+//! changed unannounced goes to `healing`). It never writes to Redis
 //! (the link thread does) and never blocks a worker; when the connection fails it tells the
 //! link thread and ends.
 
@@ -11,10 +12,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use uuid::Uuid;
 
 use super::conn::RedisConn;
 use super::envelope;
-use super::nodes::NodeMessage;
+use super::healing;
+use super::nodes::{NodeMessage, NodeState};
+use super::presence;
 use super::resp::Value;
 use super::shared::{ClusterShared, Command};
 use super::topics::Topic;
@@ -73,7 +77,7 @@ fn on_push(value: &Value<'_>, service: &Service, shared: &ClusterShared, link: &
 fn on_message(topic: &str, payload: &[u8], service: &Service, shared: &ClusterShared, link: &Sender<Command>) {
     match shared.topics.parse(topic) {
         Some(Topic::Write(scope)) => on_write(scope, payload, service, shared),
-        Some(Topic::Nodes) => on_node_message(payload, shared, link),
+        Some(Topic::Nodes) => on_node_message(payload, service, shared, link),
         None => {
             shared.stats.malformed.fetch_add(1, Relaxed);
         }
@@ -90,11 +94,20 @@ fn on_write(scope: Scope<'_>, payload: &[u8], service: &Service, shared: &Cluste
         return;
     }
     shared.stats.received.fetch_add(1, Relaxed);
+    if let Scope::Channel(channel) = scope {
+        if let Some(user) = presence::online_update_user(envelope.frame) {
+            if healing::already_known(service, &shared.view(), envelope.origin, channel, &user) {
+                shared.stats.presence_repeats.fetch_add(1, Relaxed);
+                log::debug!("cluster: dropped an online-update for {user} in {channel}: no news here");
+                return;
+            }
+        }
+    }
     // One copy per node (not per recipient): the frame must not pin the read buffer.
     service.deliver_from_cluster(scope, Bytes::copy_from_slice(envelope.frame), envelope.except);
 }
 
-fn on_node_message(payload: &[u8], shared: &ClusterShared, link: &Sender<Command>) {
+fn on_node_message(payload: &[u8], service: &Service, shared: &ClusterShared, link: &Sender<Command>) {
     let message: NodeMessage = match serde_json::from_slice(payload) {
         Ok(message) => message,
         Err(e) => {
@@ -104,24 +117,38 @@ fn on_node_message(payload: &[u8], shared: &ClusterShared, link: &Sender<Command
         }
     };
     match message {
-        NodeMessage::State(state) if state.node != shared.node => {
-            let node = state.node;
-            let (ask, joined) = {
-                let mut view = shared.view_mut();
-                let known = view.len();
-                let ask = view.apply(state, Instant::now());
-                (ask, view.len() > known)
-            };
-            if joined {
-                log::info!("cluster: node {node} joined");
-            }
-            if ask {
-                let _ = link.send(Command::AskSync(node));
-            }
-        }
+        NodeMessage::State(state) if state.node != shared.node => on_state(state, service, shared, link),
+        NodeMessage::Goodbye { node } if node != shared.node => on_goodbye(node, service, shared),
         NodeMessage::Sync { node, .. } if node == shared.node => {
+            let _ = link.send(Command::SendFull);
+        }
+        NodeMessage::Hello { node } if node != shared.node => {
             let _ = link.send(Command::SendFull);
         }
         _ => {}
     }
+}
+
+/// Another node's state: into the view; what its snapshot changed is told to our members.
+fn on_state(state: NodeState, service: &Service, shared: &ClusterShared, link: &Sender<Command>) {
+    let node = state.node;
+    let applied = shared.view_mut().apply(state, Instant::now());
+    if applied.joined {
+        log::info!("cluster: node {node} joined");
+    }
+    if !applied.changes.is_empty() {
+        let (changes, told) = (applied.changes.len(), healing::tell_members(service, &shared.stats, applied.changes));
+        log::info!("cluster: node {node}'s snapshot changed {changes} users' presence; {told} announced here");
+    }
+    if applied.ask_sync {
+        let _ = link.send(Command::AskSync(node));
+    }
+}
+
+/// Another node shut down cleanly: dropped now; its users still in the view are told gone.
+fn on_goodbye(node: Uuid, service: &Service, shared: &ClusterShared) {
+    let Some(changes) = shared.view_mut().remove(node, Instant::now()) else { return };
+    shared.stats.goodbyes.fetch_add(1, Relaxed);
+    let (users, told) = (changes.len(), healing::tell_members(service, &shared.stats, changes));
+    log::info!("cluster: node {node} said goodbye; {users} users left with it, {told} announced here");
 }

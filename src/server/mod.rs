@@ -201,6 +201,9 @@ impl Server {
     }
 }
 
+/// How long shutdown waits for the workers to end every session before the cluster goodbye.
+const SESSIONS_END_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A started server.
 pub struct Running {
     service: Service,
@@ -219,9 +222,20 @@ impl Running {
         self.service.clone()
     }
 
-    /// Closes every client with 1001, waits up to the shutdown grace, joins the workers.
+    /// Closes every client with 1001, tells the other nodes of a cluster (once the sessions
+    /// have ended, so their departures went out first), waits up to the shutdown grace for
+    /// the clients' answers, joins the workers.
     pub fn shutdown(self) {
         self.service.shutdown();
+        let shared = &self.service.shared;
+        if let Some(backplane) = shared.backplane.get() {
+            let deadline = std::time::Instant::now() + SESSIONS_END_WAIT;
+            let closing = || shared.closed_workers.load(std::sync::atomic::Ordering::Acquire) < shared.inboxes.len();
+            while closing() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            backplane.goodbye();
+        }
         for thread in self.threads {
             if thread.join().is_err() {
                 log::error!("a worker thread panicked");

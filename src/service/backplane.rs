@@ -41,6 +41,10 @@ pub trait Backplane: Send + Sync + 'static {
         None
     }
 
+    /// This node is shutting down and its sessions have ended (their departures are
+    /// published): tell the other nodes to drop it now. May wait, briefly and bounded.
+    fn goodbye(&self) {}
+
     /// A JSON view of the cluster for the admin interface (nodes, link state).
     fn cluster_status(&self) -> serde_json::Value {
         serde_json::Value::Null

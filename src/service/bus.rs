@@ -41,6 +41,12 @@ pub enum Command {
         id: ConnId,
         channel: Arc<str>,
     },
+    /// Tell this worker's members of `channel` that these users came (`true`) or went:
+    /// presence that changed on another node without its own announcement reaching us.
+    Presence {
+        channel: Arc<str>,
+        changes: Arc<[(String, bool)]>,
+    },
     /// Close a connection; with `notify`, send `close-connection` first.
     Close {
         id: ConnId,

@@ -17,6 +17,7 @@ pub(crate) mod registry;
 pub(crate) mod stats;
 pub(crate) mod tap;
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -59,6 +60,8 @@ pub struct Shared {
     pub(crate) authorizer: OnceLock<Arc<dyn ChannelAuthorizer>>,
     pub(crate) backplane: OnceLock<Arc<dyn Backplane>>,
     pub(crate) local_addr: OnceLock<std::net::SocketAddr>,
+    /// Workers that have closed every session on shutdown (their departures announced).
+    pub(crate) closed_workers: AtomicUsize,
 }
 
 /// A handle on a running (or starting) server.
@@ -92,6 +95,7 @@ impl Service {
                 authorizer: OnceLock::new(),
                 backplane: OnceLock::new(),
                 local_addr: OnceLock::new(),
+                closed_workers: AtomicUsize::new(0),
             }),
         }
     }
@@ -228,6 +232,12 @@ impl Service {
         except: Option<ConnId>,
     ) {
         ops::deliver_here(&mut &*self, scope, &frame, except);
+    }
+
+    /// Tells this node's members of `channel` that users came (`true`) or went on another
+    /// node whose own announcements did not reach them (see `ops::announce_presence`).
+    pub(crate) fn announce_presence(&self, channel: &str, changes: Vec<(String, bool)>) {
+        ops::announce_presence(&mut &*self, channel, changes);
     }
 
     /// Asks every worker to shut down (close 1001 to every client).

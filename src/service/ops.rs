@@ -205,6 +205,24 @@ fn deliver_everywhere(
     delivered
 }
 
+/// Presence that changed on another node without its own `online-update` reaching this
+/// node (the node died, said goodbye, or came back): users who came (`true`) or went. Every
+/// worker tells its own members of `channel`, in the form the channel's size calls for. Not
+/// published: every node tells its own members. The one entry point for such announcements.
+pub(crate) fn announce_presence(d: &mut impl Dispatch, channel: &str, changes: Vec<(String, bool)>) {
+    if changes.is_empty() {
+        return;
+    }
+    for (user, connected) in &changes {
+        let param = serde_json::json!({"userID": user, "connected": connected});
+        tap_out(d, "channel", Target { channel: Some(channel), ..Target::default() }, "online-update", &param);
+    }
+    let (channel, changes): (Arc<str>, Arc<[(String, bool)]>) = (Arc::from(channel), changes.into());
+    for worker in 0..d.shared().inboxes.len() {
+        d.dispatch(worker, Command::Presence { channel: channel.clone(), changes: changes.clone() });
+    }
+}
+
 /// Writes to every connection of a user, on every worker (and node); returns how many on this node.
 pub(crate) fn write_user<P: Serialize + ?Sized>(
     d: &mut (impl Dispatch + ?Sized),

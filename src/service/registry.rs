@@ -214,6 +214,19 @@ impl Registry {
         members
     }
 
+    /// Member connections of a channel on this node.
+    pub fn member_count(&self, channel: &str) -> usize {
+        self.read().channels.get(channel).map_or(0, |entry| entry.members.len())
+    }
+
+    /// Whether a user (an anonymous one: its connection id) is in a channel on this node.
+    pub fn has_user(&self, channel: &str, user: &str) -> bool {
+        let inner = self.read();
+        let Some(entry) = inner.channels.get(channel) else { return false };
+        entry.users.contains_key(user)
+            || (entry.anonymous > 0 && user.parse::<ConnId>().is_ok_and(|id| entry.members.contains(&id)))
+    }
+
     /// Distinct user ids present in a channel, sorted.
     pub fn online(&self, channel: &str) -> Vec<String> {
         let inner = self.read();

@@ -23,6 +23,10 @@ impl WorkerCore {
             }
             Command::Join { id, channel } => self.ids.get(&id).copied().is_some_and(|t| self.join_here(t, &channel)),
             Command::Leave { id, channel } => self.ids.get(&id).copied().is_some_and(|t| self.leave_here(t, &channel)),
+            Command::Presence { channel, changes } => {
+                self.announce_here(&channel, &changes);
+                true
+            }
             Command::Close { id, code, notify } => self.with_conn(id, |core, token| {
                 if notify {
                     let frame = core.common.close_connection.clone();
@@ -32,6 +36,9 @@ impl WorkerCore {
             }),
             Command::Shutdown => {
                 self.close_all();
+                // Departures waiting to be coalesced go now: the node's cluster goodbye follows.
+                self.flush_presence();
+                self.service.shared.closed_workers.fetch_add(1, Ordering::Release);
                 true
             }
         }

@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use super::{FastHash, WorkerCore};
 use crate::service::connection::ConnId;
+use crate::service::message::{encode, Envelope};
 use crate::service::ops;
 
 #[derive(Serialize)]
@@ -84,6 +85,31 @@ impl WorkerCore {
         let update = OnlineUpdate { user_id: user, connected };
         if let Err(e) = ops::write_channel(self, None, "online-update", &update, channel, Some(except)) {
             log::warn!("online-update not sent: {e}");
+        }
+    }
+
+    /// Presence changes from another node (see `ops::announce_presence`), told at once to
+    /// this worker's members of the channel only: one `online-updates` in a big channel, else
+    /// one `online-update` each. (Not through the waiting batches: those go to every worker
+    /// and node, and every worker and node gets these changes itself.)
+    pub(super) fn announce_here(&mut self, channel: &str, changes: &[(String, bool)]) {
+        if !self.announces_presence(channel) || !self.channels.contains_key(channel) {
+            return;
+        }
+        let config = &self.service.shared.config;
+        let envelope = Envelope { from: None, channel: Some(channel) };
+        let frames = if self.service.shared.registry.member_count(channel) > config.presence_batch_above {
+            let batch: IndexMap<String, bool> = changes.iter().cloned().collect();
+            vec![encode(envelope, "online-updates", &summarize(&batch, config.presence_list_max))]
+        } else {
+            let each = changes.iter().map(|(user, connected)| OnlineUpdate { user_id: user, connected: *connected });
+            each.map(|update| encode(envelope, "online-update", &update)).collect()
+        };
+        for frame in frames {
+            match frame {
+                Ok(frame) => self.fan_out(channel, &frame, None),
+                Err(e) => log::warn!("presence not announced: {e}"),
+            }
         }
     }
 
