@@ -27,7 +27,8 @@
 //!   `stats.rs` (per-worker counters and histograms); the admin live tap (`tap.rs`); the
 //!   cross-worker admission `limits.rs`; and `backplane.rs`, the trait scale-out implements.
 //! - [`auth`]: the `Authenticator` an upgrade passes through and its `Refusal`, the
-//!   `ChannelAuthorizer`, and the built-in HS256 JWT authenticator (`jwt.rs`).
+//!   `ChannelAuthorizer`, the built-in HS256 JWT authenticator (`jwt.rs`), and the
+//!   constant-time compare, random keys and HMAC every credential check uses (`secret.rs`).
 //! - [`cluster`]: scale-out through Redis pub/sub: a minimal RESP client (`resp.rs`,
 //!   `conn.rs`, `url.rs`), the link thread that publishes and subscribes (`link.rs`), the
 //!   subscriber thread that delivers (`subscriber.rs`), the wire envelope, node heartbeats and
