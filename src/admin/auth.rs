@@ -102,14 +102,13 @@ impl Guard {
     }
 
     fn token_rule(&self, token: &str, request: &HttpRequest) -> Result<Access, Denied> {
-        if let Some(bearer) = bearer(request) {
+        if let Some(bearer) = request.bearer_token() {
             if constant_time_eq(token.as_bytes(), bearer.as_bytes()) {
                 return Ok(Access::Bearer);
             }
             return Err(UNAUTHORIZED);
         }
-        let cookies = request.header("cookie").unwrap_or_default();
-        match (self.session.as_deref(), cookie_value(cookies, COOKIE)) {
+        match (self.session.as_deref(), request.cookie(COOKIE)) {
             (Some(session), Some(value)) if constant_time_eq(session.as_bytes(), value.as_bytes()) => {
                 Ok(Access::Cookie)
             }
@@ -184,21 +183,6 @@ pub fn same_origin(request: &HttpRequest) -> bool {
     let host = request.header("host").unwrap_or_default().trim();
     let origin = origin.trim();
     !host.is_empty() && (origin.strip_prefix("http://") == Some(host) || origin.strip_prefix("https://") == Some(host))
-}
-
-fn bearer(request: &HttpRequest) -> Option<&str> {
-    let value = request.header("authorization")?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// The value of cookie `name` in a `Cookie` header.
-pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim())
 }
 
 #[cfg(test)]
