@@ -196,6 +196,13 @@ test("the admin page logs in, watches, sends, taps and disconnects a real client
   await page.click("#tap-pause");
   await page.locator("#tap-rows tr[data-cmd=echo]").first().waitFor();
 
+  // The channel filter asks the server (?q=): no match empties the list and says so.
+  await page.fill("#chan-filter", "no-such-channel-here");
+  await page.locator("#chan-count", { hasText: "0 match" }).waitFor();
+  assert.equal(await page.locator(`#channels tbody tr[data-name="${CHANNEL}"]`).count(), 0);
+  await page.fill("#chan-filter", CHANNEL.toUpperCase());
+  await page.locator(`#channels tbody tr[data-name="${CHANNEL}"]`).waitFor();
+
   // The channel opens its members.
   await page.locator(`#channels tbody tr[data-name="${CHANNEL}"]`).click();
   await page.locator(`#members-list li[data-id="${id}"]`).waitFor();
