@@ -7,6 +7,7 @@
 const REFRESH_MS = 1000;
 const CONNECTION_LIMIT = 200;
 const USER_LIMIT = 200;
+const CHANNEL_LIMIT = 200;
 const USER_IDS_SHOWN = 3;
 const TAP_MAX_ROWS = 500;
 const TAP_MAX_PENDING = 1000;
@@ -271,19 +272,26 @@ function usersPath() {
 // ---------- channels ----------
 
 function renderChannels(list) {
-  const q = $("chan-filter").value.trim().toLowerCase();
-  const rows = list.channels
-    .filter((c) => !q || c.name.toLowerCase().includes(q))
-    .map((c) => {
-      const row = el("tr");
-      row.dataset.name = c.name;
-      if (c.name === state.channel) row.classList.add("selected");
-      row.append(el("td", c.name), el("td", fmtInt(c.members), "num"), el("td", fmtInt(c.users), "num"));
-      row.addEventListener("click", () => openChannel(c.name));
-      return row;
-    });
+  const rows = list.channels.map((c) => {
+    const row = el("tr");
+    row.dataset.name = c.name;
+    if (c.name === state.channel) row.classList.add("selected");
+    row.append(el("td", c.name), el("td", fmtInt(c.members), "num"), el("td", fmtInt(c.users), "num"));
+    row.addEventListener("click", () => openChannel(c.name));
+    return row;
+  });
   $("channels").tBodies[0].replaceChildren(...rows);
-  $("chan-count").textContent = `${fmtInt(list.total)}`;
+  const shown = list.channels.length;
+  const filtered = list.matching !== list.total ? `, ${fmtInt(list.matching)} match` : "";
+  const capped = shown < list.matching ? `, first ${fmtInt(shown)} shown` : "";
+  $("chan-count").textContent = `${fmtInt(list.total)}${filtered}${capped}`;
+}
+
+function channelsPath() {
+  const q = $("chan-filter").value.trim();
+  const params = new URLSearchParams({ limit: String(CHANNEL_LIMIT) });
+  if (q) params.set("q", q);
+  return `channels?${params}`;
 }
 
 function openChannel(name) {
@@ -614,7 +622,7 @@ async function refresh() {
     api("status"),
     api(connectionsPath()),
     api(usersPath()),
-    api("channels"),
+    api(channelsPath()),
   ]);
   renderStatus(status);
   renderConnections(connections);

@@ -13,12 +13,13 @@
 //! - [`wire`]: bytes, no I/O, no state. `frame.rs` encodes server frames once into a
 //!   `SharedFrame` (and the masked client frames tests and fuzzers send); `http.rs` parses
 //!   HTTP/1.1 incrementally (httparse) and answers the RFC 6455 upgrade; `channel.rs` is the
-//!   channel-name alphabet.
+//!   channel-name alphabet; `credentials.rs` reads Bearer tokens and cookies.
 //! - [`config`]: `Config`, every limit and its default (`Config::default()` reads nothing);
 //!   also the binary's flags and `SWITCHYARD_*` variables (`Config::from_env_and_args()`).
 //! - [`auth`]: the `Profile` of a user, the `Authenticator` an upgrade passes through and
 //!   its `Refusal`, the `ChannelAuthorizer` (who may join and publish, and which channels
-//!   announce presence), and the built-in HS256 JWT authenticator (`jwt.rs`).
+//!   announce presence), the built-in HS256 JWT authenticator (`jwt.rs`), and the
+//!   constant-time compare, random keys and HMAC every credential check uses (`secret.rs`).
 //! - [`service`]: the public API. `Service` (a clonable handle for any thread), `Context`
 //!   (what a handler can do, on its worker, over the `Dispatch` trait), `Handler` and
 //!   `Router`; the operations both share, each write encoded once (`ops.rs`); the JSON
@@ -45,9 +46,10 @@
 //!   subscriber thread that delivers (`subscriber.rs`), the wire envelope, node heartbeats,
 //!   expiry and goodbye (`link/heartbeat.rs`), the cluster-wide presence view (`nodes.rs`,
 //!   `presence.rs`, `view.rs`), and `healing.rs`, which tells this node's members about users
-//!   of a node gone or back (through `Service::announce_presence`, a `Command::Presence` per worker).
+//!   of a node gone or back (`Service::announce_presence`, a `Command::Presence` per worker).
 //! - [`admin`]: the admin page (`page.rs`, `login.rs`), its JSON API (`api.rs`), its access
-//!   rules (`auth.rs`), the live tap socket (`tap.rs`) and `/metrics` (`metrics.rs`).
+//!   rules (`auth.rs`), list filtering (`listing.rs`), the live tap socket (`tap.rs`) and
+//!   `/metrics` (`metrics.rs`).
 //! - [`example`]: the example chat handler, its channel policy, page and icon, served by the
 //!   binary.
 //!

@@ -156,6 +156,12 @@ fn read_endpoints_answer_json() {
         channels["channels"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["alpha", "room-1"]);
     assert_eq!(channels["channels"][0]["members"], 1);
+    // The lists share one filter: `?q=` (case-insensitive) and `?limit=` work on channels too.
+    let filtered = get(addr, "/admin/api/channels?q=ROOM").json();
+    assert_eq!((filtered["total"].as_u64(), filtered["matching"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(filtered["channels"][0]["name"], "room-1");
+    let limited = get(addr, "/admin/api/channels?limit=1").json();
+    assert_eq!((limited["matching"].as_u64(), limited["channels"].as_array().unwrap().len()), (Some(2), 1));
     let alpha = get(addr, "/admin/api/channels/alpha").json();
     assert_eq!(alpha["members"], 1);
     assert_eq!(alpha["connections"][0]["id"], alice.as_str());

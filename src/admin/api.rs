@@ -8,12 +8,11 @@
 
 use serde_json::{json, Map, Value};
 
+use super::listing::ListQuery;
 use crate::server::{HttpRequest, HttpResponse};
-use crate::service::{ConnId, ConnectionInfo, Service, UserInfo};
+use crate::service::{ConnId, Service};
 use crate::wire::channel::{valid_channel_name, CHANNEL_NAME_RULE};
 
-/// Most connections one `GET /admin/api/connections` returns (`?limit=` may lower it).
-pub const MAX_LIST: usize = 1000;
 /// Longest `cmd` accepted by `send`.
 pub const MAX_CMD_BYTES: usize = 128;
 
@@ -32,7 +31,7 @@ pub fn handle(request: &HttpRequest, service: &Service, rest: &str, cx: &ApiCont
         ["status"] => get(request, || status(service, cx)),
         ["connections"] => get(request, || connections(request, service)),
         ["connections", id] => get(request, || connection(service, id)),
-        ["channels"] => get(request, || channels(service)),
+        ["channels"] => get(request, || channels(request, service)),
         ["users"] => get(request, || users(request, service)),
         ["channels", ..] => get(request, || channel(service, &rest["channels/".len()..])),
         ["send"] => post(request, || send(request, service)),
@@ -92,28 +91,7 @@ fn connections(request: &HttpRequest, service: &Service) -> HttpResponse {
         Some(channel) => service.connections_by_channel(&channel),
         None => service.connections(),
     };
-    let needle = request.query_param("q").unwrap_or_default().to_lowercase();
-    let limit = request.query_param("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(MAX_LIST).min(MAX_LIST);
-    let matching: Vec<&ConnectionInfo> = all.iter().filter(|c| matches(c, &needle)).collect();
-    let shown: Vec<&ConnectionInfo> = matching.iter().copied().take(limit).collect();
-    ok(json!({
-        "total": all.len(),
-        "matching": matching.len(),
-        "connections": shown,
-    }))
-}
-
-fn matches(conn: &ConnectionInfo, needle: &str) -> bool {
-    if needle.is_empty() {
-        return true;
-    }
-    let hit = |text: &str| text.to_lowercase().contains(needle);
-    hit(&conn.id.to_string())
-        || hit(&conn.user.id)
-        || hit(&conn.user.name)
-        || hit(&conn.remote)
-        || hit(&conn.path)
-        || conn.channels.iter().any(|c| hit(c))
+    ok(ListQuery::of(request).answer("connections", &all))
 }
 
 fn connection(service: &Service, id: &str) -> HttpResponse {
@@ -126,27 +104,16 @@ fn connection(service: &Service, id: &str) -> HttpResponse {
     }
 }
 
-fn channels(service: &Service) -> HttpResponse {
-    let channels = service.channels();
-    ok(json!({ "total": channels.len(), "channels": channels }))
+/// Channels and their member counts; `?q=` keeps names that contain it (case-insensitive),
+/// `?limit=` caps the list.
+fn channels(request: &HttpRequest, service: &Service) -> HttpResponse {
+    ok(ListQuery::of(request).answer("channels", &service.channels()))
 }
 
 /// Users and their connections; `?q=` keeps users whose id or name contains it
 /// (case-insensitive), `?limit=` caps the list.
 fn users(request: &HttpRequest, service: &Service) -> HttpResponse {
-    let all = service.users();
-    let needle = request.query_param("q").unwrap_or_default().to_lowercase();
-    let limit = request.query_param("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(MAX_LIST).min(MAX_LIST);
-    let hit = |user: &&UserInfo| {
-        needle.is_empty() || user.id.to_lowercase().contains(&needle) || user.name.to_lowercase().contains(&needle)
-    };
-    let matching: Vec<&UserInfo> = all.iter().filter(hit).collect();
-    let shown: Vec<&UserInfo> = matching.iter().copied().take(limit).collect();
-    ok(json!({
-        "total": all.len(),
-        "matching": matching.len(),
-        "users": shown,
-    }))
+    ok(ListQuery::of(request).answer("users", &service.users()))
 }
 
 fn channel(service: &Service, raw_name: &str) -> HttpResponse {

@@ -3,12 +3,15 @@
 //!
 //! Owns every access decision of `src/admin`: with a token, a request needs
 //! `Authorization: Bearer T` or the session cookie the login form sets; without one, only
-//! loopback clients (remote address and `Host`) are served. Tokens are compared in constant
-//! time. A refusal never says more than "unauthorized" or "loopback only". It does not
-//! route, render or touch the service.
+//! loopback clients (remote address and `Host`) are served. Tokens and cookies are compared
+//! in constant time (`auth::secret`); the cookie is an HMAC-SHA256 tag of the token under a
+//! per-process random key, so it never holds the token and a restart invalidates it. A
+//! refusal never says more than "unauthorized" or "loopback only". It does not route,
+//! render or touch the service.
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::auth::secret::{self, constant_time_eq};
 use crate::server::HttpRequest;
 
 /// Name of the session cookie the login form sets.
@@ -49,7 +52,9 @@ pub const CROSS_SITE: Denied = Denied { status: 403, message: "cross-site reques
 /// The access rules of one server.
 pub struct Guard {
     token: Option<String>,
-    /// The session cookie's value: HMAC-SHA1(per-process key, token), never the token itself.
+    /// The session cookie's value: HMAC-SHA256(per-process random key, token), never the
+    /// token itself. None without a token, or if the OS gave no randomness for the key (then
+    /// only `Authorization: Bearer` gets in).
     session: Option<String>,
 }
 
@@ -57,8 +62,7 @@ impl Guard {
     /// An empty token counts as none (loopback only).
     pub fn new(token: Option<String>) -> Self {
         let token = token.filter(|t| !t.is_empty());
-        let key = random_key();
-        let session = token.as_deref().map(|t| hex(&hmac_sha1(&key, t.as_bytes())));
+        let session = token.as_deref().and_then(session_value);
         Guard { token, session }
     }
 
@@ -90,7 +94,7 @@ impl Guard {
         self.token.as_deref().is_some_and(|token| constant_time_eq(token.as_bytes(), candidate.as_bytes()))
     }
 
-    /// The `Set-Cookie` value that logs a browser in (None without a token).
+    /// The `Set-Cookie` value that logs a browser in (None without a token or session key).
     pub fn login_cookie(&self) -> Option<String> {
         self.session
             .as_deref()
@@ -98,17 +102,28 @@ impl Guard {
     }
 
     fn token_rule(&self, token: &str, request: &HttpRequest) -> Result<Access, Denied> {
-        if let Some(bearer) = bearer(request) {
+        if let Some(bearer) = request.bearer_token() {
             if constant_time_eq(token.as_bytes(), bearer.as_bytes()) {
                 return Ok(Access::Bearer);
             }
             return Err(UNAUTHORIZED);
         }
-        let session = self.session.as_deref().unwrap_or_default();
-        let cookies = request.header("cookie").unwrap_or_default();
-        match cookie_value(cookies, COOKIE) {
-            Some(value) if constant_time_eq(session.as_bytes(), value.as_bytes()) => Ok(Access::Cookie),
+        match (self.session.as_deref(), request.cookie(COOKIE)) {
+            (Some(session), Some(value)) if constant_time_eq(session.as_bytes(), value.as_bytes()) => {
+                Ok(Access::Cookie)
+            }
             _ => Err(UNAUTHORIZED),
+        }
+    }
+}
+
+/// The session cookie's value for `token` under a fresh random key.
+fn session_value(token: &str) -> Option<String> {
+    match secret::random_key() {
+        Ok(key) => Some(secret::hmac_sha256_hex(&key, token.as_bytes())),
+        Err(e) => {
+            log::error!("admin: no session key ({e}): the login form is off, use Authorization: Bearer");
+            None
         }
     }
 }
@@ -168,61 +183,6 @@ pub fn same_origin(request: &HttpRequest) -> bool {
     let host = request.header("host").unwrap_or_default().trim();
     let origin = origin.trim();
     !host.is_empty() && (origin.strip_prefix("http://") == Some(host) || origin.strip_prefix("https://") == Some(host))
-}
-
-fn bearer(request: &HttpRequest) -> Option<&str> {
-    let value = request.header("authorization")?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// The value of cookie `name` in a `Cookie` header.
-pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim())
-}
-
-/// Equality whose time depends on neither where the inputs differ nor their lengths: both
-/// sides are hashed first, then every byte of the digests is compared.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let (x, y) = (sha1(a), sha1(b));
-    x.iter().zip(y.iter()).fold(0u8, |acc, (p, q)| acc | (p ^ q)) == 0
-}
-
-fn sha1(data: &[u8]) -> [u8; 20] {
-    sha1_smol::Sha1::from(data).digest().bytes()
-}
-
-fn random_key() -> [u8; 32] {
-    let mut key = [0u8; 32];
-    key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    key
-}
-
-/// HMAC-SHA1 (RFC 2104) with a key of at most one block.
-fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
-    debug_assert!(key.len() <= 64);
-    let mut inner_pad = [0x36u8; 64];
-    let mut outer_pad = [0x5cu8; 64];
-    for (i, byte) in key.iter().enumerate() {
-        inner_pad[i] ^= byte;
-        outer_pad[i] ^= byte;
-    }
-    let mut inner = sha1_smol::Sha1::new();
-    inner.update(&inner_pad);
-    inner.update(message);
-    let mut outer = sha1_smol::Sha1::new();
-    outer.update(&outer_pad);
-    outer.update(&inner.digest().bytes());
-    outer.digest().bytes()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -312,18 +272,35 @@ mod tests {
     }
 
     #[test]
-    fn constant_time_eq_is_equality() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-        assert!(!constant_time_eq(b"", b"a"));
+    fn a_tampered_cookie_is_refused() {
+        let guard = Guard::new(Some("s3cret".into()));
+        let cookie = guard.login_cookie().unwrap();
+        let value = cookie.split(';').next().unwrap().strip_prefix("switchyard_admin=").unwrap().to_string();
+        assert_eq!(value.len(), 64, "an HMAC-SHA256 tag in hex");
+        let good = request("10.0.0.1:1", &[("Cookie", &format!("switchyard_admin={value}"))]);
+        assert_eq!(guard.check(&good), Ok(Access::Cookie));
+        let flipped = |i: usize| {
+            let mut bytes = value.clone().into_bytes();
+            bytes[i] = if bytes[i] == b'0' { b'1' } else { b'0' };
+            String::from_utf8(bytes).unwrap()
+        };
+        for tampered in [flipped(0), flipped(63), value[..63].to_string(), format!("{value}0"), String::new()] {
+            let forged = request("10.0.0.1:1", &[("Cookie", &format!("switchyard_admin={tampered}"))]);
+            assert_eq!(guard.check(&forged), Err(UNAUTHORIZED), "{tampered}");
+        }
     }
 
     #[test]
-    fn hmac_matches_rfc_2202() {
-        let digest = hmac_sha1(&[0x0b; 20], b"Hi There");
-        assert_eq!(hex(&digest), "b617318655057264e28bc0b6fb378c8ef146be00");
-        let digest = hmac_sha1(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(hex(&digest), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+    fn a_cookie_from_before_a_key_change_is_refused() {
+        let before = Guard::new(Some("s3cret".into()));
+        let cookie = before.login_cookie().unwrap();
+        let old = request("10.0.0.1:1", &[("Cookie", cookie.split(';').next().unwrap())]);
+        assert_eq!(before.check(&old), Ok(Access::Cookie));
+        // A restart draws a new key: the same token, but yesterday's cookie no longer opens.
+        let restarted = Guard::new(Some("s3cret".into()));
+        assert_eq!(restarted.check(&old), Err(UNAUTHORIZED));
+        // A new token, likewise.
+        let rotated = Guard::new(Some("n3w-secret".into()));
+        assert_eq!(rotated.check(&old), Err(UNAUTHORIZED));
     }
 }

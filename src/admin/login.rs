@@ -46,8 +46,11 @@ fn submit(request: &HttpRequest, guard: &Guard) -> HttpResponse {
     if !auth::same_origin(request) {
         return form(403, "Cross-site login refused.");
     }
-    let Some(cookie) = guard.login_cookie() else {
+    if !guard.has_token() {
         return redirect(HOME);
+    }
+    let Some(cookie) = guard.login_cookie() else {
+        return form(503, "Log-in sessions are unavailable on this server: use Authorization: Bearer.");
     };
     let token = form_urlencoded::parse(&request.body)
         .find(|(key, _)| key == "token")

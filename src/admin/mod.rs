@@ -11,11 +11,13 @@
 //! - `login.rs`   the login form and logout
 //! - `page.rs`    the embedded page, script and style sheet, security headers
 //! - `api.rs`     the JSON API
+//! - `listing.rs` the `?q=`/`?limit=` filter and `{total, matching, ...}` shape of its lists
 //! - `metrics.rs` the Prometheus text
 //! - `tap.rs`     the tap socket's authenticator
 
 pub(crate) mod api;
 pub mod auth;
+pub(crate) mod listing;
 pub(crate) mod login;
 pub(crate) mod metrics;
 pub(crate) mod page;

@@ -1,7 +1,8 @@
 //! The built-in token authenticator: HS256 JSON Web Tokens, verified with `jsonwebtoken`.
 //!
 //! Owns: where a token is read from (the `token` query parameter, an `Authorization: Bearer`
-//! header, the `switchyard_token` cookie, in that order), the checks (`exp`, `nbf`, optional
+//! header, the `switchyard_token` cookie, in that order; the header syntax is parsed by
+//! `HttpRequest::bearer_token` and `HttpRequest::cookie`), the checks (`exp`, `nbf`, optional
 //! `aud`/`iss`, signature), the claims → `Profile` mapping and the live `refresh` of a
 //! connection's token. It must not block, log or echo a token, or decide anything about
 //! channels (that is the `ChannelAuthorizer`'s job) or about anonymous access (the core
@@ -153,25 +154,9 @@ fn roles_of(value: Option<&Value>) -> Option<Vec<String>> {
 /// The request's token: the `token` query parameter, else an `Authorization: Bearer`
 /// header, else the `switchyard_token` cookie. Empty values count as absent.
 pub fn token_of(request: &HttpRequest) -> Option<String> {
-    let from_query = request.query_param(QUERY_PARAM);
-    let from_header = || request.header("authorization").and_then(bearer).map(str::to_string);
-    let from_cookie = || request.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("cookie")).find_map(cookie);
-    from_query.filter(|t| !t.is_empty()).or_else(from_header).or_else(from_cookie)
-}
-
-/// The credential of an `Authorization: Bearer <token>` header value.
-fn bearer(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// The `switchyard_token` cookie of a `Cookie` header.
-fn cookie((_, value): &(String, String)) -> Option<String> {
-    value.split(';').filter_map(|pair| pair.trim().split_once('=')).find_map(|(name, token)| {
-        let token = token.trim().trim_matches('"');
-        (name.trim() == COOKIE && !token.is_empty()).then(|| token.to_string())
-    })
+    let from_query = request.query_param(QUERY_PARAM).filter(|t| !t.is_empty());
+    let from_header_or_cookie = || request.bearer_token().or_else(|| request.cookie(COOKIE)).map(str::to_string);
+    from_query.or_else(from_header_or_cookie)
 }
 
 impl Authenticator for JwtAuthenticator {
@@ -282,6 +267,8 @@ mod tests {
         let cookie = [("Cookie", "a=1; switchyard_token=c; b=2")];
         assert_eq!(token_of(&request("", &cookie)), Some("c".into()));
         assert_eq!(token_of(&request("", &[("Cookie", "switchyard_token=")])), None);
+        let both = [("Authorization", "Bearer h"), ("Cookie", "switchyard_token=c")];
+        assert_eq!(token_of(&request("", &both)), Some("h".into()), "the header before the cookie");
         assert_eq!(token_of(&request("", &[])), None);
     }
 

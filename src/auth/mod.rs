@@ -6,9 +6,14 @@
 //! a missing or bad credential, 403 for a known user who may not connect). It runs on the
 //! event loop, once per upgrade: it must not block. A `ChannelAuthorizer` then decides,
 //! per channel, who may join and publish.
+//!
+//! - `jwt.rs`     the built-in HS256 token authenticator
+//! - `profile.rs` who a connection is
+//! - `secret.rs`  constant-time comparison, random keys, HMAC (every credential check uses it)
 
 pub mod jwt;
 mod profile;
+pub mod secret;
 
 pub use profile::Profile;
 

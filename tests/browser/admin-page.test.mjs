@@ -9,24 +9,23 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import { chromium } from "playwright-core";
 import WebSocket from "ws";
+import { CHROMIUM_INSTALLED, MISSING_CHROMIUM, launchChromium } from "../browser-support/chromium.mjs";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const BINARY = resolve(HERE, process.env.SWITCHYARD_BIN ?? "../../target/release/switchyard");
 const OUTPUT = resolve(process.env.ADMIN_TEST_OUTPUT ?? join(HERE, "out"));
 const TOKEN = randomBytes(18).toString("base64url");
 const CHANNEL = "ops-browser-test";
 
 let server;
+let browser;
 let context;
-let userDataDir;
 const problems = [];
 
 function startServer() {
@@ -88,31 +87,16 @@ async function until(what, condition, timeout = 10_000) {
 
 before(async () => {
   assert.ok(existsSync(BINARY), `no switchyard binary at ${BINARY} (cargo build --release, or set SWITCHYARD_BIN)`);
-  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
+  assert.ok(CHROMIUM_INSTALLED, MISSING_CHROMIUM);
   mkdirSync(OUTPUT, { recursive: true });
   server = await startServer();
-  userDataDir = mkdtempSync(join(tmpdir(), "switchyard-admin-chromium-"));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-    viewport: { width: 1400, height: 1100 },
-  });
+  browser = await launchChromium(chromium, { profile: "switchyard-admin-chromium", viewport: { width: 1400, height: 1100 } });
+  context = browser.context;
 });
 
 after(async () => {
-  await context?.close();
+  await browser?.close();
   server?.kill("SIGTERM");
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
 test("the admin page logs in, watches, sends, taps and disconnects a real client", async () => {
@@ -195,6 +179,13 @@ test("the admin page logs in, watches, sends, taps and disconnects a real client
   assert.equal(await page.locator("#tap-rows tr[data-cmd=echo]").count(), 0);
   await page.click("#tap-pause");
   await page.locator("#tap-rows tr[data-cmd=echo]").first().waitFor();
+
+  // The channel filter asks the server (?q=): no match empties the list and says so.
+  await page.fill("#chan-filter", "no-such-channel-here");
+  await page.locator("#chan-count", { hasText: "0 match" }).waitFor();
+  assert.equal(await page.locator(`#channels tbody tr[data-name="${CHANNEL}"]`).count(), 0);
+  await page.fill("#chan-filter", CHANNEL.toUpperCase());
+  await page.locator(`#channels tbody tr[data-name="${CHANNEL}"]`).waitFor();
 
   // The channel opens its members.
   await page.locator(`#channels tbody tr[data-name="${CHANNEL}"]`).click();

@@ -4,55 +4,32 @@
 // client/test-output/. Skips (loudly) only when no Chromium executable exists.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { startServer } from "../helpers/server.mjs";
+import { launchChromium, skipWithoutChromium } from "../../../tests/browser-support/chromium.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const OUTPUT = fileURLToPath(new URL("../../test-output/", import.meta.url));
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  const banner = "!".repeat(78);
-  console.error(
-    `\n${banner}\n!! BROWSER TEST SKIPPED: no Chromium at ${CHROMIUM}.\n` +
-      `!! Install it with: apt-get update && apt-get install -y chromium   (or set CHROMIUM_PATH)\n${banner}\n`,
-  );
-}
+const skip = skipWithoutChromium("BROWSER TEST");
 
 let server;
+let browser;
 let context;
-let userDataDir;
 const problems = []; // console errors and uncaught page errors, from both pages
 
 before(async () => {
-  if (!haveChromium) return;
+  if (skip) return;
   server = await startServer();
-  userDataDir = mkdtempSync(join(tmpdir(), "switchyard-chromium-"));
   mkdirSync(OUTPUT, { recursive: true });
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-    viewport: { width: 960, height: 620 },
-  });
+  browser = await launchChromium(chromium, { viewport: { width: 960, height: 620 } });
+  context = browser.context;
 });
 
 after(async () => {
-  await context?.close();
+  await browser?.close();
   await server?.stop();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
 async function openChat(name) {
@@ -76,7 +53,7 @@ async function say(page, text) {
 
 const message = (page, text) => page.locator("#messages li.chat", { hasText: text });
 
-test("two Chromium pages on /example chat with each other, in the channel and in a room", { skip: !haveChromium && `no Chromium at ${CHROMIUM}` }, async () => {
+test("two Chromium pages on /example chat with each other, in the channel and in a room", { skip }, async () => {
   const alice = await openChat("Alice");
   const bob = await openChat("Bob");
 

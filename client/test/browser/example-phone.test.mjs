@@ -6,44 +6,39 @@
 // Screenshots go to client/test-output/example-phone-*.png. Skips (loudly) without Chromium.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { startServer } from "../helpers/server.mjs";
+import { launchChromium, skipWithoutChromium } from "../../../tests/browser-support/chromium.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const OUTPUT = fileURLToPath(new URL("../../test-output/", import.meta.url));
 const PHONE = { width: 390, height: 844 };
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.error(`\n!! PHONE BROWSER TEST SKIPPED: no Chromium at ${CHROMIUM}\n`);
+const skip = skipWithoutChromium("PHONE BROWSER TEST");
 
 let server;
+let browser;
 let context;
-let userDataDir;
 const problems = []; // every console error, failed request and page error
 
 before(async () => {
-  if (!haveChromium) return;
+  if (skip) return;
   server = await startServer();
-  userDataDir = mkdtempSync(join(tmpdir(), "switchyard-phone-"));
   mkdirSync(OUTPUT, { recursive: true });
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"],
+  browser = await launchChromium(chromium, {
+    profile: "switchyard-phone",
     viewport: PHONE,
     deviceScaleFactor: 2,
     isMobile: true,
     hasTouch: true,
   });
+  context = browser.context;
 });
 
 after(async () => {
-  await context?.close();
+  await browser?.close();
   await server?.stop();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
 async function openPhone(who, channel) {
@@ -74,7 +69,7 @@ async function fitsThePhone(page, what) {
 
 const chats = (page, text) => page.locator("#messages li.chat", { hasText: text });
 
-test("the example page on a 390×844 phone", { skip: !haveChromium && `no Chromium at ${CHROMIUM}` }, async () => {
+test("the example page on a 390×844 phone", { skip }, async () => {
   const favicon = await fetch(`${server.httpUrl}/favicon.ico`);
   assert.equal(favicon.status, 200, "/favicon.ico is served");
   assert.match(favicon.headers.get("content-type"), /^image\//);

@@ -5,39 +5,31 @@
 // only when no Chromium executable exists, like example-page.test.mjs.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { WebSocket } from "ws";
 import { startServer } from "../helpers/server.mjs";
 import { waitFor } from "../helpers/wait.mjs";
+import { launchChromium, skipWithoutChromium } from "../../../tests/browser-support/chromium.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
+const skip = skipWithoutChromium("PRESENCE BROWSER TEST");
 const JOINERS = 8;
 
 let server;
+let browser;
 let context;
-let userDataDir;
 const sockets = [];
 
 before(async () => {
-  if (!haveChromium) return;
+  if (skip) return;
   server = await startServer({ args: ["--presence-batch-above", "3"] });
-  userDataDir = mkdtempSync(join(tmpdir(), "switchyard-chromium-"));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-  });
+  browser = await launchChromium(chromium);
+  context = browser.context;
 });
 
 after(async () => {
   for (const socket of sockets) socket.terminate();
-  await context?.close();
+  await browser?.close();
   await server?.stop();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
 /** A plain `ws` connection to the channel; resolves once it is open. */
@@ -50,7 +42,7 @@ function joinChannel(channel) {
   });
 }
 
-test("the example page follows online-update and coalesced online-updates", { skip: !haveChromium && `no Chromium at ${CHROMIUM}` }, async () => {
+test("the example page follows online-update and coalesced online-updates", { skip }, async () => {
   const channel = "browser-presence";
   const problems = [];
   const page = await context.newPage();
