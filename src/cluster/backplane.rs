@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::shared::{ClusterShared, Command};
+use super::shared::{ClusterShared, LinkJob};
 use super::topics::OwnedScope;
 use crate::service::backplane::{Backplane, Scope};
 use crate::service::{ConnId, Shared};
@@ -24,13 +24,13 @@ const GOODBYE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct RedisBackplane {
     pub(super) shared: Arc<ClusterShared>,
-    pub(super) link: Sender<Command>,
+    pub(super) link: Sender<LinkJob>,
     /// The node's service (weak: the service owns this backplane).
     pub(super) service: Weak<Shared>,
 }
 
 impl RedisBackplane {
-    fn send(&self, command: Command) {
+    fn send(&self, command: LinkJob) {
         // The link thread lives as long as the process; a send can only fail at exit.
         let _ = self.link.send(command);
     }
@@ -44,15 +44,15 @@ impl Backplane for RedisBackplane {
             return;
         }
         stats.queued_bytes.fetch_add(frame.len(), Relaxed);
-        self.send(Command::Publish { scope: OwnedScope::of(scope), frame: frame.clone(), except });
+        self.send(LinkJob::Publish { scope: OwnedScope::of(scope), frame: frame.clone(), except });
     }
 
     fn occupied(&self, scope: Scope<'_>) {
-        self.send(Command::Reconcile(OwnedScope::of(scope)));
+        self.send(LinkJob::Reconcile(OwnedScope::of(scope)));
     }
 
     fn vacated(&self, scope: Scope<'_>) {
-        self.send(Command::Reconcile(OwnedScope::of(scope)));
+        self.send(LinkJob::Reconcile(OwnedScope::of(scope)));
     }
 
     fn user_elsewhere(&self, channel: &str, user: &str) -> bool {
@@ -70,7 +70,7 @@ impl Backplane for RedisBackplane {
 
     fn goodbye(&self) {
         let (done, confirmed) = std::sync::mpsc::channel();
-        self.send(Command::Goodbye(done));
+        self.send(LinkJob::Goodbye(done));
         if confirmed.recv_timeout(GOODBYE_WAIT).is_err() {
             log::warn!("cluster: the goodbye was not confirmed within {GOODBYE_WAIT:?}");
         }

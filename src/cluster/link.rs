@@ -20,7 +20,7 @@ use super::envelope;
 use super::nodes::NodeMessage;
 use super::presence::{self, LocalPresence, Source};
 use super::resp::{self, Value};
-use super::shared::{ClusterShared, Command};
+use super::shared::{ClusterShared, LinkJob};
 use super::subscriber::Subscriber;
 use super::topics::OwnedScope;
 use crate::service::{ConnId, Service};
@@ -46,8 +46,8 @@ struct Connected {
 pub struct Link {
     shared: Arc<ClusterShared>,
     service: Service,
-    rx: Receiver<Command>,
-    tx: Sender<Command>,
+    rx: Receiver<LinkJob>,
+    tx: Sender<LinkJob>,
     /// Redis channels this node's members need (besides `all` and `nodes`).
     wanted: HashSet<String>,
     conn: Option<Connected>,
@@ -67,9 +67,9 @@ pub struct Link {
 }
 
 /// This node's presence, read from its registry.
-struct Registry<'a>(&'a Service);
+struct NodeSource<'a>(&'a Service);
 
-impl Source for Registry<'_> {
+impl Source for NodeSource<'_> {
     fn channels(&self) -> Vec<String> {
         self.0.shared.registry.channels().into_iter().map(|c| c.name).collect()
     }
@@ -83,8 +83,8 @@ impl Link {
     pub fn spawn(
         shared: Arc<ClusterShared>,
         service: Service,
-        rx: Receiver<Command>,
-        tx: Sender<Command>,
+        rx: Receiver<LinkJob>,
+        tx: Sender<LinkJob>,
     ) -> std::io::Result<()> {
         let now = Instant::now();
         let link = Link {
@@ -130,7 +130,7 @@ impl Link {
         }
     }
 
-    fn drain(&mut self, first: Command) {
+    fn drain(&mut self, first: LinkJob) {
         self.handle(first);
         for _ in 1..BATCH {
             if self.left {
@@ -143,23 +143,23 @@ impl Link {
         }
     }
 
-    fn handle(&mut self, command: Command) {
+    fn handle(&mut self, command: LinkJob) {
         match command {
-            Command::Publish { scope, frame, except } => self.publish(&scope, &frame, except),
-            Command::Reconcile(scope) => self.reconcile(&scope),
-            Command::SubscriberLost { generation, error } => {
+            LinkJob::Publish { scope, frame, except } => self.publish(&scope, &frame, except),
+            LinkJob::Reconcile(scope) => self.reconcile(&scope),
+            LinkJob::SubscriberLost { generation, error } => {
                 if self.conn.is_some() && generation == self.generation {
                     self.disconnect(&format!("subscriber connection: {error}"));
                 }
             }
-            Command::SendFull => {
+            LinkJob::SendFull => {
                 self.snapshot_asked = true;
                 self.presence.force_full();
             }
-            Command::AskSync(node) => {
+            LinkJob::AskSync(node) => {
                 self.send_node_message(&NodeMessage::Sync { node, from: self.shared.node });
             }
-            Command::Goodbye(done) => {
+            LinkJob::Goodbye(done) => {
                 self.say_goodbye();
                 let _ = done.send(());
             }

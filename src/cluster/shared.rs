@@ -58,7 +58,7 @@ impl ClusterShared {
 }
 
 /// Work for the link thread, in the order it was asked for.
-pub enum Command {
+pub enum LinkJob {
     /// A write made here, for the other nodes.
     Publish { scope: OwnedScope, frame: SharedFrame, except: Option<ConnId> },
     /// This node gained or lost its first or last member of a scope: (un)subscribe to match.

@@ -20,7 +20,7 @@ use super::healing;
 use super::nodes::{NodeMessage, NodeState};
 use super::presence;
 use super::resp::Value;
-use super::shared::{ClusterShared, Command};
+use super::shared::{ClusterShared, LinkJob};
 use super::topics::Topic;
 use crate::service::backplane::Scope;
 use crate::service::Service;
@@ -28,7 +28,7 @@ use crate::service::Service;
 pub struct Subscriber {
     pub conn: RedisConn,
     pub generation: u64,
-    pub link: Sender<Command>,
+    pub link: Sender<LinkJob>,
     pub service: Service,
     pub shared: Arc<ClusterShared>,
 }
@@ -49,12 +49,12 @@ impl Subscriber {
                 break e;
             }
         };
-        let _ = self.link.send(Command::SubscriberLost { generation: self.generation, error: error.to_string() });
+        let _ = self.link.send(LinkJob::SubscriberLost { generation: self.generation, error: error.to_string() });
     }
 }
 
 /// One push: `message`, `subscribe`/`unsubscribe` confirmations, `pong`, or an error.
-fn on_push(value: &Value<'_>, service: &Service, shared: &ClusterShared, link: &Sender<Command>) {
+fn on_push(value: &Value<'_>, service: &Service, shared: &ClusterShared, link: &Sender<LinkJob>) {
     let Some(items) = value.items() else {
         if let Value::Error(e) = value {
             log::warn!("redis: {}", String::from_utf8_lossy(e));
@@ -74,7 +74,7 @@ fn on_push(value: &Value<'_>, service: &Service, shared: &ClusterShared, link: &
     }
 }
 
-fn on_message(topic: &str, payload: &[u8], service: &Service, shared: &ClusterShared, link: &Sender<Command>) {
+fn on_message(topic: &str, payload: &[u8], service: &Service, shared: &ClusterShared, link: &Sender<LinkJob>) {
     match shared.topics.parse(topic) {
         Some(Topic::Write(scope)) => on_write(scope, payload, service, shared),
         Some(Topic::Nodes) => on_node_message(payload, service, shared, link),
@@ -107,7 +107,7 @@ fn on_write(scope: Scope<'_>, payload: &[u8], service: &Service, shared: &Cluste
     service.deliver_from_cluster(scope, Bytes::copy_from_slice(envelope.frame), envelope.except);
 }
 
-fn on_node_message(payload: &[u8], service: &Service, shared: &ClusterShared, link: &Sender<Command>) {
+fn on_node_message(payload: &[u8], service: &Service, shared: &ClusterShared, link: &Sender<LinkJob>) {
     let message: NodeMessage = match serde_json::from_slice(payload) {
         Ok(message) => message,
         Err(e) => {
@@ -120,17 +120,17 @@ fn on_node_message(payload: &[u8], service: &Service, shared: &ClusterShared, li
         NodeMessage::State(state) if state.node != shared.node => on_state(state, service, shared, link),
         NodeMessage::Goodbye { node } if node != shared.node => on_goodbye(node, service, shared),
         NodeMessage::Sync { node, .. } if node == shared.node => {
-            let _ = link.send(Command::SendFull);
+            let _ = link.send(LinkJob::SendFull);
         }
         NodeMessage::Hello { node } if node != shared.node => {
-            let _ = link.send(Command::SendFull);
+            let _ = link.send(LinkJob::SendFull);
         }
         _ => {}
     }
 }
 
 /// Another node's state: into the view; what its snapshot changed is told to our members.
-fn on_state(state: NodeState, service: &Service, shared: &ClusterShared, link: &Sender<Command>) {
+fn on_state(state: NodeState, service: &Service, shared: &ClusterShared, link: &Sender<LinkJob>) {
     let node = state.node;
     let applied = shared.view_mut().apply(state, Instant::now());
     if applied.joined {
@@ -141,7 +141,7 @@ fn on_state(state: NodeState, service: &Service, shared: &ClusterShared, link: &
         log::info!("cluster: node {node}'s snapshot changed {changes} users' presence; {told} announced here");
     }
     if applied.ask_sync {
-        let _ = link.send(Command::AskSync(node));
+        let _ = link.send(LinkJob::AskSync(node));
     }
 }
 

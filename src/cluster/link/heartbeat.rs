@@ -7,7 +7,7 @@ use std::net::Shutdown;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use super::{Link, Registry};
+use super::{Link, NodeSource};
 use crate::cluster::healing;
 use crate::cluster::nodes::{NodeMessage, NodeState};
 use crate::cluster::presence::Changes;
@@ -55,13 +55,13 @@ impl Link {
     pub(super) fn send_state(&mut self, heartbeat: bool) {
         let asked = std::mem::take(&mut self.snapshot_asked);
         let changes = if asked {
-            let pending = self.presence.take_delta(&Registry(&self.service));
+            let pending = self.presence.take_delta(&NodeSource(&self.service));
             if !pending.presence.is_empty() {
                 self.publish_state(pending, false);
             }
             self.presence.announced_snapshot()
         } else {
-            self.presence.take(&Registry(&self.service), heartbeat)
+            self.presence.take(&NodeSource(&self.service), heartbeat)
         };
         if !heartbeat && !changes.full && changes.presence.is_empty() {
             return;
