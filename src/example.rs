@@ -9,7 +9,6 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::auth::ChannelAction;
 use crate::service::{HandlerError, Profile, Router};
@@ -99,8 +98,8 @@ pub fn handler() -> Router {
         .route("ping", |ctx, _conn, channel, _: serde::de::IgnoredAny| {
             ctx.write_channel("pong", &Pong { timestamp: now_ms() }, channel).map_err(failed)
         })
-        .route("echo", |ctx, conn, _channel, param: Box<RawValue>| {
-            ctx.write_connection("echo", &param, conn.id).map(|_| ()).map_err(failed)
+        .route_raw("echo", |ctx, conn, _channel, param| {
+            ctx.write_connection("echo", param, conn.id).map(|_| ()).map_err(failed)
         })
         .route("chat", |ctx, conn, channel, chat: ChatIn| {
             let (text, name) = check_chat(&chat, &conn.profile)?;

@@ -105,6 +105,14 @@ impl Harness {
         self.turn();
     }
 
+    /// Bytes from the peer, read in place (the core unmasks them there), as the worker feeds
+    /// its scratch buffer; no copy, so allocation counts see only the core's own.
+    pub fn feed_in_place(&mut self, token: usize, data: &mut [u8]) {
+        self.core.now = Instant::now();
+        self.core.on_bytes(token, data);
+        self.turn();
+    }
+
     /// The end of a loop turn: flush what is queued, drop what has ended.
     pub fn turn(&mut self) {
         super::worker::flush_dirty(&mut self.core, None);

@@ -2,20 +2,30 @@
 //! one vectored write per loop turn, and counted for backpressure.
 //!
 //! Owns the bytes waiting to be sent to one client. Chunks are `Bytes` handles: a frame
-//! fanned out to ten thousand members is queued ten thousand times but stored once. The
-//! queue holds no heap while empty and idle. It does not decide what a slow consumer is
+//! fanned out to ten thousand members is queued ten thousand times but stored once. A reply
+//! to this connection alone (an echo, an error, a handler's `write_connection`) is not a
+//! shared frame: it is framed straight into the connection's cork buffer, which is sealed into
+//! a chunk before anything else is queued (order is kept) and reused once written, so a steady
+//! echo allocates nothing. The queue holds no heap while empty and idle. It does not decide what a slow consumer is
 //! (the worker compares `queued_bytes` against the route's limit).
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tungstenite::protocol::frame::coding::OpCode;
+
+use crate::wire::frame::put_header;
 
 /// How many chunks one `writev` takes at most.
 const MAX_IOVECS: usize = 64;
 /// A drained queue keeps a ring this small for the next burst (no allocation per message);
 /// a larger one is freed at once, and any ring is freed once the connection goes idle.
 const KEEP_CAPACITY: usize = 8;
+
+/// A written cork keeps this much for the next replies; a bigger one (after a large reply)
+/// is freed at once, and any is freed once the connection goes idle.
+const KEEP_CORK_BYTES: usize = 4096;
 
 /// Outcome of a flush.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -32,12 +42,32 @@ pub struct OutQueue {
     queued_bytes: usize,
     /// The first chunk is partly on the wire: dropping it would break the stream.
     front_started: bool,
+    /// Frames for this connection alone, written in place after every queued chunk.
+    cork: BytesMut,
 }
 
 impl OutQueue {
+    /// Queues a shared frame (after anything corked before it).
     pub fn push(&mut self, chunk: Bytes) {
+        self.seal();
         self.queued_bytes += chunk.len();
         self.chunks.push_back(chunk);
+    }
+
+    /// Frames `payload` as one server frame of `opcode` straight into the cork (a copy of a
+    /// small reply instead of an allocated shared frame).
+    pub fn push_own(&mut self, opcode: OpCode, payload: &[u8]) {
+        let before = self.cork.len();
+        put_header(&mut self.cork, opcode, payload.len());
+        self.cork.put_slice(payload);
+        self.queued_bytes += self.cork.len() - before;
+    }
+
+    /// Moves what is corked into the chunk queue, so later chunks follow it.
+    fn seal(&mut self) {
+        if !self.cork.is_empty() {
+            self.chunks.push_back(self.cork.split().freeze());
+        }
     }
 
     pub fn queued_bytes(&self) -> usize {
@@ -52,7 +82,7 @@ impl OutQueue {
     /// Heap bytes held by the queue's ring (not the shared frames it points at).
     #[cfg_attr(not(any(test, feature = "test-util")), allow(dead_code))]
     pub fn heap_bytes(&self) -> usize {
-        self.chunks.capacity() * std::mem::size_of::<Bytes>()
+        self.chunks.capacity() * std::mem::size_of::<Bytes>() + self.cork.capacity()
     }
 
     /// Frees the ring of an empty queue (an idle connection holds no buffer).
@@ -60,12 +90,16 @@ impl OutQueue {
         if self.chunks.is_empty() && self.chunks.capacity() > 0 {
             self.chunks = VecDeque::new();
         }
+        if self.cork.is_empty() && self.cork.capacity() > 0 {
+            self.cork = BytesMut::new();
+        }
     }
 
     /// Drops everything queued but keeps the ring (harness measurements).
     #[cfg_attr(not(any(test, feature = "test-util")), allow(dead_code))]
     pub fn discard(&mut self) {
         self.chunks.clear();
+        self.cork.clear();
         self.queued_bytes = 0;
     }
 
@@ -74,6 +108,7 @@ impl OutQueue {
     pub fn clear(&mut self) {
         let started = if self.front_started { self.chunks.pop_front() } else { None };
         self.chunks = VecDeque::new();
+        self.cork = BytesMut::new();
         self.queued_bytes = 0;
         if let Some(rest) = started {
             self.push(rest);
@@ -82,6 +117,7 @@ impl OutQueue {
 
     /// Writes as much as the socket takes, `MAX_IOVECS` chunks per system call.
     pub fn flush_into(&mut self, socket: &mut impl Write) -> io::Result<Flushed> {
+        self.seal();
         while !self.chunks.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let count = self.chunks.len().min(MAX_IOVECS);
@@ -98,6 +134,9 @@ impl OutQueue {
         }
         if self.chunks.capacity() > KEEP_CAPACITY {
             self.chunks = VecDeque::new();
+        }
+        if self.cork.capacity() > KEEP_CORK_BYTES {
+            self.cork = BytesMut::new();
         }
         Ok(Flushed::All)
     }

@@ -125,6 +125,17 @@ impl Router {
         self
     }
 
+    /// Handles `cmd` with `f`, its param passed on unparsed (validated JSON, borrowed from the
+    /// message: nothing is allocated). For params that are forwarded as they are.
+    pub fn route_raw<F>(mut self, cmd: &str, f: F) -> Self
+    where
+        F: Fn(&mut Context<'_>, &Connection, &str, &RawValue) -> HandlerResult + Send + Sync + 'static,
+    {
+        let route: Route = Box::new(move |ctx, conn, channel, param| f(ctx, conn, channel, param));
+        self.routes.insert(cmd.to_string(), route);
+        self
+    }
+
     /// Describes `cmd`'s param for clients (e.g. `{"text": string}`): a `bad-param` error for
     /// it then starts with "expected {shape}".
     pub fn describe(mut self, cmd: &str, shape: &str) -> Self {

@@ -127,6 +127,17 @@ pub struct Envelope<'a> {
 }
 
 /// Serializes a message into one complete, shareable text frame.
+/// Serializes one message (compact JSON, no frame header) into `out`, after what it holds.
+pub fn serialize_into<P: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    envelope: Envelope<'_>,
+    cmd: &str,
+    param: &P,
+) -> Result<(), serde_json::Error> {
+    serde_json::to_writer(out, &Outbound { from: envelope.from, channel: envelope.channel, cmd, param })
+}
+
+/// Serializes one message into one complete text frame, once, for any number of recipients.
 pub fn encode<P: Serialize + ?Sized>(
     envelope: Envelope<'_>,
     cmd: &str,

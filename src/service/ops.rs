@@ -39,6 +39,22 @@ pub(crate) trait Dispatch {
     /// Queues a frame on the local members of a channel (only called for `local_worker`).
     fn fan_out_here(&mut self, _channel: &str, _frame: &SharedFrame, _except: Option<ConnId>) {}
 
+    /// A buffer to serialize one message into (empty); give it back with `return_scratch`.
+    /// A worker lends the same one every time, so replies allocate nothing.
+    fn take_scratch(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// Gives back the buffer `take_scratch` lent.
+    fn return_scratch(&mut self, _scratch: Vec<u8>) {}
+
+    /// Sends one serialized message (`payload`, JSON text) to connection `id` on `worker`:
+    /// framed in place for a connection of the caller's own worker, as a frame through the
+    /// inbox otherwise. False if it could not be delivered.
+    fn send_text(&mut self, worker: usize, id: ConnId, payload: &[u8]) -> bool {
+        self.dispatch(worker, Command::ToConn { id, frame: crate::wire::frame::text(payload) })
+    }
+
     /// Runs `command` on `worker`; false if it could not be delivered or did nothing.
     fn dispatch(&mut self, worker: usize, command: Command) -> bool {
         self.shared().inboxes.get(worker).is_some_and(|inbox| inbox.send(command))
@@ -121,9 +137,12 @@ pub(crate) fn write_connection<P: Serialize + ?Sized>(
     let Some(worker) = d.locate(&id) else {
         return Ok(false);
     };
-    let frame = encode(envelope, cmd, param)?;
+    let mut payload = d.take_scratch();
+    let serialized = super::message::serialize_into(&mut payload, envelope, cmd, param);
+    let sent = serialized.map(|()| d.send_text(worker, id, &payload));
+    d.return_scratch(payload);
     tap_out(d, "conn", Target { conn: Some(id), ..Target::default() }, cmd, param);
-    Ok(d.dispatch(worker, Command::ToConn { id, frame }))
+    Ok(sent?)
 }
 
 pub(crate) fn write_channel<P: Serialize + ?Sized>(

@@ -42,7 +42,7 @@ use indexmap::IndexSet;
 /// The worker's maps are looked up per message: a fast, randomly seeded hasher.
 type FastHash = foldhash::fast::RandomState;
 use slab::Slab;
-use tungstenite::protocol::frame::coding::{Data, OpCode};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use super::conn::{Conn, Expiry, Phase, RateBucket, RateVerdict, MAX_PENDING_PONGS};
 use super::frames::{Flow, FrameEvent};
@@ -85,6 +85,9 @@ struct CommonFrames {
     close_connection: SharedFrame,
 }
 
+/// The largest reply buffer a worker keeps between messages.
+const REPLY_SCRATCH_KEEP: usize = 64 * 1024;
+
 pub struct WorkerCore {
     pub index: usize,
     pub conns: Slab<Conn>,
@@ -100,6 +103,8 @@ pub struct WorkerCore {
     tick: Duration,
     /// When every open connection is next pinged (one shared ping frame per worker).
     next_ping: Instant,
+    /// The buffer replies to one connection are serialized into (lent to `ops`).
+    reply_scratch: Vec<u8>,
     /// Presence changes of big channels, waiting to be sent coalesced.
     pending_presence: presence::PendingPresence,
 }
@@ -122,6 +127,7 @@ impl WorkerCore {
             tick: service.shared.config.tick(),
             next_ping: Instant::now() + service.shared.config.ping_interval,
             pending_presence: Default::default(),
+            reply_scratch: Vec::new(),
             service,
             routes,
             common,
@@ -202,6 +208,24 @@ fn mark(conn: &mut Conn, token: usize, dirty: &mut Vec<usize>) {
 }
 
 impl Dispatch for WorkerCore {
+    fn take_scratch(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.reply_scratch)
+    }
+
+    fn return_scratch(&mut self, mut scratch: Vec<u8>) {
+        scratch.clear();
+        if scratch.capacity() <= REPLY_SCRATCH_KEEP {
+            self.reply_scratch = scratch;
+        }
+    }
+
+    fn send_text(&mut self, worker: usize, id: ConnId, payload: &[u8]) -> bool {
+        if worker != self.index {
+            return self.dispatch(worker, Command::ToConn { id, frame: frame::text(payload) });
+        }
+        self.with_conn(id, |core, token| core.queue_own(token, OpCode::Data(Data::Text), payload))
+    }
+
     fn service(&self) -> Service {
         self.service.clone()
     }

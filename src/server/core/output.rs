@@ -34,6 +34,23 @@ impl WorkerCore {
         queue_on(conn, token, frame, &mut self.dirty, &self.service.shared.stats[self.index]);
     }
 
+    /// Queues a data frame for this connection alone, framed into its cork (no shared frame,
+    /// no allocation in steady state): echoes and replies.
+    pub fn queue_own(&mut self, token: usize, opcode: OpCode, payload: &[u8]) {
+        let Some(conn) = self.conns.get_mut(token).filter(|c| c.is_open()) else {
+            return;
+        };
+        let before = conn.out.queued_bytes();
+        conn.out.push_own(opcode, payload);
+        let len = (conn.out.queued_bytes() - before) as u64;
+        conn.counters.messages_out += 1;
+        conn.counters.bytes_out += len;
+        let stats = &self.service.shared.stats[self.index];
+        bump(&stats.messages_out, 1);
+        bump(&stats.bytes_out, len);
+        mark(conn, token, &mut self.dirty);
+    }
+
     /// Queues a control frame (pong), allowed while open.
     pub(super) fn queue_pong(&mut self, token: usize, ping_payload: &[u8]) {
         let Some(conn) = self.conns.get(token).filter(|c| c.is_open()) else { return };
@@ -46,7 +63,7 @@ impl WorkerCore {
             return;
         }
         conn.pending_pongs += 1;
-        conn.out.push(frame::pong(ping_payload));
+        conn.out.push_own(OpCode::Control(Control::Pong), ping_payload);
         self.mark_dirty(token);
     }
 

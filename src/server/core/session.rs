@@ -58,10 +58,8 @@ impl WorkerCore {
         stats.message_bytes.observe(payload.len() as u64);
         let routes = self.routes.clone();
         match (&routes.sockets[conn.route as usize].kind, payload) {
-            (SocketKind::Echo, Payload::Text(text)) => self.queue(token, frame::text(text.as_bytes())),
-            (SocketKind::Echo, Payload::Binary(data)) => {
-                self.queue(token, frame::encode(OpCode::Data(Data::Binary), data))
-            }
+            (SocketKind::Echo, Payload::Text(text)) => self.queue_own(token, OpCode::Data(Data::Text), text.as_bytes()),
+            (SocketKind::Echo, Payload::Binary(data)) => self.queue_own(token, OpCode::Data(Data::Binary), data),
             (SocketKind::Json(_), Payload::Binary(_)) => {
                 self.send_error(token, "bad-message", "binary messages are not supported; send JSON text")
             }
