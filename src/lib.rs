@@ -74,6 +74,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod api;
 pub mod auth;
 pub mod cluster;
 pub mod config;

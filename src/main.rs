@@ -5,6 +5,7 @@
 //! admin interface and `/healthz` until SIGINT or SIGTERM.
 
 use switchyard::admin::{self, AdminOptions};
+use switchyard::api::{self, ApiOptions};
 use switchyard::{auth, cluster, example, Config, HttpResponse, Server};
 
 fn main() {
@@ -35,5 +36,7 @@ fn serve(config: Config) -> Result<(), switchyard::Error> {
         .http("/client/switchyard.js", |_, _| {
             HttpResponse::new(200, "text/javascript; charset=utf-8", example::CLIENT_JS)
         });
+    let api_options = ApiOptions { key: api::auth::key_from_config(&config)?, max_body: config.api_max_body };
+    let server = api::install(server, api_options);
     admin::install(server, admin).run()
 }

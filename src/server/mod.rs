@@ -169,6 +169,12 @@ impl Server {
         (self.service, self.routes, self.polls)
     }
 
+    /// Lets requests under `prefix` carry bodies up to `limit` bytes (others: 64 KiB).
+    pub fn body_limit(mut self, prefix: &str, limit: usize) -> Self {
+        self.routes.set_body_limit(prefix, limit);
+        self
+    }
+
     /// Binds the listeners and starts the workers.
     pub fn start(self) -> Result<Running, Error> {
         let listeners = listener::bind_all(self.config.listen, self.polls.len())?;

@@ -49,6 +49,8 @@ pub struct Routes {
     pub sockets: Vec<SocketRoute>,
     http: HashMap<String, HttpHandler>,
     prefixes: Vec<(String, HttpHandler)>,
+    /// Paths under these prefixes take request bodies up to the given size (else 64 KiB).
+    body_limits: Vec<(String, usize)>,
 }
 
 impl Routes {
@@ -67,6 +69,18 @@ impl Routes {
     pub fn add_http_prefix(&mut self, prefix: &str, handler: HttpHandler) {
         self.prefixes.push((prefix.to_string(), handler));
         self.prefixes.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+    }
+
+    /// Lets requests under `prefix` carry bodies up to `limit` bytes.
+    pub fn set_body_limit(&mut self, prefix: &str, limit: usize) {
+        self.body_limits.retain(|(p, _)| p != prefix);
+        self.body_limits.push((prefix.to_string(), limit));
+    }
+
+    /// The largest request body accepted on `path`.
+    pub fn body_limit(&self, path: &str) -> usize {
+        let limit = self.body_limits.iter().find(|(p, _)| path.starts_with(p.as_str())).map(|(_, l)| *l);
+        limit.unwrap_or(super::http::MAX_BODY_BYTES)
     }
 
     /// The index of the WebSocket route for `path`.

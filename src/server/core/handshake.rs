@@ -15,7 +15,8 @@ impl WorkerCore {
             return;
         };
         received.extend_from_slice(data);
-        match http::parse_request(received, conn.remote) {
+        let routes = &self.routes;
+        match http::parse_request_limited(received, conn.remote, &|path| routes.body_limit(path)) {
             Ok(Parse::Partial) => {}
             Err(response) => self.reject(token, response),
             Ok(Parse::Complete(request, used)) => {
