@@ -37,6 +37,6 @@ fn serve(config: Config) -> Result<(), switchyard::Error> {
             HttpResponse::new(200, "text/javascript; charset=utf-8", example::CLIENT_JS)
         });
     let api_options = ApiOptions { key: api::auth::key_from_config(&config)?, max_body: config.api_max_body };
-    let server = api::install(server, api_options);
+    let server = api::install_edge(api::install(server, api_options), &config)?;
     admin::install(server, admin).run()
 }

@@ -14,6 +14,8 @@
 pub mod auth;
 pub mod batch;
 pub mod calls;
+pub mod edge;
+pub mod proxy;
 pub mod queries;
 
 use std::sync::Arc;
@@ -106,6 +108,18 @@ fn batch(request: &HttpRequest, service: &Service) -> HttpResponse {
 
 fn answer(status: u16, body: Value) -> HttpResponse {
     HttpResponse::json(status, body.to_string())
+}
+
+/// Adds the edge socket route (`/socket`), its events proxied to the backend when the
+/// flags name one.
+pub fn install_edge(server: Server, config: &crate::Config) -> Result<Server, crate::Error> {
+    match proxy::ProxyOptions::from_config(config) {
+        Some(options) => {
+            let proxy = proxy::HttpProxy::start(options, &server.service())?;
+            Ok(server.proxied_socket(edge::PATH, edge::Edge, proxy))
+        }
+        None => Ok(server.socket(edge::PATH, edge::Edge)),
+    }
 }
 
 /// `{"error": message}` with `status`.

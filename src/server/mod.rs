@@ -32,6 +32,7 @@ use mio::{Poll, Waker};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::service::bus::{self, InboxReceiver};
+use crate::service::proxy::EventProxy;
 use crate::service::{Error, Handler, Service};
 pub use http::{HttpRequest, HttpResponse};
 use routes::Routes;
@@ -87,8 +88,19 @@ impl Server {
             max_message_bytes: self.config.max_message_bytes,
             send_buffer_bytes: self.config.send_buffer_bytes,
             authenticator: self.authenticator.clone(),
+            proxy: None,
         };
         self.routes.add_socket(route);
+        self
+    }
+
+    /// A WebSocket route whose events also go to a backend through `proxy` (the connect
+    /// event at the upgrade; subscribe and command events as `handler` asks).
+    pub fn proxied_socket(mut self, path: &str, handler: impl Handler, proxy: Arc<dyn EventProxy>) -> Self {
+        self = self.socket(path, handler);
+        if let Some(route) = self.routes.sockets.iter_mut().find(|r| &*r.path == path) {
+            route.proxy = Some(proxy);
+        }
         self
     }
 
@@ -123,6 +135,7 @@ impl Server {
             max_message_bytes: 4096,
             send_buffer_bytes: self.config.send_buffer_bytes,
             authenticator: Some(Arc::new(authenticator)),
+            proxy: None,
         };
         self.routes.add_socket(route);
         self
@@ -138,6 +151,7 @@ impl Server {
             max_message_bytes: max,
             send_buffer_bytes: self.config.send_buffer_bytes.max(max.saturating_mul(2)),
             authenticator: None,
+            proxy: None,
         };
         self.routes.add_socket(route);
         self

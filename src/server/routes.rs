@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::auth::Authenticator;
+use crate::service::proxy::EventProxy;
 use crate::service::{Handler, Service};
 use crate::wire::http::{HttpRequest, HttpResponse};
 
@@ -40,6 +41,8 @@ pub struct SocketRoute {
     pub send_buffer_bytes: usize,
     /// Who may upgrade, and as whom; `None`: everyone, anonymously.
     pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// The backend that hears this route's events (connect, subscribe, command), if any.
+    pub proxy: Option<Arc<dyn EventProxy>>,
 }
 
 /// Every route of a server, built before it starts and then read-only.

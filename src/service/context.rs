@@ -30,6 +30,11 @@ impl<'a> Context<'a> {
         self.core.service()
     }
 
+    /// The worker core (for the edge layer's proxied events).
+    pub(crate) fn core(&mut self) -> &mut WorkerCore {
+        self.core
+    }
+
     /// The connection whose event is being handled.
     pub fn current(&self) -> Option<ConnId> {
         self.current

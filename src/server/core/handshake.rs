@@ -14,6 +14,9 @@ impl WorkerCore {
         let Phase::Handshake { received, .. } = &mut conn.phase else {
             return;
         };
+        if self.proxied.is_parked(token) {
+            return self.on_parked_bytes(token, data);
+        }
         received.extend_from_slice(data);
         let routes = &self.routes;
         match http::parse_request_limited(received, conn.remote, &|path| routes.body_limit(path)) {
@@ -76,11 +79,30 @@ impl WorkerCore {
     ) {
         let routes = self.routes.clone();
         let route = &routes.sockets[route_index];
+        if route.proxy.as_ref().is_some_and(|p| p.handles(ProxyEvent::Connect)) {
+            return self.ask_backend_to_connect(token, route_index, request, accept, leftover);
+        }
         let admission = self.admit(route, request);
         let (channel, profile) = match admission {
             Ok(admitted) => admitted,
             Err(response) => return self.reject(token, response),
         };
+        self.open_session(token, route_index, request, (channel, profile), accept, leftover);
+    }
+
+    /// The session after a successful admission: the `101`, the registry, the channel,
+    /// `on_open`, then whatever the client sent after its request.
+    pub(super) fn open_session(
+        &mut self,
+        token: usize,
+        route_index: usize,
+        request: &HttpRequest,
+        (channel, profile): (String, Option<Profile>),
+        accept: &str,
+        leftover: &mut [u8],
+    ) {
+        let routes = self.routes.clone();
+        let route = &routes.sockets[route_index];
         let id = ConnId::new_v4();
         let Some(conn) = self.conns.get_mut(token) else {
             self.service.shared.limits.release(request.remote.ip());

@@ -18,6 +18,7 @@
 //! - `timers.rs`    the periodic sweep
 //! - `commands.rs`  bus commands from other threads
 //! - `isolation.rs` application code run so that its panics cost one connection, not the worker
+//! - `proxied.rs`   events waiting on the backend (event proxy): parked upgrades, answers in order
 
 mod admission;
 mod channels;
@@ -28,6 +29,7 @@ mod lifecycle;
 mod output;
 pub use output::AfterWrite;
 mod presence;
+mod proxied;
 mod rate;
 mod session;
 mod timers;
@@ -55,6 +57,7 @@ use crate::service::connection::{ConnId, Connection, Profile};
 use crate::service::limits::Full;
 use crate::service::message::{error_frame, Inbound};
 use crate::service::ops::{self, Dispatch};
+use crate::service::proxy::ProxyEvent;
 use crate::service::stats::{bump, WorkerStats};
 use crate::service::tap::TapEvent;
 use crate::service::{Context, Service, Shared};
@@ -102,6 +105,8 @@ pub struct WorkerCore {
     next_ping: Instant,
     /// Presence changes of big channels, waiting to be sent coalesced.
     pending_presence: presence::PendingPresence,
+    /// Connections waiting on the backend (event proxy).
+    proxied: proxied::Proxied,
 }
 
 impl WorkerCore {
@@ -125,6 +130,7 @@ impl WorkerCore {
             service,
             routes,
             common,
+            proxied: Default::default(),
         }
     }
 
