@@ -386,3 +386,75 @@ fn without_a_proxy_the_edge_route_publishes_under_the_channel_policy() {
     send(&mut a, json!({"channel": "side", "cmd": "publish", "param": 1}));
     assert_eq!(recv_cmd(&mut a, "publish")["channel"], "side");
 }
+
+/// `examples/backend/chat.py` as a child process; killed on drop.
+struct PythonBackend {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl PythonBackend {
+    fn start(port: u16, switchyard: SocketAddr, key: &str) -> PythonBackend {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/backend/chat.py");
+        let mut child = std::process::Command::new("python3")
+            .args([
+                script,
+                "--port",
+                &port.to_string(),
+                "--switchyard",
+                &format!("http://{switchyard}"),
+                "--api-key",
+                key,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the example backend");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.contains("listening on"), "{line}");
+        PythonBackend { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+    }
+
+    /// Logs in as `name`; the session cookie.
+    fn login(&self, name: &str) -> String {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        write!(stream, "GET /login?name={name} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        let start = reply.find("chat_session=").expect("a session cookie");
+        reply[start..].split(';').next().unwrap().to_string()
+    }
+}
+
+impl Drop for PythonBackend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_example_backend_runs_a_chat() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/events");
+    let server = Binary::start(&["--proxy-url", &url, "--api-key", "example-key"]);
+    let backend = PythonBackend::start(port, server.addr, "example-key");
+    let (status, reason) = refused(server.addr, "/socket?ch=lobby", "chat_session=forged");
+    assert_eq!((status, reason.trim()), (401, "log in first"));
+    let mut alice = connect_with_cookie(server.addr, "/socket?ch=lobby", &backend.login("alice")).expect("alice");
+    let mut bob = connect_with_cookie(server.addr, "/socket?ch=lobby", &backend.login("bob")).expect("bob");
+    command(&mut bob, "history", Value::Null);
+    assert_eq!(recv_cmd(&mut bob, "history")["param"], json!([]));
+
+    command(&mut alice, "chat", json!({"text": "hello from alice"}));
+    assert!(recv_cmd(&mut alice, "sent")["param"]["time"].is_u64());
+    let chat = recv_cmd(&mut bob, "chat");
+    assert_eq!((chat["channel"].as_str(), chat["param"]["user"].as_str()), (Some("lobby"), Some("alice")));
+    assert_eq!(chat["param"]["text"], "hello from alice");
+    command(&mut bob, "history", Value::Null);
+    assert_eq!(recv_cmd(&mut bob, "history")["param"][0]["text"], "hello from alice");
+    command(&mut alice, "chat", json!({"text": ""}));
+    assert_eq!(recv_cmd(&mut alice, "error")["param"]["code"], "bad-param");
+    command(&mut alice, "join-room", json!({"room": "staff-room"}));
+    assert_eq!(recv_cmd(&mut alice, "error")["param"]["message"], "staff rooms are for staff");
+}
