@@ -211,3 +211,62 @@ fn a_batch_runs_in_order_or_not_at_all() {
     send(&mut client, json!({"cmd": "echo", "param": "marker"}));
     assert_eq!(recv(&mut client)["param"], "marker", "nothing of the refused batches arrived");
 }
+
+/// Reads one response with a `Content-Length` body: the status line, and the body.
+fn read_response(reader: &mut std::io::BufReader<std::net::TcpStream>) -> (String, String) {
+    use std::io::{BufRead, Read};
+    let (mut status, mut length, mut connection) = (String::new(), 0, String::new());
+    reader.read_line(&mut status).expect("status line");
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("header");
+        if line.trim().is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').expect("a header");
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => length = value.trim().parse().expect("length"),
+            "connection" => connection = value.trim().to_string(),
+            _ => {}
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("body");
+    (format!("{} / {connection}", status.trim()), String::from_utf8_lossy(&body).into_owned())
+}
+
+#[test]
+fn a_backend_keeps_its_connection_across_calls() {
+    use std::io::Write;
+    let server = Binary::start(&["--api-key", KEY]);
+    let mut client = connect(server.addr, "/example/socket?ch=kept");
+    sync(&mut client);
+    let stream = std::net::TcpStream::connect(server.addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = std::io::BufReader::new(stream);
+    let request = |i: usize| {
+        let body = json!({"channel": "kept", "cmd": "news", "param": i}).to_string();
+        let head = format!("POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: apikey {KEY}\r\n");
+        format!("{head}Content-Length: {}\r\n\r\n{body}", body.len())
+    };
+    for i in 0..3 {
+        writer.write_all(request(i).as_bytes()).unwrap();
+        assert_eq!(read_response(&mut reader), ("HTTP/1.1 200 OK / keep-alive".into(), r#"{"ok":true}"#.into()));
+    }
+    let pipelined = format!("{}{}", request(3), request(4));
+    writer.write_all(pipelined.as_bytes()).unwrap();
+    for _ in 3..5 {
+        assert_eq!(read_response(&mut reader).0, "HTTP/1.1 200 OK / keep-alive");
+    }
+    let bad = "POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+    writer.write_all(bad.as_bytes()).unwrap();
+    assert_eq!(read_response(&mut reader).0, "HTTP/1.1 401 Unauthorized / keep-alive");
+    writer.write_all(request(5).replace("HTTP/1.1\r\n", "HTTP/1.1\r\nConnection: close\r\n").as_bytes()).unwrap();
+    assert_eq!(read_response(&mut reader).0, "HTTP/1.1 200 OK / close");
+    for i in 0..6 {
+        assert_eq!(next_news(&mut client)["param"], i);
+    }
+    let (status, _) = http_call(server.addr, "GET", "/healthz", &[], b"");
+    assert_eq!(status, 200, "other routes still close");
+}

@@ -48,6 +48,7 @@ pub fn install(server: Server, options: ApiOptions) -> Server {
     }
     server
         .body_limit(PREFIX, options.max_body)
+        .keep_alive(PREFIX)
         .http_prefix(PREFIX, move |request, service| handle(&guard, request, service))
 }
 

@@ -189,6 +189,13 @@ impl Server {
         self
     }
 
+    /// Keeps HTTP/1.1 connections open between requests under `prefix` (a backend calling
+    /// the server API reuses its connection); other plain requests close after the answer.
+    pub fn keep_alive(mut self, prefix: &str) -> Self {
+        self.routes.set_keep_alive(prefix);
+        self
+    }
+
     /// Binds the listeners and starts the workers.
     pub fn start(self) -> Result<Running, Error> {
         let listeners = listener::bind_all(self.config.listen, self.polls.len())?;

@@ -54,6 +54,8 @@ pub struct Routes {
     prefixes: Vec<(String, HttpHandler)>,
     /// Paths under these prefixes take request bodies up to the given size (else 64 KiB).
     body_limits: Vec<(String, usize)>,
+    /// Paths under these prefixes keep HTTP/1.1 connections open between requests.
+    keep_alive: Vec<String>,
 }
 
 impl Routes {
@@ -84,6 +86,16 @@ impl Routes {
     pub fn body_limit(&self, path: &str) -> usize {
         let limit = self.body_limits.iter().find(|(p, _)| path.starts_with(p.as_str())).map(|(_, l)| *l);
         limit.unwrap_or(super::http::MAX_BODY_BYTES)
+    }
+
+    /// Keeps HTTP/1.1 connections open after answering a request under `prefix`.
+    pub fn set_keep_alive(&mut self, prefix: &str) {
+        self.keep_alive.push(prefix.to_string());
+    }
+
+    /// Whether a request on `path` keeps its connection open.
+    pub fn keeps_alive(&self, path: &str) -> bool {
+        self.keep_alive.iter().any(|prefix| path.starts_with(prefix.as_str()))
     }
 
     /// The index of the WebSocket route for `path`.

@@ -90,10 +90,19 @@ impl HttpResponse {
         self
     }
 
-    /// The response on the wire.
+    /// The response on the wire; the connection closes after it.
     pub fn to_bytes(&self) -> Bytes {
+        self.encode("close")
+    }
+
+    /// The response on the wire; the connection stays open for the next request.
+    pub fn to_bytes_keep_alive(&self) -> Bytes {
+        self.encode("keep-alive")
+    }
+
+    fn encode(&self, connection: &str) -> Bytes {
         let mut head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {connection}\r\nCache-Control: no-store\r\n",
             self.status,
             reason_phrase(self.status),
             self.content_type,
