@@ -62,9 +62,10 @@ fn read_response(reader: &mut BufReader<TcpStream>) -> io::Result<(u16, Vec<u8>)
     Ok((status, body))
 }
 
-/// A blocking WebSocket client.
+/// A blocking WebSocket client (buffered reads: one syscall for many frames).
 pub struct WsClient {
     stream: TcpStream,
+    reader: BufReader<TcpStream>,
 }
 
 impl WsClient {
@@ -82,7 +83,7 @@ impl WsClient {
         if !head.starts_with(b"HTTP/1.1 101") {
             return Err(io::Error::other(format!("upgrade refused: {}", String::from_utf8_lossy(&head))));
         }
-        Ok(WsClient { stream })
+        Ok(WsClient { reader: BufReader::with_capacity(256 * 1024, stream.try_clone()?), stream })
     }
 
     pub fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
@@ -99,22 +100,22 @@ impl WsClient {
     pub fn read_text(&mut self) -> io::Result<Vec<u8>> {
         loop {
             let mut header = [0u8; 2];
-            self.stream.read_exact(&mut header)?;
+            self.reader.read_exact(&mut header)?;
             let length = match header[1] & 0x7f {
                 126 => {
                     let mut ext = [0u8; 2];
-                    self.stream.read_exact(&mut ext)?;
+                    self.reader.read_exact(&mut ext)?;
                     u16::from_be_bytes(ext) as usize
                 }
                 127 => {
                     let mut ext = [0u8; 8];
-                    self.stream.read_exact(&mut ext)?;
+                    self.reader.read_exact(&mut ext)?;
                     u64::from_be_bytes(ext) as usize
                 }
                 n => n as usize,
             };
             let mut payload = vec![0; length];
-            self.stream.read_exact(&mut payload)?;
+            self.reader.read_exact(&mut payload)?;
             match header[0] & 0x0f {
                 wire::OPCODE_TEXT => return Ok(payload),
                 wire::OPCODE_PING => {
