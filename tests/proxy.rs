@@ -31,6 +31,8 @@ type Behaviour = Arc<dyn Fn(&Value) -> Answer + Send + Sync>;
 struct Backend {
     addr: SocketAddr,
     events: Arc<Mutex<Vec<Value>>>,
+    /// TCP connections accepted (keep-alive: far fewer than calls).
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Backend {
@@ -40,13 +42,16 @@ impl Backend {
         let events = Arc::new(Mutex::new(Vec::new()));
         let behaviour: Behaviour = Arc::new(behaviour);
         let recorded = events.clone();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = connections.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let (behaviour, recorded) = (behaviour.clone(), recorded.clone());
                 std::thread::spawn(move || serve_connection(stream, &behaviour, &recorded));
             }
         });
-        Backend { addr, events }
+        Backend { addr, events, connections }
     }
 
     fn url(&self) -> String {
@@ -291,6 +296,8 @@ fn replies_keep_the_order_of_the_commands() {
     for i in 0..200 {
         assert_eq!(recv_cmd(&mut client, "jitter")["param"], i);
     }
+    let connections = backend.connections.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(connections <= 8, "200 calls over {connections} kept-alive connections");
 }
 
 #[test]
