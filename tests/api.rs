@@ -205,6 +205,15 @@ fn a_batch_runs_in_order_or_not_at_all() {
     assert_eq!(status, 400, "{reply}");
     assert_eq!(reply["item"], 2);
     assert!(reply["error"].as_str().unwrap().contains("channel"), "{reply}");
+    let text = "z".repeat(2000);
+    let big: Vec<Value> =
+        (0..1000).map(|i| json!({"op": "publish", "channel": "feed", "cmd": "big", "param": [i, text]})).collect();
+    let big = Value::Array(big).to_string();
+    assert!(big.len() > 2_000_000);
+    assert_eq!(api(addr, "POST", "batch", &big).0, 200, "2 MB: within the default --api-max-body");
+    for i in 0..1000 {
+        assert_eq!(recv_cmd(&mut client, "big")["param"][0], i);
+    }
     for body in ["[]", "[1]", r#"[{"op":"nope"}]"#, "{\"op\":\"publish\"\n{"] {
         assert_eq!(api(addr, "POST", "batch", body).0, 400, "{body}");
     }

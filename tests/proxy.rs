@@ -465,3 +465,30 @@ fn the_example_backend_runs_a_chat() {
     command(&mut alice, "join-room", json!({"room": "staff-room"}));
     assert_eq!(recv_cmd(&mut alice, "error")["param"]["message"], "staff rooms are for staff");
 }
+
+#[test]
+fn the_connect_proxy_works_beside_jwt() {
+    const SECRET: &str = "a proxy test secret of at least thirty-two bytes";
+    let backend = Backend::start(|event: &Value| match event["headers"]["cookie"].as_str() {
+        Some("session=alice") => ok(json!({"user": {"id": "alice"}})),
+        _ => ok(json!({})),
+    });
+    let server = Binary::start(&["--proxy-connect-url", &backend.url(), "--jwt-secret", SECRET, "--require-auth"]);
+    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+    let token =
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &json!({"sub": "bob", "exp": exp}), &key).unwrap();
+    let with_token = connect_with_cookie(server.addr, &format!("/socket?ch=both&token={token}"), "");
+    let _bob = with_token.expect("the JWT's user, the backend answering {}");
+    let _alice = connect_with_cookie(server.addr, "/socket?ch=both", "session=alice").expect("the backend's user");
+    let (_, presence) = http_call(server.addr, "GET", "/api/presence?channel=both", &[], b"");
+    let users: Value = serde_json::from_str(&presence).unwrap();
+    let mut users: Vec<&str> = users["users"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    users.sort();
+    assert_eq!(users, ["alice", "bob"]);
+    let (status, body) = refused(server.addr, "/socket?ch=both", "");
+    assert_eq!((status, body.trim()), (401, "authentication required"), "neither: --require-auth refuses");
+    let (status, _) = refused(server.addr, "/socket?ch=both&token=forged", "session=alice");
+    assert_eq!(status, 401, "a bad token is refused before the backend is asked");
+    assert_eq!(backend.events("connect").len(), 3);
+}
