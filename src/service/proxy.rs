@@ -162,6 +162,16 @@ pub enum ProxyFailure {
 }
 
 impl ProxyFailure {
+    /// What the client is told: no addresses, no backend error text (those are logged).
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            ProxyFailure::Unavailable(_) => "the backend is unavailable",
+            ProxyFailure::Timeout => "the backend did not answer in time",
+            ProxyFailure::BadAnswer(_) => "the backend's answer was not understood",
+            ProxyFailure::QueueFull => "too many calls waiting for the backend",
+        }
+    }
+
     /// The `code` of the client's `error` message.
     pub fn code(&self) -> &'static str {
         match self {

@@ -6,8 +6,10 @@
 //! `backend-unavailable`), so a stalled backend holds at most concurrency + queue calls in
 //! memory; an event loop never waits here.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::client::Client;
 use super::{events, Urls};
@@ -58,11 +60,23 @@ fn serve(receiver: &Mutex<Receiver<ProxyCall>>, client: &Client, urls: &Urls, se
         let Ok(call) = next else { return };
         let answer = events::call(client, urls, &call.request);
         if let Err(failure) = &answer {
-            log::debug!("proxy: {failure}");
+            log_failure(failure);
         }
         let answer = ProxyReturn { token: call.token, ticket: call.ticket, seq: call.seq, answer };
         if let Some(inbox) = service.shared.inboxes.get(call.worker) {
             inbox.send(Command::Proxied(Box::new(answer)));
         }
+    }
+}
+
+/// Logs a failed call: at most one warning a second (a dead backend fails every call), the
+/// rest at debug level; `/metrics` counts them all.
+fn log_failure(failure: &crate::service::proxy::ProxyFailure) {
+    static LAST_WARNING: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if LAST_WARNING.swap(now, Ordering::Relaxed) != now {
+        log::warn!("event proxy: {failure}");
+    } else {
+        log::debug!("event proxy: {failure}");
     }
 }

@@ -173,7 +173,7 @@ impl WorkerCore {
                     ProxyFailure::BadAnswer(_) => 502,
                     _ => 503,
                 };
-                return self.reject(token, HttpResponse::text(status, &failure.to_string()));
+                return self.reject(token, HttpResponse::text(status, failure.public_message()));
             }
         };
         let ConnectAnswer { user, channels, refuse } = answer;
@@ -204,7 +204,7 @@ impl WorkerCore {
         match answer {
             Err(failure) => {
                 self.service.shared.proxy_stats.count_failure(&failure);
-                self.send_error(token, failure.code(), &failure.to_string());
+                self.send_error(token, failure.code(), failure.public_message());
             }
             Ok(ProxyAnswer::Subscribe(channel, verdict)) if verdict.allow => {
                 self.join_here(token, &channel);
