@@ -116,7 +116,7 @@ impl WorkerCore {
             Err(response) => return self.reject(token, response),
         };
         if request.query_param("ch").is_some_and(|ch| !valid_channel_name(&ch)) {
-            return self.reject(token, HttpResponse::text(400, "invalid channel name"));
+            return self.reject(token, HttpResponse::text(400, &format!("invalid channel name: {CHANNEL_NAME_RULE}")));
         }
         let Some(proxy) = route.proxy else { return };
         let ticket = ConnId::new_v4();
