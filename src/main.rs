@@ -2,7 +2,9 @@
 //! (`Config::from_env_and_args`; a bad value is printed and exits 2), sets up logging
 //! (`RUST_LOG`, default `info`), wires authentication (JWT), the channel authorizer and the
 //! Redis cluster link when asked, and serves the example chat app, the raw `/echo` route, the
-//! admin interface and `/healthz` until SIGINT or SIGTERM.
+//! server API (`/api/`), the edge route `/socket` (its events proxied to a backend when
+//! `--proxy-url` or a per-event URL is set), the admin interface and `/healthz` until SIGINT
+//! or SIGTERM.
 
 use switchyard::admin::{self, AdminOptions};
 use switchyard::api::{self, ApiOptions};
