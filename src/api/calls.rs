@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use crate::wire::channel::valid_channel_name;
 use crate::service::message::null;
 use crate::service::{ConnId, Service};
+use crate::wire::channel::valid_channel_name;
 
 /// Longest `cmd` accepted.
 const MAX_CMD: usize = 128;

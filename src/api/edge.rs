@@ -13,9 +13,9 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::server::routes::valid_channel_name;
 use crate::service::proxy::{CommandEvent, ProxyEvent, ProxyRequest, SubscribeEvent};
 use crate::service::{Connection, Context, Handler, HandlerError, HandlerResult};
+use crate::wire::channel::valid_channel_name;
 
 /// The path of the edge route.
 pub const PATH: &str = "/socket";
@@ -44,7 +44,7 @@ impl Handler for Edge {
                 ctx.leave(conn.id, &room(cmd, param)?);
                 Ok(())
             }
-            _ if ctx.core().proxies(conn.id, ProxyEvent::Command) => {
+            _ if ctx.proxies(conn.id, ProxyEvent::Command) => {
                 let event = CommandEvent {
                     conn: conn.id,
                     user: conn.profile.id.clone(),
@@ -52,7 +52,7 @@ impl Handler for Edge {
                     cmd: cmd.to_string(),
                     param: param.to_owned(),
                 };
-                ctx.core().proxy_call(conn.id, ProxyRequest::Command(event));
+                ctx.proxy(conn.id, ProxyRequest::Command(event));
                 Ok(())
             }
             "publish" => ctx.write_channel("publish", param, channel).map_err(|e| HandlerError::other(e.to_string())),
@@ -72,9 +72,9 @@ fn room(cmd: &str, param: &RawValue) -> Result<String, HandlerError> {
 
 /// Joins through the subscribe proxy, or straight away under the channel policy.
 fn join(ctx: &mut Context<'_>, conn: &Connection, room: String) -> HandlerResult {
-    if ctx.core().proxies(conn.id, ProxyEvent::Subscribe) {
+    if ctx.proxies(conn.id, ProxyEvent::Subscribe) {
         let event = SubscribeEvent { conn: conn.id, user: conn.profile.id.clone(), channel: room };
-        ctx.core().proxy_call(conn.id, ProxyRequest::Subscribe(event));
+        ctx.proxy(conn.id, ProxyRequest::Subscribe(event));
     } else {
         ctx.join(conn.id, &room);
     }

@@ -4,9 +4,9 @@
 
 use serde_json::{json, Value};
 
-use crate::wire::channel::valid_channel_name;
 use crate::server::HttpRequest;
 use crate::service::Service;
+use crate::wire::channel::valid_channel_name;
 
 /// Every channel with members on this node.
 pub fn channels(service: &Service) -> Value {

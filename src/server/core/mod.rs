@@ -237,4 +237,12 @@ impl Dispatch for WorkerCore {
         }
         self.service.shared.inboxes.get(worker).is_some_and(|inbox| inbox.send(command))
     }
+
+    fn proxies(&self, id: ConnId, event: ProxyEvent) -> bool {
+        self.route_proxies(id, event)
+    }
+
+    fn proxy(&mut self, id: ConnId, request: crate::service::proxy::ProxyRequest) {
+        self.proxy_call(id, request);
+    }
 }

@@ -67,7 +67,7 @@ impl Proxied {
 
 impl WorkerCore {
     /// Whether connection `id`'s route sends `event` to a backend.
-    pub(crate) fn proxies(&self, id: ConnId, event: ProxyEvent) -> bool {
+    pub(super) fn route_proxies(&self, id: ConnId, event: ProxyEvent) -> bool {
         self.route_proxy(id).is_some_and(|proxy| proxy.handles(event))
     }
 
@@ -78,7 +78,7 @@ impl WorkerCore {
 
     /// Sends a `subscribe` or `command` event of connection `id` to its route's backend; the
     /// answer is applied when it and every earlier call's answer have arrived.
-    pub(crate) fn proxy_call(&mut self, id: ConnId, request: ProxyRequest) {
+    pub(super) fn proxy_call(&mut self, id: ConnId, request: ProxyRequest) {
         let Some((token, proxy)) = self.ids.get(&id).copied().zip(self.route_proxy(id)) else { return };
         if let ProxyRequest::Subscribe(event) = &request {
             if self.conns.get(token).is_some_and(|c| c.in_channel(&event.channel)) {
