@@ -30,6 +30,7 @@ impl KeyGuard {
         KeyGuard { key_digest: key.filter(|k| !k.is_empty()).map(|k| digest(k.as_bytes())) }
     }
 
+    /// Whether a key is configured (else: loopback only).
     pub fn has_key(&self) -> bool {
         self.key_digest.is_some()
     }

@@ -15,11 +15,14 @@ use crate::service::Service;
 /// Why a batch was refused: the item (from 0) and what is wrong with it.
 #[derive(Debug)]
 pub struct BadItem {
+    /// The item (from 0), or `None` when the body as a whole is wrong.
     pub index: Option<usize>,
+    /// What is wrong.
     pub message: String,
 }
 
 impl BadItem {
+    /// The refusal's body: `{"error": "item N: ...", "item": N}`.
     pub fn to_json(&self) -> Value {
         match self.index {
             Some(index) => json!({"error": format!("item {index}: {}", self.message), "item": index}),

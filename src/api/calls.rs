@@ -20,15 +20,23 @@ const MAX_CMD: usize = 128;
 
 /// A call, parsed and checked, ready to run.
 pub enum Call {
+    /// `publish`: one channel.
     Publish(Publish),
+    /// `broadcast`: several channels.
     Broadcast(Broadcast),
+    /// `user`: every connection of a user.
     User(ToUser),
+    /// `all`: every connection.
     All(ToAll),
+    /// `disconnect`: a user's connections, or one.
     Disconnect(Disconnect),
+    /// `subscribe`: join a channel, server-side.
     Subscribe(Membership),
+    /// `unsubscribe`: leave a channel, server-side.
     Unsubscribe(Membership),
 }
 
+/// The body of `publish`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Publish {
@@ -39,6 +47,7 @@ pub struct Publish {
     _op: Option<IgnoredAny>,
 }
 
+/// The body of `broadcast`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Broadcast {
@@ -49,6 +58,7 @@ pub struct Broadcast {
     _op: Option<IgnoredAny>,
 }
 
+/// The body of `user`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToUser {
@@ -59,6 +69,7 @@ pub struct ToUser {
     _op: Option<IgnoredAny>,
 }
 
+/// The body of `all`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToAll {
@@ -68,6 +79,7 @@ pub struct ToAll {
     _op: Option<IgnoredAny>,
 }
 
+/// The body of `disconnect`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Disconnect {
@@ -79,6 +91,7 @@ pub struct Disconnect {
     _op: Option<IgnoredAny>,
 }
 
+/// The body of `subscribe` and `unsubscribe`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Membership {

@@ -12,11 +12,11 @@
 //! on the event loop: they parse, encode once and queue; they never block and never wait.
 
 pub mod auth;
-pub mod batch;
-pub mod calls;
+pub(crate) mod batch;
+pub(crate) mod calls;
 pub mod edge;
 pub mod proxy;
-pub mod queries;
+pub(crate) mod queries;
 
 use std::sync::Arc;
 

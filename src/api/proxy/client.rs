@@ -12,6 +12,7 @@ use crate::service::proxy::ProxyFailure;
 /// Largest answer read from the backend.
 const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
 
+/// The client the pool's threads share (one connection pool).
 #[derive(Clone)]
 pub struct Client {
     agent: ureq::Agent,

@@ -8,9 +8,9 @@
 //! This file holds the options and implements the core's `EventProxy` trait. Nothing here
 //! runs on an event loop except `submit`, which never blocks.
 
-pub mod client;
-pub mod events;
-pub mod pool;
+pub(crate) mod client;
+pub(crate) mod events;
+pub(crate) mod pool;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,17 +22,24 @@ use crate::Config;
 /// Where each event goes (`None`: the event is not proxied).
 #[derive(Debug, Clone, Default)]
 pub struct Urls {
+    /// Where `connect` events go.
     pub connect: Option<String>,
+    /// Where `subscribe` events go.
     pub subscribe: Option<String>,
+    /// Where `command` events go.
     pub command: Option<String>,
 }
 
 /// The proxy's settings.
 #[derive(Debug, Clone)]
 pub struct ProxyOptions {
+    /// Each event's backend URL.
     pub urls: Urls,
+    /// A whole call's time limit.
     pub timeout: Duration,
+    /// Calls in flight at once (threads, kept-alive connections).
     pub concurrency: usize,
+    /// Calls waiting for a thread; past it calls fail at once.
     pub queue: usize,
 }
 

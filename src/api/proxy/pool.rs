@@ -23,6 +23,7 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// Starts `threads` threads fed by a queue of `queue` calls.
     pub fn start(
         threads: usize,
         queue: usize,
