@@ -1,15 +1,14 @@
 //! Who may call the server API: with a key (`--api-key`, `--api-key-file`), a request needs
 //! `Authorization: apikey KEY` or `Authorization: Bearer KEY`, compared in constant time
-//! (`subtle`, on digests, so neither the place of a difference nor the key's length shows);
-//! without one, only loopback clients are served (the admin's loopback rule).
+//! (`auth::secret::constant_time_eq`: neither the place of a difference nor the key's length
+//! shows); without one, only loopback clients are served (the admin's loopback rule).
 //!
 //! Owns the API's access decision only. The API key opens nothing else (not the admin, not
 //! the tap) and the admin token does not open the API: each guard knows only its own secret.
 //! A refusal says "unauthorized" and nothing else.
 
-use subtle::ConstantTimeEq;
-
 use crate::admin::auth::{loopback_rule, Denied, UNAUTHORIZED};
+use crate::auth::secret::constant_time_eq;
 use crate::server::HttpRequest;
 
 /// The refusal of a non-loopback client when no key is configured.
@@ -20,28 +19,27 @@ pub const LOOPBACK_ONLY: Denied = Denied {
 
 /// The API's access rule.
 pub struct KeyGuard {
-    /// SHA-1 of the key: what requests are compared against.
-    key_digest: Option<[u8; 20]>,
+    key: Option<String>,
 }
 
 impl KeyGuard {
     /// An empty key counts as none (loopback only).
     pub fn new(key: Option<&str>) -> Self {
-        KeyGuard { key_digest: key.filter(|k| !k.is_empty()).map(|k| digest(k.as_bytes())) }
+        KeyGuard { key: key.filter(|k| !k.is_empty()).map(str::to_string) }
     }
 
     /// Whether a key is configured (else: loopback only).
     pub fn has_key(&self) -> bool {
-        self.key_digest.is_some()
+        self.key.is_some()
     }
 
     /// May this request call the API?
     pub fn check(&self, request: &HttpRequest) -> Result<(), Denied> {
-        let Some(expected) = &self.key_digest else {
+        let Some(expected) = &self.key else {
             return loopback_rule(request.remote, request.header("host")).map(|_| ()).map_err(|_| LOOPBACK_ONLY);
         };
         let presented = presented_key(request).ok_or(UNAUTHORIZED)?;
-        if bool::from(digest(presented.as_bytes()).ct_eq(expected)) {
+        if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
             Ok(())
         } else {
             Err(UNAUTHORIZED)
@@ -51,14 +49,12 @@ impl KeyGuard {
 
 /// The key of `Authorization: apikey KEY` or `Authorization: Bearer KEY`.
 fn presented_key(request: &HttpRequest) -> Option<&str> {
-    let value = request.header("authorization")?.trim();
-    let (scheme, key) = value.split_once(' ')?;
-    let known = scheme.eq_ignore_ascii_case("apikey") || scheme.eq_ignore_ascii_case("bearer");
-    known.then(|| key.trim())
-}
-
-fn digest(data: &[u8]) -> [u8; 20] {
-    sha1_smol::Sha1::from(data).digest().bytes()
+    if let Some(token) = request.bearer_token() {
+        return Some(token);
+    }
+    let (scheme, key) = request.header("authorization")?.trim().split_once([' ', '\t'])?;
+    let key = key.trim();
+    (scheme.eq_ignore_ascii_case("apikey") && !key.is_empty()).then_some(key)
 }
 
 /// The key from `--api-key` or the file `--api-key-file` names (trailing newline dropped).
