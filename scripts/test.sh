@@ -20,6 +20,11 @@ if [ -x scripts/redis.sh ]; then
   scripts/redis.sh install
 fi
 
+if ! command -v python3 >/dev/null; then
+  step "python3 for the example backend (tests/proxy.rs)"
+  apt-get install -y python3 >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y python3 >/dev/null; }
+fi
+
 step "cargo build --release"
 cargo build --release --locked
 

@@ -169,6 +169,48 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_METRICS_TOKEN")]
     pub metrics_token: Option<String>,
 
+    /// Key the server API (`/api/...`) requires (`Authorization: apikey KEY` or `Bearer KEY`);
+    /// without one (and without --api-key-file) the API answers loopback clients only.
+    #[arg(long, env = "SWITCHYARD_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// A file holding the API key (trailing newline ignored).
+    #[arg(long, env = "SWITCHYARD_API_KEY_FILE")]
+    pub api_key_file: Option<std::path::PathBuf>,
+
+    /// Largest request body of a server API call (other requests: 64 KiB).
+    #[arg(long, env = "SWITCHYARD_API_MAX_BODY", default_value_t = 16 * 1024 * 1024)]
+    pub api_max_body: usize,
+
+    /// Backend URL every proxied event is POSTed to (`connect`, `subscribe`, `command`),
+    /// unless a per-event URL is set; e.g. `http://127.0.0.1:9000/events`.
+    #[arg(long, env = "SWITCHYARD_PROXY_URL")]
+    pub proxy_url: Option<String>,
+
+    /// Backend URL of the connect event (default: --proxy-url).
+    #[arg(long, env = "SWITCHYARD_PROXY_CONNECT_URL")]
+    pub proxy_connect_url: Option<String>,
+
+    /// Backend URL of the subscribe event (default: --proxy-url).
+    #[arg(long, env = "SWITCHYARD_PROXY_SUBSCRIBE_URL")]
+    pub proxy_subscribe_url: Option<String>,
+
+    /// Backend URL of the command event (default: --proxy-url).
+    #[arg(long, env = "SWITCHYARD_PROXY_COMMAND_URL")]
+    pub proxy_command_url: Option<String>,
+
+    /// A backend call taking longer fails (`backend-unavailable`; 504 for a connect).
+    #[arg(long, env = "SWITCHYARD_PROXY_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub proxy_timeout: Duration,
+
+    /// Backend calls in flight at once (threads of the proxy pool, keep-alive connections).
+    #[arg(long, env = "SWITCHYARD_PROXY_CONCURRENCY", default_value_t = 32)]
+    pub proxy_concurrency: usize,
+
+    /// Backend calls waiting for a free thread; past it calls fail at once (`backend-unavailable`).
+    #[arg(long, env = "SWITCHYARD_PROXY_QUEUE", default_value_t = 4096)]
+    pub proxy_queue: usize,
+
     /// Time shutdown waits for clients to answer the 1001 close before exiting.
     #[arg(long, env = "SWITCHYARD_SHUTDOWN_GRACE", default_value = "3s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,

@@ -8,7 +8,7 @@
 //! ## Layout
 //!
 //! Layers depend one way, each on those above it in this list only: `wire` ← `auth` ←
-//! `service` ← `server`; `cluster`, `admin` and `example` sit on top.
+//! `service` ← `server`; `cluster`, `api`, `admin` and `example` sit on top.
 //!
 //! - [`wire`]: bytes, no I/O, no state. `frame.rs` encodes server frames once into a
 //!   `SharedFrame` (and the masked client frames tests and fuzzers send); `http.rs` parses
@@ -47,6 +47,13 @@
 //!   expiry and goodbye (`link/heartbeat.rs`), the cluster-wide presence view (`nodes.rs`,
 //!   `presence.rs`, `view.rs`), and `healing.rs`, which tells this node's members about users
 //!   of a node gone or back (`Service::announce_presence`, a `Command::Presence` per worker).
+//! - [`api`]: edge mode, for a backend in any language: the server API under `/api/`
+//!   (`auth.rs` API key or loopback, `calls.rs` the write calls, `batch.rs`, `queries.rs`),
+//!   the event proxy (`proxy/`: `client.rs` ureq with keep-alive, `events.rs` the JSON of
+//!   each event and answer, `pool.rs` the bounded queue and threads) and the `/socket` route's
+//!   handler (`edge.rs`). The core's side of the proxy is `service/proxy.rs` (the events, the
+//!   answers, the `EventProxy` trait) and `server/core/proxied.rs` (parked upgrades, answers
+//!   applied in order per connection).
 //! - [`admin`]: the admin page (`page.rs`, `login.rs`), its JSON API (`api.rs`), its access
 //!   rules (`auth.rs`), list filtering (`listing.rs`), the live tap socket (`tap.rs`) and
 //!   `/metrics` (`metrics.rs`).
@@ -74,6 +81,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod api;
 pub mod auth;
 pub mod cluster;
 pub mod config;

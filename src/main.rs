@@ -2,9 +2,12 @@
 //! (`Config::from_env_and_args`; a bad value is printed and exits 2), sets up logging
 //! (`RUST_LOG`, default `info`), wires authentication (JWT), the channel authorizer and the
 //! Redis cluster link when asked, and serves the example chat app, the raw `/echo` route, the
-//! admin interface and `/healthz` until SIGINT or SIGTERM.
+//! server API (`/api/`), the edge route `/socket` (its events proxied to a backend when
+//! `--proxy-url` or a per-event URL is set), the admin interface and `/healthz` until SIGINT
+//! or SIGTERM.
 
 use switchyard::admin::{self, AdminOptions};
+use switchyard::api::{self, ApiOptions};
 use switchyard::{auth, cluster, example, Config, HttpResponse, Server};
 
 fn main() {
@@ -35,5 +38,7 @@ fn serve(config: Config) -> Result<(), switchyard::Error> {
         .http("/client/switchyard.js", |_, _| {
             HttpResponse::new(200, "text/javascript; charset=utf-8", example::CLIENT_JS)
         });
+    let api_options = ApiOptions { key: api::auth::key_from_config(&config)?, max_body: config.api_max_body };
+    let server = api::install_edge(api::install(server, api_options), &config)?;
     admin::install(server, admin).run()
 }

@@ -799,3 +799,25 @@ fn a_redis_restart_announces_nothing_when_short_and_gone_then_back_when_long() {
     assert_eq!(quiet(&mut bob, Duration::from_millis(10)), [update("room", "ann", false), update("room", "ann", true)]);
     all_agree(&[&a, &b], "room", &["ann", "bob"]);
 }
+
+#[test]
+fn an_api_publish_on_node_a_reaches_members_on_node_b() {
+    let redis = Redis::start();
+    let (a, b) = (node(&redis, &[]), node(&redis, &[]));
+    let mut on_a = connect(a.addr, "/example/socket?ch=api-room");
+    let mut on_b = connect(b.addr, "/example/socket?ch=api-room");
+    sync(&mut on_a);
+    sync(&mut on_b);
+    eventually(Duration::from_secs(5), "both nodes subscribed", || redis.subscribers("switchyard:ch:api-room") == 2);
+    let items: Vec<Value> =
+        (0..100).map(|i| json!({"op": "publish", "channel": "api-room", "cmd": "news", "param": i})).collect();
+    let (status, _) = http(a.addr, "POST", "/api/publish", r#"{"channel":"api-room","cmd":"news","param":"first"}"#);
+    assert_eq!(status, 200);
+    assert_eq!(http(a.addr, "POST", "/api/batch", &Value::Array(items).to_string()).0, 200);
+    for client in [&mut on_b, &mut on_a] {
+        assert_eq!(recv_cmd(client, "news")["param"], "first");
+        for i in 0..100 {
+            assert_eq!(recv_cmd(client, "news")["param"], i, "in order, exactly once");
+        }
+    }
+}

@@ -100,6 +100,22 @@ pub enum Command {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// The edge server: server API publishes (single and batched) and the event proxy's
+    /// added latency; starts its own switchyard and backend.
+    Api {
+        /// The switchyard binary (default: ../target/release/switchyard beside this crate).
+        #[arg(long)]
+        switchyard: Option<PathBuf>,
+        /// Publishes per `POST /api/batch`.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Seconds measured per part.
+        #[arg(long, default_value_t = 3.0)]
+        duration: f64,
+        /// CPUs the server is pinned to (a `taskset -c` list), e.g. 0.
+        #[arg(long)]
+        server_cpus: Option<String>,
+    },
     /// Scan and check synthetic chat deliveries in memory: the generator's per-frame cost.
     Selftest {
         #[arg(long, default_value_t = 1.0)]

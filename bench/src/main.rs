@@ -25,7 +25,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use cli::{Cli, Command};
-use scenario::{churn, conns, echo, fanout, storm, ChannelLayout};
+use scenario::{api, churn, conns, echo, fanout, storm, ChannelLayout};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -84,6 +84,13 @@ fn run(command: Command) -> Result<(), String> {
                 expect_presence: !no_presence,
             };
             storm::run(&common.to_common()?, &config)
+        }
+        Command::Api { switchyard, batch, duration, server_cpus } => {
+            let switchyard = switchyard.unwrap_or_else(|| {
+                std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/switchyard"))
+            });
+            let duration = Duration::from_secs_f64(duration);
+            api::run(&api::ApiConfig { switchyard, batch: batch.max(1), duration, server_cpus })
         }
         Command::Churn { common, concurrency } => churn::run(&common.to_common()?, &churn::ChurnConfig { concurrency }),
     };

@@ -155,6 +155,7 @@ pub fn render(service: &Service) -> String {
     if let Some(cluster) = service.cluster_status() {
         render_cluster(&mut out, &cluster);
     }
+    render_proxy(&mut out, service.proxy_stats());
     header(&mut out, "switchyard_build_info", "gauge", "Version of the running server (always 1).");
     let _ = writeln!(out, "switchyard_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
     out
@@ -195,6 +196,23 @@ fn render_histogram(out: &mut String, histogram: &crate::service::stats::Histogr
     let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
     let _ = writeln!(out, "{name}_sum {}", histogram.sum);
     let _ = writeln!(out, "{name}_count {}", histogram.count);
+}
+
+/// The event proxy's calls and failures by reason.
+fn render_proxy(out: &mut String, stats: &crate::service::proxy::ProxyStats) {
+    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+    header(out, "switchyard_proxy_calls_total", "counter", "Events sent to the backend (event proxy).");
+    let _ = writeln!(out, "switchyard_proxy_calls_total {}", load(&stats.calls));
+    let help = "Backend calls that failed: unavailable (down), timeout, bad_answer (not 2xx JSON), queue_full.";
+    header(out, "switchyard_proxy_failures_total", "counter", help);
+    for (reason, counter) in [
+        ("unavailable", &stats.unavailable),
+        ("timeout", &stats.timeouts),
+        ("bad_answer", &stats.bad_answers),
+        ("queue_full", &stats.queue_full),
+    ] {
+        let _ = writeln!(out, "switchyard_proxy_failures_total{{reason=\"{reason}\"}} {}", load(counter));
+    }
 }
 
 /// The Redis link's state and counters, when the node is part of a cluster.

@@ -32,6 +32,7 @@ use mio::{Poll, Waker};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::service::bus::{self, InboxReceiver};
+use crate::service::proxy::EventProxy;
 use crate::service::{Error, Handler, Service};
 pub use http::{HttpRequest, HttpResponse};
 use routes::Routes;
@@ -87,8 +88,19 @@ impl Server {
             max_message_bytes: self.config.max_message_bytes,
             send_buffer_bytes: self.config.send_buffer_bytes,
             authenticator: self.authenticator.clone(),
+            proxy: None,
         };
         self.routes.add_socket(route);
+        self
+    }
+
+    /// A WebSocket route whose events also go to a backend through `proxy` (the connect
+    /// event at the upgrade; subscribe and command events as `handler` asks).
+    pub fn proxied_socket(mut self, path: &str, handler: impl Handler, proxy: Arc<dyn EventProxy>) -> Self {
+        self = self.socket(path, handler);
+        if let Some(route) = self.routes.sockets.iter_mut().find(|r| &*r.path == path) {
+            route.proxy = Some(proxy);
+        }
         self
     }
 
@@ -123,6 +135,7 @@ impl Server {
             max_message_bytes: 4096,
             send_buffer_bytes: self.config.send_buffer_bytes,
             authenticator: Some(Arc::new(authenticator)),
+            proxy: None,
         };
         self.routes.add_socket(route);
         self
@@ -138,6 +151,7 @@ impl Server {
             max_message_bytes: max,
             send_buffer_bytes: self.config.send_buffer_bytes.max(max.saturating_mul(2)),
             authenticator: None,
+            proxy: None,
         };
         self.routes.add_socket(route);
         self
@@ -167,6 +181,19 @@ impl Server {
     #[cfg(feature = "test-util")]
     pub(crate) fn into_parts(self) -> (Service, Routes, Vec<(Poll, InboxReceiver)>) {
         (self.service, self.routes, self.polls)
+    }
+
+    /// Lets requests under `prefix` carry bodies up to `limit` bytes (others: 64 KiB).
+    pub fn body_limit(mut self, prefix: &str, limit: usize) -> Self {
+        self.routes.set_body_limit(prefix, limit);
+        self
+    }
+
+    /// Keeps HTTP/1.1 connections open between requests under `prefix` (a backend calling
+    /// the server API reuses its connection); other plain requests close after the answer.
+    pub fn keep_alive(mut self, prefix: &str) -> Self {
+        self.routes.set_keep_alive(prefix);
+        self
     }
 
     /// Binds the listeners and starts the workers.

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::auth::Authenticator;
+use crate::service::proxy::EventProxy;
 use crate::service::{Handler, Service};
 use crate::wire::http::{HttpRequest, HttpResponse};
 
@@ -40,6 +41,8 @@ pub struct SocketRoute {
     pub send_buffer_bytes: usize,
     /// Who may upgrade, and as whom; `None`: everyone, anonymously.
     pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// The backend that hears this route's events (connect, subscribe, command), if any.
+    pub proxy: Option<Arc<dyn EventProxy>>,
 }
 
 /// Every route of a server, built before it starts and then read-only.
@@ -49,6 +52,10 @@ pub struct Routes {
     pub sockets: Vec<SocketRoute>,
     http: HashMap<String, HttpHandler>,
     prefixes: Vec<(String, HttpHandler)>,
+    /// Paths under these prefixes take request bodies up to the given size (else 64 KiB).
+    body_limits: Vec<(String, usize)>,
+    /// Paths under these prefixes keep HTTP/1.1 connections open between requests.
+    keep_alive: Vec<String>,
 }
 
 impl Routes {
@@ -67,6 +74,28 @@ impl Routes {
     pub fn add_http_prefix(&mut self, prefix: &str, handler: HttpHandler) {
         self.prefixes.push((prefix.to_string(), handler));
         self.prefixes.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+    }
+
+    /// Lets requests under `prefix` carry bodies up to `limit` bytes.
+    pub fn set_body_limit(&mut self, prefix: &str, limit: usize) {
+        self.body_limits.retain(|(p, _)| p != prefix);
+        self.body_limits.push((prefix.to_string(), limit));
+    }
+
+    /// The largest request body accepted on `path`.
+    pub fn body_limit(&self, path: &str) -> usize {
+        let limit = self.body_limits.iter().find(|(p, _)| path.starts_with(p.as_str())).map(|(_, l)| *l);
+        limit.unwrap_or(super::http::MAX_BODY_BYTES)
+    }
+
+    /// Keeps HTTP/1.1 connections open after answering a request under `prefix`.
+    pub fn set_keep_alive(&mut self, prefix: &str) {
+        self.keep_alive.push(prefix.to_string());
+    }
+
+    /// Whether a request on `path` keeps its connection open.
+    pub fn keeps_alive(&self, path: &str) -> bool {
+        self.keep_alive.iter().any(|prefix| path.starts_with(prefix.as_str()))
     }
 
     /// The index of the WebSocket route for `path`.

@@ -53,6 +53,8 @@ pub enum Command {
         code: u16,
         notify: bool,
     },
+    /// A backend's answer to a proxied event of one of this worker's connections.
+    Proxied(Box<super::proxy::ProxyReturn>),
     /// Stop accepting, close every client with 1001, exit.
     Shutdown,
 }

@@ -30,6 +30,17 @@ impl<'a> Context<'a> {
         self.core.service()
     }
 
+    /// Whether `conn`'s route sends `event` to a backend (the edge route's handler asks).
+    pub(crate) fn proxies(&self, conn: ConnId, event: super::proxy::ProxyEvent) -> bool {
+        self.core.proxies(conn, event)
+    }
+
+    /// Sends an event of `conn` to its route's backend; the answer is applied later, in the
+    /// order of the connection's calls.
+    pub(crate) fn proxy(&mut self, conn: ConnId, request: super::proxy::ProxyRequest) {
+        self.core.proxy(conn, request);
+    }
+
     /// The connection whose event is being handled.
     pub fn current(&self) -> Option<ConnId> {
         self.current

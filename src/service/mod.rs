@@ -13,6 +13,7 @@ pub mod handler;
 pub(crate) mod limits;
 pub mod message;
 pub(crate) mod ops;
+pub mod proxy;
 pub(crate) mod registry;
 pub(crate) mod stats;
 pub(crate) mod tap;
@@ -62,6 +63,8 @@ pub struct Shared {
     pub(crate) local_addr: OnceLock<std::net::SocketAddr>,
     /// Workers that have closed every session on shutdown (their departures announced).
     pub(crate) closed_workers: AtomicUsize,
+    /// The event proxy's counters.
+    pub(crate) proxy_stats: proxy::ProxyStats,
 }
 
 /// A handle on a running (or starting) server.
@@ -96,6 +99,7 @@ impl Service {
                 backplane: OnceLock::new(),
                 local_addr: OnceLock::new(),
                 closed_workers: AtomicUsize::new(0),
+                proxy_stats: Default::default(),
             }),
         }
     }
@@ -207,6 +211,11 @@ impl Service {
     /// Message-size and fan-out-width histograms, summed over workers.
     pub fn histograms(&self) -> Vec<stats::HistogramSnapshot> {
         stats::histograms(&self.shared.stats)
+    }
+
+    /// The event proxy's counters.
+    pub fn proxy_stats(&self) -> &proxy::ProxyStats {
+        &self.shared.proxy_stats
     }
 
     /// Open connections per worker.

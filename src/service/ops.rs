@@ -14,6 +14,7 @@ use super::backplane::Scope;
 use super::bus::Command;
 use super::connection::ConnId;
 use super::message::{encode, Envelope};
+use super::proxy::{ProxyEvent, ProxyRequest};
 use super::tap::TapEvent;
 use super::{Error, Shared};
 use crate::wire::channel::valid_channel_name;
@@ -59,6 +60,14 @@ pub(crate) trait Dispatch {
     fn dispatch(&mut self, worker: usize, command: Command) -> bool {
         self.shared().inboxes.get(worker).is_some_and(|inbox| inbox.send(command))
     }
+
+    /// Whether connection `id`'s route sends `event` to a backend (only a worker knows).
+    fn proxies(&self, _id: ConnId, _event: ProxyEvent) -> bool {
+        false
+    }
+
+    /// Sends an event of connection `id` to its route's backend (only on its worker).
+    fn proxy(&mut self, _id: ConnId, _request: ProxyRequest) {}
 }
 
 /// Sends one tap event to every tap socket (call only when the tap is active).

@@ -90,10 +90,19 @@ impl HttpResponse {
         self
     }
 
-    /// The response on the wire.
+    /// The response on the wire; the connection closes after it.
     pub fn to_bytes(&self) -> Bytes {
+        self.encode("close")
+    }
+
+    /// The response on the wire; the connection stays open for the next request.
+    pub fn to_bytes_keep_alive(&self) -> Bytes {
+        self.encode("keep-alive")
+    }
+
+    fn encode(&self, connection: &str) -> Bytes {
         let mut head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {connection}\r\nCache-Control: no-store\r\n",
             self.status,
             reason_phrase(self.status),
             self.content_type,
@@ -180,8 +189,19 @@ pub enum Parse {
     Complete(Box<HttpRequest>, usize),
 }
 
-/// Parses `buffer` (everything received so far). Errors are the response to send.
+/// Parses `buffer` (everything received so far), bodies up to `MAX_BODY_BYTES`. Errors
+/// are the response to send.
 pub fn parse_request(buffer: &[u8], remote: SocketAddr) -> Result<Parse, HttpResponse> {
+    parse_request_limited(buffer, remote, &|_| MAX_BODY_BYTES)
+}
+
+/// `parse_request` with the largest body accepted decided per path (the server API takes
+/// larger bodies than the other routes).
+pub fn parse_request_limited(
+    buffer: &[u8],
+    remote: SocketAddr,
+    body_limit: &dyn Fn(&str) -> usize,
+) -> Result<Parse, HttpResponse> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let head_len = match request.parse(buffer) {
@@ -196,12 +216,12 @@ pub fn parse_request(buffer: &[u8], remote: SocketAddr) -> Result<Parse, HttpRes
     if head_len > MAX_HEAD_BYTES {
         return Err(HttpResponse::text(431, "request head too large"));
     }
-    let body_len = content_length(request.headers)?;
+    let target = request.path.unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let body_len = content_length(request.headers, body_limit(path))?;
     if buffer.len() < head_len + body_len {
         return Ok(Parse::Partial);
     }
-    let target = request.path.unwrap_or("/");
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let parsed = HttpRequest {
         method: request.method.unwrap_or("").to_string(),
         path: path.to_string(),
@@ -218,7 +238,7 @@ pub fn parse_request(buffer: &[u8], remote: SocketAddr) -> Result<Parse, HttpRes
     Ok(Parse::Complete(Box::new(parsed), head_len + body_len))
 }
 
-fn content_length(headers: &[httparse::Header<'_>]) -> Result<usize, HttpResponse> {
+fn content_length(headers: &[httparse::Header<'_>], limit: usize) -> Result<usize, HttpResponse> {
     if headers.iter().any(|h| h.name.eq_ignore_ascii_case("transfer-encoding")) {
         return Err(HttpResponse::text(501, "chunked request bodies are not supported"));
     }
@@ -229,7 +249,7 @@ fn content_length(headers: &[httparse::Header<'_>]) -> Result<usize, HttpRespons
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .ok_or_else(|| HttpResponse::text(400, "bad Content-Length"))?;
-    if length > MAX_BODY_BYTES {
+    if length > limit {
         return Err(HttpResponse::text(413, "request body too large"));
     }
     Ok(length)
@@ -355,6 +375,16 @@ mod tests {
         assert_eq!(line(303), "HTTP/1.1 303 See Other");
         assert_eq!(line(415), "HTTP/1.1 415 Unsupported Media Type");
         assert_eq!(line(299), "HTTP/1.1 299 ");
+    }
+
+    #[test]
+    fn the_body_limit_is_per_path() {
+        let text = format!("POST /api/x HTTP/1.1\r\nContent-Length: {}\r\n\r\n", MAX_BODY_BYTES + 1);
+        assert_eq!(parse_request(text.as_bytes(), remote()).unwrap_err().status, 413);
+        let larger = |path: &str| if path.starts_with("/api/") { 1 << 20 } else { MAX_BODY_BYTES };
+        assert!(matches!(parse_request_limited(text.as_bytes(), remote(), &larger), Ok(Parse::Partial)));
+        let other = text.replace("/api/x", "/other");
+        assert_eq!(parse_request_limited(other.as_bytes(), remote(), &larger).unwrap_err().status, 413);
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! The load scenarios (echo, fanout, conns, storm, churn) and what they share: the target, the
+//! The load scenarios (echo, fanout, conns, storm, churn, api) and what they share: the target, the
 //! server's pid, and the warm-up and measuring times.
 
+pub mod api;
+mod api_io;
 pub mod churn;
 pub mod conns;
 pub mod echo;

@@ -11,21 +11,42 @@ impl WorkerCore {
         route: &SocketRoute,
         request: &HttpRequest,
     ) -> Result<(String, Option<Profile>), HttpResponse> {
+        let profile = self.identify(route, request)?;
+        self.admit_as(route, request, profile, None)
+    }
+
+    /// The origin check and the route's authenticator: who is asking.
+    pub(super) fn identify(
+        &mut self,
+        route: &SocketRoute,
+        request: &HttpRequest,
+    ) -> Result<Option<Profile>, HttpResponse> {
         let config = &self.service.shared.config;
-        let require_auth = config.require_auth;
         if let Some(origin) = request.header("origin") {
             let allowed = &config.allowed_origins;
             if !allowed.is_empty() && !allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
                 return Err(HttpResponse::text(403, "origin not allowed"));
             }
         }
-        let profile = match &route.authenticator {
+        match &route.authenticator {
             Some(authenticator) => self
                 .isolated("authenticate", |_| authenticator.authenticate(request))
                 .ok_or_else(|| HttpResponse::text(500, "authentication failed"))?
-                .map_err(|refusal| HttpResponse::text(refusal.status, &refusal.reason))?,
-            None => None,
-        };
+                .map_err(|refusal| HttpResponse::text(refusal.status, &refusal.reason)),
+            None => Ok(None),
+        }
+    }
+
+    /// The checks once the identity is known: required authentication, the channel (the
+    /// `ch` parameter, else `default_channel`, else a random one), its policy, the limits.
+    pub(super) fn admit_as(
+        &mut self,
+        route: &SocketRoute,
+        request: &HttpRequest,
+        profile: Option<Profile>,
+        default_channel: Option<&str>,
+    ) -> Result<(String, Option<Profile>), HttpResponse> {
+        let require_auth = self.service.shared.config.require_auth;
         let is_app_route = matches!(route.kind, SocketKind::Json(_));
         if is_app_route && profile.is_none() && require_auth {
             return Err(HttpResponse::text(401, "authentication required"));
@@ -33,6 +54,7 @@ impl WorkerCore {
         let channel = match request.query_param("ch") {
             Some(name) if valid_channel_name(&name) => name,
             Some(_) => return Err(HttpResponse::text(400, &format!("invalid channel name: {CHANNEL_NAME_RULE}"))),
+            None if default_channel.is_some_and(valid_channel_name) => default_channel.unwrap_or_default().to_string(),
             None => format!("{}-{}", route.channel_prefix, &ConnId::new_v4().simple().to_string()[..8]),
         };
         if is_app_route {

@@ -34,6 +34,10 @@ impl WorkerCore {
                 }
                 core.start_close(token, code, "closed by the server");
             }),
+            Command::Proxied(answer) => {
+                self.on_proxied(*answer);
+                true
+            }
             Command::Shutdown => {
                 self.close_all();
                 // Departures waiting to be coalesced go now: the node's cluster goodbye follows.

@@ -14,31 +14,72 @@ impl WorkerCore {
         let Phase::Handshake { received, .. } = &mut conn.phase else {
             return;
         };
+        if self.proxied.is_parked(token) {
+            return self.on_parked_bytes(token, data);
+        }
         received.extend_from_slice(data);
-        match http::parse_request(received, conn.remote) {
-            Ok(Parse::Partial) => {}
-            Err(response) => self.reject(token, response),
-            Ok(Parse::Complete(request, used)) => {
-                let leftover = received[used..].to_vec();
-                self.on_request(token, *request, leftover);
+        self.parse_requests(token);
+    }
+
+    /// Parses and answers the requests received so far: several when a keep-alive client
+    /// sends its next request before reading the answer to the last.
+    fn parse_requests(&mut self, token: usize) {
+        loop {
+            let Some(conn) = self.conns.get_mut(token) else {
+                return;
+            };
+            let Phase::Handshake { received, .. } = &mut conn.phase else {
+                return;
+            };
+            if received.is_empty() {
+                return;
+            }
+            let routes = &self.routes;
+            match http::parse_request_limited(received, conn.remote, &|path| routes.body_limit(path)) {
+                Ok(Parse::Partial) => return,
+                Err(response) => return self.reject(token, response),
+                Ok(Parse::Complete(request, used)) => {
+                    let leftover = received[used..].to_vec();
+                    if !self.on_request(token, *request, leftover) {
+                        return;
+                    }
+                }
             }
         }
     }
 
-    pub(super) fn on_request(&mut self, token: usize, request: HttpRequest, mut leftover: Vec<u8>) {
+    /// Answers a request; true when the connection stays open for another request.
+    pub(super) fn on_request(&mut self, token: usize, request: HttpRequest, mut leftover: Vec<u8>) -> bool {
         if let Some(route) = self.routes.socket(&request.path) {
             match http::check_upgrade(&request) {
                 Ok(accept) => self.upgrade(token, route, &request, &accept, &mut leftover),
                 Err(response) => self.reject(token, response),
             }
-            return;
+            return false;
         }
         bump(&self.stats().http_requests, 1);
         let response = match self.routes.http(&request.path) {
             Some(handler) => handler(&request, &self.service),
             None => HttpResponse::text(404, "not found"),
         };
+        if self.routes.keeps_alive(&request.path) && wants_keep_alive(&request) {
+            return self.respond_and_keep_alive(token, response, leftover);
+        }
         self.respond(token, response);
+        false
+    }
+
+    /// Queues a response and goes back to reading requests (HTTP/1.1 keep-alive).
+    fn respond_and_keep_alive(&mut self, token: usize, response: HttpResponse, leftover: Vec<u8>) -> bool {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return false;
+        };
+        let bytes = response.to_bytes_keep_alive();
+        count_http_out(conn, &self.service.shared.stats[self.index], bytes.len());
+        conn.out.push(bytes);
+        conn.phase = Phase::Handshake { received: leftover, since: self.now };
+        self.mark_dirty(token);
+        true
     }
 
     pub(super) fn reject(&mut self, token: usize, response: HttpResponse) {
@@ -75,11 +116,30 @@ impl WorkerCore {
     ) {
         let routes = self.routes.clone();
         let route = &routes.sockets[route_index];
+        if route.proxy.as_ref().is_some_and(|p| p.handles(ProxyEvent::Connect)) {
+            return self.ask_backend_to_connect(token, route_index, request, accept, leftover);
+        }
         let admission = self.admit(route, request);
         let (channel, profile) = match admission {
             Ok(admitted) => admitted,
             Err(response) => return self.reject(token, response),
         };
+        self.open_session(token, route_index, request, (channel, profile), accept, leftover);
+    }
+
+    /// The session after a successful admission: the `101`, the registry, the channel,
+    /// `on_open`, then whatever the client sent after its request.
+    pub(super) fn open_session(
+        &mut self,
+        token: usize,
+        route_index: usize,
+        request: &HttpRequest,
+        (channel, profile): (String, Option<Profile>),
+        accept: &str,
+        leftover: &mut [u8],
+    ) {
+        let routes = self.routes.clone();
+        let route = &routes.sockets[route_index];
         let id = ConnId::new_v4();
         let Some(conn) = self.conns.get_mut(token) else {
             self.service.shared.limits.release(request.remote.ip());
@@ -144,4 +204,9 @@ impl WorkerCore {
 fn count_http_out(conn: &mut Conn, stats: &WorkerStats, len: usize) {
     conn.counters.bytes_out += len as u64;
     bump(&stats.bytes_out, len as u64);
+}
+
+/// An HTTP/1.1 request that did not ask for `Connection: close`.
+fn wants_keep_alive(request: &HttpRequest) -> bool {
+    request.version == 1 && !request.header("connection").is_some_and(|v| v.to_ascii_lowercase().contains("close"))
 }

@@ -27,6 +27,7 @@ impl WorkerCore {
     /// Everything that ends a session, exactly once: leave every channel (telling the
     /// others), leave the registry, run `on_close`.
     pub(super) fn end_session(&mut self, token: usize) {
+        self.proxied.forget(token);
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };

@@ -18,6 +18,7 @@
 //! - `timers.rs`    the periodic sweep
 //! - `commands.rs`  bus commands from other threads
 //! - `isolation.rs` application code run so that its panics cost one connection, not the worker
+//! - `proxied.rs`   events waiting on the backend (event proxy): parked upgrades, answers in order
 
 mod admission;
 mod channels;
@@ -28,6 +29,7 @@ mod lifecycle;
 mod output;
 pub use output::AfterWrite;
 mod presence;
+mod proxied;
 mod rate;
 mod session;
 mod timers;
@@ -55,6 +57,7 @@ use crate::service::connection::{ConnId, Connection, Profile};
 use crate::service::limits::Full;
 use crate::service::message::{error_frame, Inbound};
 use crate::service::ops::{self, Dispatch};
+use crate::service::proxy::ProxyEvent;
 use crate::service::stats::{bump, WorkerStats};
 use crate::service::tap::TapEvent;
 use crate::service::{Context, Service, Shared};
@@ -107,6 +110,8 @@ pub struct WorkerCore {
     reply_scratch: Vec<u8>,
     /// Presence changes of big channels, waiting to be sent coalesced.
     pending_presence: presence::PendingPresence,
+    /// Connections waiting on the backend (event proxy).
+    proxied: proxied::Proxied,
 }
 
 impl WorkerCore {
@@ -131,6 +136,7 @@ impl WorkerCore {
             service,
             routes,
             common,
+            proxied: Default::default(),
         }
     }
 
@@ -254,5 +260,13 @@ impl Dispatch for WorkerCore {
             return self.apply(command);
         }
         self.service.shared.inboxes.get(worker).is_some_and(|inbox| inbox.send(command))
+    }
+
+    fn proxies(&self, id: ConnId, event: ProxyEvent) -> bool {
+        self.route_proxies(id, event)
+    }
+
+    fn proxy(&mut self, id: ConnId, request: crate::service::proxy::ProxyRequest) {
+        self.proxy_call(id, request);
     }
 }
