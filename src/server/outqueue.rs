@@ -43,7 +43,8 @@ pub struct OutQueue {
     /// The first chunk is partly on the wire: dropping it would break the stream.
     front_started: bool,
     /// Frames for this connection alone, written in place after every queued chunk.
-    cork: BytesMut,
+    /// Boxed: an idle connection pays one pointer for it, not a `BytesMut`.
+    cork: Option<Box<BytesMut>>,
 }
 
 impl OutQueue {
@@ -57,16 +58,17 @@ impl OutQueue {
     /// Frames `payload` as one server frame of `opcode` straight into the cork (a copy of a
     /// small reply instead of an allocated shared frame).
     pub fn push_own(&mut self, opcode: OpCode, payload: &[u8]) {
-        let before = self.cork.len();
-        put_header(&mut self.cork, opcode, payload.len());
-        self.cork.put_slice(payload);
-        self.queued_bytes += self.cork.len() - before;
+        let cork = self.cork.get_or_insert_with(Default::default);
+        let before = cork.len();
+        put_header(&mut **cork, opcode, payload.len());
+        cork.put_slice(payload);
+        self.queued_bytes += cork.len() - before;
     }
 
     /// Moves what is corked into the chunk queue, so later chunks follow it.
     fn seal(&mut self) {
-        if !self.cork.is_empty() {
-            self.chunks.push_back(self.cork.split().freeze());
+        if let Some(cork) = self.cork.as_mut().filter(|c| !c.is_empty()) {
+            self.chunks.push_back(cork.split().freeze());
         }
     }
 
@@ -82,7 +84,8 @@ impl OutQueue {
     /// Heap bytes held by the queue's ring (not the shared frames it points at).
     #[cfg_attr(not(any(test, feature = "test-util")), allow(dead_code))]
     pub fn heap_bytes(&self) -> usize {
-        self.chunks.capacity() * std::mem::size_of::<Bytes>() + self.cork.capacity()
+        let cork = self.cork.as_ref().map_or(0, |c| std::mem::size_of::<BytesMut>() + c.capacity());
+        self.chunks.capacity() * std::mem::size_of::<Bytes>() + cork
     }
 
     /// Frees the ring of an empty queue (an idle connection holds no buffer).
@@ -90,8 +93,8 @@ impl OutQueue {
         if self.chunks.is_empty() && self.chunks.capacity() > 0 {
             self.chunks = VecDeque::new();
         }
-        if self.cork.is_empty() && self.cork.capacity() > 0 {
-            self.cork = BytesMut::new();
+        if self.cork.as_ref().is_some_and(|c| c.is_empty()) {
+            self.cork = None;
         }
     }
 
@@ -99,7 +102,9 @@ impl OutQueue {
     #[cfg_attr(not(any(test, feature = "test-util")), allow(dead_code))]
     pub fn discard(&mut self) {
         self.chunks.clear();
-        self.cork.clear();
+        if let Some(cork) = &mut self.cork {
+            cork.clear();
+        }
         self.queued_bytes = 0;
     }
 
@@ -108,7 +113,7 @@ impl OutQueue {
     pub fn clear(&mut self) {
         let started = if self.front_started { self.chunks.pop_front() } else { None };
         self.chunks = VecDeque::new();
-        self.cork = BytesMut::new();
+        self.cork = None;
         self.queued_bytes = 0;
         if let Some(rest) = started {
             self.push(rest);
@@ -135,8 +140,8 @@ impl OutQueue {
         if self.chunks.capacity() > KEEP_CAPACITY {
             self.chunks = VecDeque::new();
         }
-        if self.cork.capacity() > KEEP_CORK_BYTES {
-            self.cork = BytesMut::new();
+        if self.cork.as_ref().is_some_and(|c| c.capacity() > KEEP_CORK_BYTES) {
+            self.cork = None;
         }
         Ok(Flushed::All)
     }
