@@ -24,14 +24,14 @@ fn parse_and_dispatch(c: &mut Criterion) {
     // handler (echo back to the sender), frame encode, queue, one write to a real socket.
     let mut harness = Harness::new(Config::default()).expect("harness");
     let mut peer = harness.connect().expect("connect");
-    harness.feed(peer.token, UPGRADE);
+    harness.feed(peer.slot, UPGRADE);
     let frame = frames::client_frame(
         0x81,
         br#"{"cmd":"echo","param":{"text":"hello, this is a 64-byte echo message for the bench!!"}}"#,
     );
     group.bench_function("dispatch_echo", |b| {
         b.iter(|| {
-            harness.feed(peer.token, &frame);
+            harness.feed(peer.slot, &frame);
             switchyard::server::harness::drain(&mut peer.client);
         })
     });

@@ -43,6 +43,10 @@ pub enum ConfigError {
     /// A flag or variable clap refused, or `--help` / `--version` (print it with `exit()`).
     #[error("{0}")]
     Flags(#[from] clap::Error),
+    /// A setting that cannot work: zero workers, an unreadable secret file, a bad Redis URL
+    /// or proxy URL, an expiry not longer than the heartbeat.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl ConfigError {
@@ -51,6 +55,10 @@ impl ConfigError {
     pub fn exit(self) -> ! {
         match self {
             ConfigError::Flags(e) => e.exit(),
+            ConfigError::Invalid(why) => {
+                eprintln!("error: {why}");
+                std::process::exit(2)
+            }
         }
     }
 }

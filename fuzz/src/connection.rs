@@ -126,7 +126,7 @@ pub fn run(data: &[u8]) {
     let target = if echo { "/echo" } else { "/example/socket?ch=f" };
     let observer = if !echo && flags & 8 != 0 {
         let peer = harness.connect().expect("connect");
-        harness.feed(peer.token, &upgrade_request(target));
+        harness.feed(peer.slot, &upgrade_request(target));
         let mut client = Client { name: "observer", peer, stream: ServerStream::new(true) };
         client.pump();
         Some(client)
@@ -163,7 +163,7 @@ pub fn run(data: &[u8]) {
         }
     } else {
         for _ in 0..MAX_OPS {
-            if input.is_empty() || !session.harness.is_connected(session.main.peer.token) {
+            if input.is_empty() || !session.harness.is_connected(session.main.peer.slot) {
                 break;
             }
             if !session.op(&mut input) {
@@ -179,7 +179,7 @@ pub fn run(data: &[u8]) {
 
 impl Session {
     fn open(&self) -> bool {
-        self.harness.is_connected(self.main.peer.token)
+        self.harness.is_connected(self.main.peer.slot)
     }
 
     fn frame(&self, b0: u8, payload: &[u8]) -> Vec<u8> {
@@ -246,7 +246,7 @@ impl Session {
             }
             12 => {
                 self.flush_whole();
-                self.harness.hang_up(self.main.peer.token);
+                self.harness.hang_up(self.main.peer.slot);
                 self.check();
                 return false;
             }
@@ -350,7 +350,7 @@ impl Session {
         let Some(observer) = self.observer.as_mut() else {
             return;
         };
-        let token = observer.peer.token;
+        let token = observer.peer.slot;
         if choice & 1 == 1 {
             self.harness.hang_up(token);
         } else {
@@ -388,13 +388,13 @@ impl Session {
         if bytes.is_empty() || !self.open() {
             return;
         }
-        self.harness.feed(self.main.peer.token, bytes);
+        self.harness.feed(self.main.peer.slot, bytes);
         self.check();
     }
 
     /// The checks made after every step.
     fn check(&mut self) {
-        let token = self.main.peer.token;
+        let token = self.main.peer.slot;
         if self.harness.is_connected(token) {
             let (heap, queued) = self.harness.buffers(token);
             let limit = heap_factor() * self.config.max_message_bytes + SLACK;
@@ -418,13 +418,13 @@ impl Session {
         self.flush_whole();
         self.main.settle();
         assert!(self.main.stream.upgraded(), "a valid upgrade was not answered with 101");
-        let token = self.main.peer.token;
+        let token = self.main.peer.slot;
         if self.harness.is_connected(token) {
             self.harness.hang_up(token);
         }
         if let Some(observer) = self.observer.as_mut() {
-            if self.harness.is_connected(observer.peer.token) {
-                self.harness.hang_up(observer.peer.token);
+            if self.harness.is_connected(observer.peer.slot) {
+                self.harness.hang_up(observer.peer.slot);
             }
         }
         assert_eq!(self.harness.connections(), 0, "connections left in the slab after every hang-up");

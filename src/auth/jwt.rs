@@ -59,7 +59,7 @@ fn read_secret(path: &Path) -> Result<String, crate::Error> {
 }
 
 fn config_error(message: &str) -> crate::Error {
-    crate::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, message.to_string()))
+    crate::Error::invalid(message)
 }
 
 impl JwtAuthenticator {

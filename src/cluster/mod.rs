@@ -52,7 +52,7 @@ const MIN_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(100)
 /// Links this node to the cluster at `url` (`redis://[:password@]host[:port]`). Fails on a
 /// bad URL or a backplane already set; a Redis that is not reachable yet is retried.
 pub fn join(service: &Service, url: &str, config: &Config) -> Result<(), crate::Error> {
-    let invalid = |message: String| crate::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, message));
+    let invalid = crate::Error::invalid;
     let url = url::RedisUrl::parse(url).map_err(|e| invalid(format!("--redis: {e}")))?;
     if config.redis_prefix.is_empty() || config.redis_prefix.contains(char::is_whitespace) {
         return Err(invalid("--redis-prefix must be non-empty, without spaces".into()));

@@ -15,6 +15,10 @@ use super::frames::FrameReader;
 use super::outqueue::OutQueue;
 use crate::service::connection::{ConnId, Connection, Counters};
 
+/// A connection's index in its worker's `Slab` (and its `mio::Token`); "token" in this crate
+/// means a credential (a JWT, an admin or API key), never a slot.
+pub type Slot = usize;
+
 /// Most pongs waiting in one out-queue.
 pub const MAX_PENDING_PONGS: u8 = 32;
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use mio::Poll;
 
-use super::conn::Conn;
+use super::conn::{Conn, Slot};
 use super::core::WorkerCore;
 use crate::config::Config;
 use crate::service::bus::InboxReceiver;
@@ -32,7 +32,7 @@ pub struct Harness {
 /// One connection of the harness: its token and the client end of its socket.
 pub struct Peer {
     /// The connection's slot in the core.
-    pub token: usize,
+    pub slot: Slot,
     /// The client end of the socket pair.
     pub client: TcpStream,
 }
@@ -71,8 +71,8 @@ impl Harness {
         let (server, remote) = self.listener.accept()?;
         server.set_nonblocking(true)?;
         client.set_nonblocking(true)?;
-        let token = self.core.conns.insert(Conn::new(mio::net::TcpStream::from_std(server), remote, Instant::now()));
-        Ok(Peer { token, client })
+        let slot = self.core.conns.insert(Conn::new(mio::net::TcpStream::from_std(server), remote, Instant::now()));
+        Ok(Peer { slot, client })
     }
 
     /// `count` more open connections in `channel` that share one socket (duplicated
@@ -85,12 +85,12 @@ impl Harness {
         let mut tokens = Vec::with_capacity(count);
         for _ in 0..count {
             let socket = mio::net::TcpStream::from_std(server.try_clone()?);
-            let token = self.core.conns.insert(Conn::new(socket, remote, Instant::now()));
+            let slot = self.core.conns.insert(Conn::new(socket, remote, Instant::now()));
             let request = format!(
                 "GET /example/socket?ch={channel} HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
             );
-            self.core.on_bytes(token, &mut request.into_bytes());
-            tokens.push(token);
+            self.core.on_bytes(slot, &mut request.into_bytes());
+            tokens.push(slot);
         }
         self.discard_output();
         self.member_clients.push(client);
@@ -98,27 +98,27 @@ impl Harness {
     }
 
     /// Feeds bytes as if read from the connection's socket, then flushes and reaps.
-    pub fn feed(&mut self, token: usize, bytes: &[u8]) {
+    pub fn feed(&mut self, slot: Slot, bytes: &[u8]) {
         let mut data = bytes.to_vec();
         self.core.now = Instant::now();
-        self.core.on_bytes(token, &mut data);
+        self.core.on_bytes(slot, &mut data);
         self.turn();
     }
 
     /// Bytes from the peer, read in place (the core unmasks them there), as the worker feeds
     /// its scratch buffer; no copy, so allocation counts see only the core's own.
-    pub fn feed_in_place(&mut self, token: usize, data: &mut [u8]) {
+    pub fn feed_in_place(&mut self, slot: Slot, data: &mut [u8]) {
         self.core.now = Instant::now();
-        self.core.on_bytes(token, data);
+        self.core.on_bytes(slot, data);
         self.turn();
     }
 
     /// The end of a loop turn: flush what is queued, drop what has ended.
     pub fn turn(&mut self) {
         super::worker::flush_dirty(&mut self.core, None);
-        for token in self.core.take_doomed() {
-            if self.core.conns.contains(token) {
-                self.core.conns.remove(token);
+        for slot in self.core.take_doomed() {
+            if self.core.conns.contains(slot) {
+                self.core.conns.remove(slot);
             }
         }
     }
@@ -139,8 +139,8 @@ impl Harness {
     }
 
     /// The peer went away.
-    pub fn hang_up(&mut self, token: usize) {
-        self.core.on_peer_gone(token);
+    pub fn hang_up(&mut self, slot: Slot) {
+        self.core.on_peer_gone(slot);
         self.turn();
     }
 
@@ -159,18 +159,18 @@ impl Harness {
     }
 
     /// Whether the slot still holds a connection.
-    pub fn is_connected(&self, token: usize) -> bool {
-        self.core.conns.contains(token)
+    pub fn is_connected(&self, slot: Slot) -> bool {
+        self.core.conns.contains(slot)
     }
 
     /// Whether the connection's session is open.
-    pub fn is_open(&self, token: usize) -> bool {
-        self.core.conns.get(token).is_some_and(|c| c.is_open())
+    pub fn is_open(&self, slot: Slot) -> bool {
+        self.core.conns.get(slot).is_some_and(|c| c.is_open())
     }
 
     /// Heap bytes the connection holds of its own, and bytes waiting in its out-queue.
-    pub fn buffers(&self, token: usize) -> (usize, usize) {
-        self.core.conns.get(token).map_or((0, 0), |c| (c.heap_bytes(), c.out.queued_bytes()))
+    pub fn buffers(&self, slot: Slot) -> (usize, usize) {
+        self.core.conns.get(slot).map_or((0, 0), |c| (c.heap_bytes(), c.out.queued_bytes()))
     }
 
     /// Connections the core holds.
@@ -202,17 +202,17 @@ mod tests {
     fn a_fed_connection_upgrades_and_answers() {
         let mut harness = Harness::new(Config::default()).unwrap();
         let mut peer = harness.connect().unwrap();
-        harness.feed(peer.token, UPGRADE);
-        harness.feed(peer.token, &crate::wire::frame::client_frame(0x81, br#"{"cmd":"echo","param":7}"#));
+        harness.feed(peer.slot, UPGRADE);
+        harness.feed(peer.slot, &crate::wire::frame::client_frame(0x81, br#"{"cmd":"echo","param":7}"#));
         std::thread::sleep(std::time::Duration::from_millis(20));
         let out = String::from_utf8_lossy(&drain(&mut peer.client)).into_owned();
         assert!(out.starts_with("HTTP/1.1 101"), "{out}");
         assert!(out.ends_with(r#"{"cmd":"echo","param":7}"#), "{out}");
         harness.sweep_after(std::time::Duration::from_secs(2));
-        let (held, queued) = harness.buffers(peer.token);
+        let (held, queued) = harness.buffers(peer.slot);
         assert_eq!(queued, 0);
         assert!(held <= 16, "idle: no buffer held but the channel list ({held} bytes)");
-        harness.hang_up(peer.token);
+        harness.hang_up(peer.slot);
         assert_eq!(harness.status().connections, 0);
     }
 

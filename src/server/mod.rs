@@ -49,11 +49,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// A server for `config`; `workers: 0` is refused (`InvalidInput`), not rounded up.
+    /// A server for `config`; `workers: 0` is refused (`Error::Config`), not rounded up.
     pub fn new(config: Config) -> Result<Self, Error> {
         if config.workers == 0 {
-            let why = "workers must be at least 1";
-            return Err(Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, why)));
+            return Err(Error::invalid("workers must be at least 1"));
         }
         let workers = config.workers;
         let mut inboxes = Vec::with_capacity(workers);

@@ -16,7 +16,7 @@ use std::time::Instant;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Registry, Token};
 
-use super::conn::Conn;
+use super::conn::{Conn, Slot};
 use super::core::{AfterWrite, WorkerCore};
 use super::routes::Routes;
 use crate::service::bus::{Command, InboxReceiver};
@@ -76,12 +76,12 @@ impl Worker {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     WAKER => self.drain_inbox(),
-                    Token(token) => {
+                    Token(slot) => {
                         if event.is_writable() {
-                            self.core.on_writable(token);
+                            self.core.on_writable(slot);
                         }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read_all(token, event.is_read_closed() || event.is_error());
+                            self.read_all(slot, event.is_read_closed() || event.is_error());
                         }
                     }
                 }
@@ -134,8 +134,8 @@ impl Worker {
     fn add_connection(&mut self, mut socket: mio::net::TcpStream, remote: SocketAddr) {
         let _ = socket.set_nodelay(true);
         let entry = self.core.conns.vacant_entry();
-        let token = entry.key();
-        if let Err(e) = self.poll.registry().register(&mut socket, Token(token), Interest::READABLE) {
+        let slot = entry.key();
+        if let Err(e) = self.poll.registry().register(&mut socket, Token(slot), Interest::READABLE) {
             log::warn!("worker {}: cannot register a connection: {e}", self.core.index);
             return;
         }
@@ -145,16 +145,16 @@ impl Worker {
     /// Reads until the socket is drained, feeding the core. A short read means it is drained,
     /// unless the peer has also closed its side (`peer_closed`): then the FIN that came with
     /// the data gets no event of its own, so reading goes on to the end of the stream.
-    fn read_all(&mut self, token: usize, peer_closed: bool) {
+    fn read_all(&mut self, slot: Slot, peer_closed: bool) {
         let mut scratch = std::mem::take(&mut self.scratch);
-        while let Some(conn) = self.core.conns.get_mut(token) {
+        while let Some(conn) = self.core.conns.get_mut(slot) {
             match conn.socket.read(&mut scratch) {
                 Ok(0) => {
-                    self.core.on_peer_gone(token);
+                    self.core.on_peer_gone(slot);
                     break;
                 }
                 Ok(n) => {
-                    self.core.on_bytes(token, &mut scratch[..n]);
+                    self.core.on_bytes(slot, &mut scratch[..n]);
                     if n < scratch.len() && !peer_closed {
                         break;
                     }
@@ -162,8 +162,8 @@ impl Worker {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    log::debug!("connection {token}: read failed: {e}");
-                    self.core.on_peer_gone(token);
+                    log::debug!("connection {slot}: read failed: {e}");
+                    self.core.on_peer_gone(slot);
                     break;
                 }
             }
@@ -191,9 +191,9 @@ impl Worker {
 
     /// Drops the sockets of connections that have ended.
     fn reap(&mut self) {
-        for token in self.core.take_doomed() {
-            if self.core.conns.contains(token) {
-                let mut conn = self.core.conns.remove(token);
+        for slot in self.core.take_doomed() {
+            if self.core.conns.contains(slot) {
+                let mut conn = self.core.conns.remove(slot);
                 let _ = self.poll.registry().deregister(&mut conn.socket);
             }
         }
@@ -205,21 +205,21 @@ impl Worker {
 /// a registry (the hand-driven harness) nothing is re-registered.
 pub(crate) fn flush_dirty(core: &mut WorkerCore, registry: Option<&Registry>) {
     let dirty = core.take_dirty();
-    for &token in &dirty {
-        let Some(conn) = core.writable_conn(token) else { continue };
+    for &slot in &dirty {
+        let Some(conn) = core.writable_conn(slot) else { continue };
         let result = conn.out.flush_into(&mut conn.socket);
-        match core.on_flushed(token, result) {
+        match core.on_flushed(slot, result) {
             AfterWrite::Nothing => {}
             AfterWrite::ShutdownWrite => {
-                if let Some(conn) = core.conns.get_mut(token) {
+                if let Some(conn) = core.conns.get_mut(slot) {
                     let _ = conn.socket.shutdown(std::net::Shutdown::Write);
                 }
             }
             AfterWrite::WaitWritable => {
-                if let (Some(conn), Some(registry)) = (core.conns.get_mut(token), registry) {
+                if let (Some(conn), Some(registry)) = (core.conns.get_mut(slot), registry) {
                     let interest = Interest::READABLE | Interest::WRITABLE;
-                    if let Err(e) = registry.reregister(&mut conn.socket, Token(token), interest) {
-                        log::warn!("connection {token}: cannot wait for writability: {e}");
+                    if let Err(e) = registry.reregister(&mut conn.socket, Token(slot), interest) {
+                        log::warn!("connection {slot}: cannot wait for writability: {e}");
                     }
                 }
             }

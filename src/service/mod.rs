@@ -47,6 +47,16 @@ pub enum Error {
     /// A socket or poll could not be set up.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// A setting that cannot work.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+}
+
+impl Error {
+    /// A setting that cannot work, said in the flag's words.
+    pub fn invalid(why: impl Into<String>) -> Self {
+        Error::Config(crate::config::ConfigError::Invalid(why.into()))
+    }
 }
 
 /// What every worker and every `Service` handle share.

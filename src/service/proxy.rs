@@ -40,7 +40,7 @@ pub struct ProxyCall {
     /// The worker whose inbox gets the answer.
     pub worker: usize,
     /// The connection's slot on its worker, and its id (a slot is reused; the id is not).
-    pub token: usize,
+    pub slot: usize,
     /// The connection's id (or, for a connect, the upgrade's own ticket).
     pub ticket: ConnId,
     /// Position among the connection's calls: answers are applied in this order.
@@ -103,7 +103,7 @@ pub struct CommandEvent {
 #[derive(Debug)]
 pub struct ProxyReturn {
     /// The call's `token`.
-    pub token: usize,
+    pub slot: usize,
     /// The call's `ticket`.
     pub ticket: ConnId,
     /// The call's `seq`.

@@ -75,7 +75,7 @@ impl HttpProxy {
     pub fn start(options: ProxyOptions, service: &Service) -> Result<Arc<HttpProxy>, crate::Error> {
         let urls = [&options.urls.connect, &options.urls.subscribe, &options.urls.command];
         for url in urls.into_iter().flatten() {
-            client::check_url(url).map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
+            client::check_url(url).map_err(crate::Error::invalid)?;
         }
         let client = client::Client::new(options.timeout, options.concurrency);
         let urls = Arc::new(options.urls);

@@ -63,7 +63,7 @@ fn serve(receiver: &Mutex<Receiver<ProxyCall>>, client: &Client, urls: &Urls, se
         if let Err(failure) = &answer {
             log_failure(failure);
         }
-        let answer = ProxyReturn { token: call.token, ticket: call.ticket, seq: call.seq, answer };
+        let answer = ProxyReturn { slot: call.slot, ticket: call.ticket, seq: call.seq, answer };
         if let Some(inbox) = service.shared.inboxes.get(call.worker) {
             inbox.send(Command::Proxied(Box::new(answer)));
         }

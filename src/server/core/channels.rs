@@ -9,8 +9,8 @@ impl WorkerCore {
 
     /// Joins a local connection to a channel; tells the other members. False if it was
     /// already a member or is not open.
-    pub(super) fn join_here(&mut self, token: usize, channel: &str) -> bool {
-        let Some(conn) = self.conns.get_mut(token).filter(|c| c.is_open()) else {
+    pub(super) fn join_here(&mut self, slot: Slot, channel: &str) -> bool {
+        let Some(conn) = self.conns.get_mut(slot).filter(|c| c.is_open()) else {
             return false;
         };
         if conn.in_channel(channel) || !valid_channel_name(channel) {
@@ -18,12 +18,12 @@ impl WorkerCore {
         }
         if conn.channels.len() >= self.service.shared.config.max_channels_per_connection {
             let limit = self.service.shared.config.max_channels_per_connection;
-            self.send_error(token, "limit", &format!("a connection may be in at most {limit} channels"));
+            self.send_error(slot, "limit", &format!("a connection may be in at most {limit} channels"));
             return false;
         }
         let Some(session) = conn.session.clone() else { return false };
         if !self.authorized(&session.profile, channel, ChannelAction::Join) {
-            self.send_error(token, "forbidden", &format!("not allowed to join '{channel}'"));
+            self.send_error(slot, "forbidden", &format!("not allowed to join '{channel}'"));
             return false;
         }
         let name = match self.channels.get_key_value(channel) {
@@ -31,10 +31,10 @@ impl WorkerCore {
             None if &*session.channel == channel => session.channel.clone(),
             None => Arc::from(channel),
         };
-        let Some(conn) = self.conns.get_mut(token) else { return false };
+        let Some(conn) = self.conns.get_mut(slot) else { return false };
         conn.channels.reserve_exact(1); // joins are rare: keep the list exactly sized
         conn.channels.push(name.clone());
-        self.channels.entry(name).or_default().insert(token);
+        self.channels.entry(name).or_default().insert(slot);
         let joined = self.service.shared.registry.join(&session.id, channel);
         if joined.channel_created {
             if let Some(backplane) = self.service.shared.backplane.get() {
@@ -75,8 +75,8 @@ impl WorkerCore {
     }
 
     /// Removes a local connection from a channel; tells the remaining members.
-    pub(super) fn leave_here(&mut self, token: usize, channel: &str) -> bool {
-        let Some(conn) = self.conns.get_mut(token) else {
+    pub(super) fn leave_here(&mut self, slot: Slot, channel: &str) -> bool {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return false;
         };
         let Some(position) = conn.channels.iter().position(|c| &**c == channel) else {
@@ -84,14 +84,14 @@ impl WorkerCore {
         };
         conn.channels.swap_remove(position);
         let (id, user) = session_ids(conn);
-        self.remove_member(channel, token);
+        self.remove_member(channel, slot);
         self.record_leave(id, &user, channel);
         true
     }
 
-    pub(super) fn remove_member(&mut self, channel: &str, token: usize) {
+    pub(super) fn remove_member(&mut self, channel: &str, slot: Slot) {
         if let Some(members) = self.channels.get_mut(channel) {
-            members.swap_remove(&token);
+            members.swap_remove(&slot);
             if members.is_empty() {
                 self.channels.remove(channel);
             }

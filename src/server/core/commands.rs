@@ -9,15 +9,15 @@ impl WorkerCore {
     /// Applies a command to this worker's connections.
     pub fn apply(&mut self, command: Command) -> bool {
         match command {
-            Command::ToConn { id, frame } => self.with_conn(id, |core, token| core.queue(token, frame)),
+            Command::ToConn { id, frame } => self.with_conn(id, |core, slot| core.queue(slot, frame)),
             Command::ToChannel { channel, frame, except } => {
                 self.fan_out(&channel, &frame, except);
                 true
             }
             Command::ToAll { frame } => {
                 let tokens: Vec<usize> = self.conns.iter().filter(|(_, c)| c.is_open()).map(|(t, _)| t).collect();
-                for token in tokens {
-                    self.queue(token, frame.clone());
+                for slot in tokens {
+                    self.queue(slot, frame.clone());
                 }
                 true
             }
@@ -27,12 +27,12 @@ impl WorkerCore {
                 self.announce_here(&channel, &changes);
                 true
             }
-            Command::Close { id, code, notify } => self.with_conn(id, |core, token| {
+            Command::Close { id, code, notify } => self.with_conn(id, |core, slot| {
                 if notify {
                     let frame = core.common.close_connection.clone();
-                    core.queue(token, frame);
+                    core.queue(slot, frame);
                 }
-                core.start_close(token, code, "closed by the server");
+                core.start_close(slot, code, "closed by the server");
             }),
             Command::Proxied(answer) => {
                 self.on_proxied(*answer);
@@ -50,8 +50,8 @@ impl WorkerCore {
 
     pub(super) fn with_conn(&mut self, id: ConnId, f: impl FnOnce(&mut Self, usize)) -> bool {
         match self.ids.get(&id).copied() {
-            Some(token) => {
-                f(self, token);
+            Some(slot) => {
+                f(self, slot);
                 true
             }
             None => false,

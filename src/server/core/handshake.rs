@@ -7,25 +7,25 @@
 use super::*;
 
 impl WorkerCore {
-    pub(super) fn on_handshake_bytes(&mut self, token: usize, data: &[u8]) {
-        let Some(conn) = self.conns.get_mut(token) else {
+    pub(super) fn on_handshake_bytes(&mut self, slot: Slot, data: &[u8]) {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let Phase::Handshake { received, .. } = &mut conn.phase else {
             return;
         };
-        if self.proxied.is_parked(token) {
-            return self.on_parked_bytes(token, data);
+        if self.proxied.is_parked(slot) {
+            return self.on_parked_bytes(slot, data);
         }
         received.extend_from_slice(data);
-        self.parse_requests(token);
+        self.parse_requests(slot);
     }
 
     /// Parses and answers the requests received so far: several when a keep-alive client
     /// sends its next request before reading the answer to the last.
-    fn parse_requests(&mut self, token: usize) {
+    fn parse_requests(&mut self, slot: Slot) {
         loop {
-            let Some(conn) = self.conns.get_mut(token) else {
+            let Some(conn) = self.conns.get_mut(slot) else {
                 return;
             };
             let Phase::Handshake { received, .. } = &mut conn.phase else {
@@ -37,10 +37,10 @@ impl WorkerCore {
             let routes = &self.routes;
             match http::parse_request_limited(received, conn.remote, &|path| routes.body_limit(path)) {
                 Ok(Parse::Partial) => return,
-                Err(response) => return self.reject(token, response),
+                Err(response) => return self.reject(slot, response),
                 Ok(Parse::Complete(request, used)) => {
                     let leftover = received[used..].to_vec();
-                    if !self.on_request(token, *request, leftover) {
+                    if !self.on_request(slot, *request, leftover) {
                         return;
                     }
                 }
@@ -49,11 +49,11 @@ impl WorkerCore {
     }
 
     /// Answers a request; true when the connection stays open for another request.
-    pub(super) fn on_request(&mut self, token: usize, request: HttpRequest, mut leftover: Vec<u8>) -> bool {
+    pub(super) fn on_request(&mut self, slot: Slot, request: HttpRequest, mut leftover: Vec<u8>) -> bool {
         if let Some(route) = self.routes.socket(&request.path) {
             match http::check_upgrade(&request) {
-                Ok(accept) => self.upgrade(token, route, &request, &accept, &mut leftover),
-                Err(response) => self.reject(token, response),
+                Ok(accept) => self.upgrade(slot, route, &request, &accept, &mut leftover),
+                Err(response) => self.reject(slot, response),
             }
             return false;
         }
@@ -63,26 +63,26 @@ impl WorkerCore {
             None => HttpResponse::text(404, "not found"),
         };
         if self.routes.keeps_alive(&request.path) && wants_keep_alive(&request) {
-            return self.respond_and_keep_alive(token, response, leftover);
+            return self.respond_and_keep_alive(slot, response, leftover);
         }
-        self.respond(token, response);
+        self.respond(slot, response);
         false
     }
 
     /// Queues a response and goes back to reading requests (HTTP/1.1 keep-alive).
-    fn respond_and_keep_alive(&mut self, token: usize, response: HttpResponse, leftover: Vec<u8>) -> bool {
-        let Some(conn) = self.conns.get_mut(token) else {
+    fn respond_and_keep_alive(&mut self, slot: Slot, response: HttpResponse, leftover: Vec<u8>) -> bool {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return false;
         };
         let bytes = response.to_bytes_keep_alive();
         count_http_out(conn, &self.service.shared.stats[self.index], bytes.len());
         conn.out.push(bytes);
         conn.phase = Phase::Handshake { received: leftover, since: self.now };
-        self.mark_dirty(token);
+        self.mark_dirty(slot);
         true
     }
 
-    pub(super) fn reject(&mut self, token: usize, response: HttpResponse) {
+    pub(super) fn reject(&mut self, slot: Slot, response: HttpResponse) {
         let stats = self.stats();
         bump(&stats.handshakes_rejected, 1);
         match response.status {
@@ -91,24 +91,24 @@ impl WorkerCore {
             503 => {} // counted as connections_refused
             _ => bump(&stats.handshakes_bad_request, 1),
         }
-        self.respond(token, response);
+        self.respond(slot, response);
     }
 
     /// Queues a plain HTTP response; the connection closes once it is sent.
-    pub(super) fn respond(&mut self, token: usize, response: HttpResponse) {
-        let Some(conn) = self.conns.get_mut(token) else {
+    pub(super) fn respond(&mut self, slot: Slot, response: HttpResponse) {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let bytes = response.to_bytes();
         count_http_out(conn, &self.service.shared.stats[self.index], bytes.len());
         conn.out.push(bytes);
         conn.phase = Phase::Closing { since: self.now };
-        self.mark_dirty(token);
+        self.mark_dirty(slot);
     }
 
     pub(super) fn upgrade(
         &mut self,
-        token: usize,
+        slot: Slot,
         route_index: usize,
         request: &HttpRequest,
         accept: &str,
@@ -117,21 +117,21 @@ impl WorkerCore {
         let routes = self.routes.clone();
         let route = &routes.sockets[route_index];
         if route.proxy.as_ref().is_some_and(|p| p.handles(ProxyEvent::Connect)) {
-            return self.ask_backend_to_connect(token, route_index, request, accept, leftover);
+            return self.ask_backend_to_connect(slot, route_index, request, accept, leftover);
         }
         let admission = self.admit(route, request);
         let (channel, profile) = match admission {
             Ok(admitted) => admitted,
-            Err(response) => return self.reject(token, response),
+            Err(response) => return self.reject(slot, response),
         };
-        self.open_session(token, route_index, request, (channel, profile), accept, leftover);
+        self.open_session(slot, route_index, request, (channel, profile), accept, leftover);
     }
 
     /// The session after a successful admission: the `101`, the registry, the channel,
     /// `on_open`, then whatever the client sent after its request.
     pub(super) fn open_session(
         &mut self,
-        token: usize,
+        slot: Slot,
         route_index: usize,
         request: &HttpRequest,
         (channel, profile): (String, Option<Profile>),
@@ -141,7 +141,7 @@ impl WorkerCore {
         let routes = self.routes.clone();
         let route = &routes.sockets[route_index];
         let id = ConnId::new_v4();
-        let Some(conn) = self.conns.get_mut(token) else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             self.service.shared.limits.release(request.remote.ip());
             return;
         };
@@ -166,26 +166,26 @@ impl WorkerCore {
         conn.session = Some(session.clone());
         conn.rate = RateBucket::full(self.service.shared.config.rate_limit, self.now);
         conn.expiry = expiry_of(&session.profile);
-        self.ids.insert(id, token);
+        self.ids.insert(id, slot);
         let is_tap = matches!(route.kind, SocketKind::Tap);
         bump(if is_tap { &self.stats().tap_connections } else { &self.stats().connections }, 1);
         bump(&self.stats().connections_opened, 1);
-        self.mark_dirty(token);
+        self.mark_dirty(slot);
         match &route.kind {
             SocketKind::Tap => self.service.shared.tap.subscribe(id, self.index),
             SocketKind::Echo => self.register(&session),
             SocketKind::Json(handler) => {
                 self.register(&session);
-                self.join_here(token, &channel);
+                self.join_here(slot, &channel);
                 let opened =
                     self.isolated("on_open", |core| handler.on_open(&mut Context::new(core, Some(id)), &session));
                 if opened.is_none() {
-                    return self.start_close(token, 1011, "internal error");
+                    return self.start_close(slot, 1011, "internal error");
                 }
             }
         }
         if !leftover.is_empty() {
-            self.on_frame_bytes(token, leftover);
+            self.on_frame_bytes(slot, leftover);
         }
     }
 

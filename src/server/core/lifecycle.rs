@@ -8,27 +8,27 @@ impl WorkerCore {
 
     /// Sends a close frame and ends the session; the socket goes once the peer answers or
     /// `close_timeout` passes.
-    pub fn start_close(&mut self, token: usize, code: u16, reason: &str) {
-        let Some(conn) = self.conns.get_mut(token) else {
+    pub fn start_close(&mut self, slot: Slot, code: u16, reason: &str) {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         match conn.phase {
             Phase::Closing { .. } => return,
-            Phase::Handshake { .. } => return self.doom(token),
+            Phase::Handshake { .. } => return self.doom(slot),
             Phase::Open => {}
         }
         conn.out.push(frame::close(code, reason));
         conn.phase = Phase::Closing { since: self.now };
         conn.reader = Default::default();
-        self.mark_dirty(token);
-        self.end_session(token);
+        self.mark_dirty(slot);
+        self.end_session(slot);
     }
 
     /// Everything that ends a session, exactly once: leave every channel (telling the
     /// others), leave the registry, run `on_close`.
-    pub(super) fn end_session(&mut self, token: usize) {
-        self.proxied.forget(token);
-        let Some(conn) = self.conns.get_mut(token) else {
+    pub(super) fn end_session(&mut self, slot: Slot) {
+        self.proxied.forget(slot);
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let Some(session) = conn.session.take() else {
@@ -40,7 +40,7 @@ impl WorkerCore {
         let route = conn.route as usize;
         self.ids.remove(&id);
         for channel in &channels {
-            self.remove_member(channel, token);
+            self.remove_member(channel, slot);
             self.record_leave(id, &user, channel);
         }
         let shared = &self.service.shared;
@@ -63,9 +63,9 @@ impl WorkerCore {
 
     /// Begins shutdown: every client gets close 1001; handshakes in progress are dropped.
     pub fn close_all(&mut self) {
-        let tokens: Vec<usize> = self.conns.iter().map(|(token, _)| token).collect();
-        for token in tokens {
-            self.start_close(token, 1001, "server shutting down");
+        let tokens: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
+        for slot in tokens {
+            self.start_close(slot, 1001, "server shutting down");
         }
     }
 }

@@ -46,7 +46,7 @@ type FastHash = foldhash::fast::RandomState;
 use slab::Slab;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
-use super::conn::{Conn, Expiry, Phase, RateBucket, RateVerdict, MAX_PENDING_PONGS};
+use super::conn::{Conn, Expiry, Phase, RateBucket, RateVerdict, Slot, MAX_PENDING_PONGS};
 use super::frames::{Flow, FrameEvent};
 use super::outqueue::Flushed;
 use super::routes::{Routes, SocketKind, SocketRoute};
@@ -149,31 +149,31 @@ impl WorkerCore {
         std::mem::take(&mut self.doomed)
     }
 
-    fn doom(&mut self, token: usize) {
-        self.end_session(token);
-        self.doomed.push(token);
+    fn doom(&mut self, slot: Slot) {
+        self.end_session(slot);
+        self.doomed.push(slot);
     }
 
     // ---- input -------------------------------------------------------------------------
 
     /// Bytes read from a connection's socket.
-    pub fn on_bytes(&mut self, token: usize, data: &mut [u8]) {
-        let Some(conn) = self.conns.get_mut(token) else {
+    pub fn on_bytes(&mut self, slot: Slot, data: &mut [u8]) {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         conn.last_heard = self.now;
         conn.counters.bytes_in += data.len() as u64;
         bump(&self.service.shared.stats[self.index].bytes_in, data.len() as u64);
         match conn.phase {
-            Phase::Handshake { .. } => self.on_handshake_bytes(token, data),
-            Phase::Open => self.on_frame_bytes(token, data),
+            Phase::Handshake { .. } => self.on_handshake_bytes(slot, data),
+            Phase::Open => self.on_frame_bytes(slot, data),
             Phase::Closing { .. } => {}
         }
     }
 
     /// The peer closed its side (read returned 0) or the socket failed.
-    pub fn on_peer_gone(&mut self, token: usize) {
-        self.doom(token);
+    pub fn on_peer_gone(&mut self, slot: Slot) {
+        self.doom(slot);
     }
 }
 
@@ -191,7 +191,7 @@ fn session_ids(conn: &Conn) -> (ConnId, String) {
 
 /// Queues a shared frame on an open connection and marks it for this turn's flush.
 #[inline]
-fn queue_on(conn: &mut Conn, token: usize, frame: SharedFrame, dirty: &mut Vec<usize>, stats: &WorkerStats) {
+fn queue_on(conn: &mut Conn, slot: Slot, frame: SharedFrame, dirty: &mut Vec<usize>, stats: &WorkerStats) {
     if !conn.is_open() {
         return;
     }
@@ -201,15 +201,15 @@ fn queue_on(conn: &mut Conn, token: usize, frame: SharedFrame, dirty: &mut Vec<u
     bump(&stats.messages_out, 1);
     bump(&stats.bytes_out, len);
     conn.out.push(frame);
-    mark(conn, token, dirty);
+    mark(conn, slot, dirty);
 }
 
 /// Puts a connection on this turn's flush list (once).
 #[inline]
-fn mark(conn: &mut Conn, token: usize, dirty: &mut Vec<usize>) {
+fn mark(conn: &mut Conn, slot: Slot, dirty: &mut Vec<usize>) {
     if !conn.dirty {
         conn.dirty = true;
-        dirty.push(token);
+        dirty.push(slot);
     }
 }
 
@@ -229,7 +229,7 @@ impl Dispatch for WorkerCore {
         if worker != self.index {
             return self.dispatch(worker, Command::ToConn { id, frame: frame::text(payload) });
         }
-        self.with_conn(id, |core, token| core.queue_own(token, OpCode::Data(Data::Text), payload))
+        self.with_conn(id, |core, slot| core.queue_own(slot, OpCode::Data(Data::Text), payload))
     }
 
     fn service(&self) -> Service {

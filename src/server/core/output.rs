@@ -20,24 +20,24 @@ pub enum AfterWrite {
 impl WorkerCore {
     // ---- output ------------------------------------------------------------------------
 
-    pub(super) fn mark_dirty(&mut self, token: usize) {
-        if let Some(conn) = self.conns.get_mut(token) {
-            mark(conn, token, &mut self.dirty);
+    pub(super) fn mark_dirty(&mut self, slot: Slot) {
+        if let Some(conn) = self.conns.get_mut(slot) {
+            mark(conn, slot, &mut self.dirty);
         }
     }
 
     /// Queues a data frame on an open connection.
-    pub fn queue(&mut self, token: usize, frame: SharedFrame) {
-        let Some(conn) = self.conns.get_mut(token) else {
+    pub fn queue(&mut self, slot: Slot, frame: SharedFrame) {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        queue_on(conn, token, frame, &mut self.dirty, &self.service.shared.stats[self.index]);
+        queue_on(conn, slot, frame, &mut self.dirty, &self.service.shared.stats[self.index]);
     }
 
     /// Queues a data frame for this connection alone, framed into its cork (no shared frame,
     /// no allocation in steady state): echoes and replies.
-    pub fn queue_own(&mut self, token: usize, opcode: OpCode, payload: &[u8]) {
-        let Some(conn) = self.conns.get_mut(token).filter(|c| c.is_open()) else {
+    pub fn queue_own(&mut self, slot: Slot, opcode: OpCode, payload: &[u8]) {
+        let Some(conn) = self.conns.get_mut(slot).filter(|c| c.is_open()) else {
             return;
         };
         let before = conn.out.queued_bytes();
@@ -48,23 +48,23 @@ impl WorkerCore {
         let stats = &self.service.shared.stats[self.index];
         bump(&stats.messages_out, 1);
         bump(&stats.bytes_out, len);
-        mark(conn, token, &mut self.dirty);
+        mark(conn, slot, &mut self.dirty);
     }
 
     /// Queues a control frame (pong), allowed while open.
-    pub(super) fn queue_pong(&mut self, token: usize, ping_payload: &[u8]) {
-        let Some(conn) = self.conns.get(token).filter(|c| c.is_open()) else { return };
+    pub(super) fn queue_pong(&mut self, slot: Slot, ping_payload: &[u8]) {
+        let Some(conn) = self.conns.get(slot).filter(|c| c.is_open()) else { return };
         let is_echo = matches!(self.routes.sockets[conn.route as usize].kind, SocketKind::Echo);
-        if !is_echo && !self.take_rate(token, false) {
+        if !is_echo && !self.take_rate(slot, false) {
             return;
         }
-        let Some(conn) = self.conns.get_mut(token) else { return };
+        let Some(conn) = self.conns.get_mut(slot) else { return };
         if conn.pending_pongs >= MAX_PENDING_PONGS {
             return;
         }
         conn.pending_pongs += 1;
         conn.out.push_own(OpCode::Control(Control::Pong), ping_payload);
-        self.mark_dirty(token);
+        self.mark_dirty(slot);
     }
 
     /// Queues one shared frame on every local member of `channel` except `except`.
@@ -74,12 +74,12 @@ impl WorkerCore {
         };
         let skip = except.and_then(|id| self.ids.get(&id).copied());
         let stats = &self.service.shared.stats[self.index];
-        for &token in members {
-            if Some(token) == skip {
+        for &slot in members {
+            if Some(slot) == skip {
                 continue;
             }
-            if let Some(conn) = self.conns.get_mut(token) {
-                queue_on(conn, token, frame.clone(), &mut self.dirty, stats);
+            if let Some(conn) = self.conns.get_mut(slot) {
+                queue_on(conn, slot, frame.clone(), &mut self.dirty, stats);
             }
         }
         stats.fanout_width.observe(members.len() as u64);
@@ -89,8 +89,8 @@ impl WorkerCore {
     /// hand the list back with `recycle_dirty` once written.
     pub fn take_dirty(&mut self) -> Vec<usize> {
         let dirty = std::mem::take(&mut self.dirty);
-        for &token in &dirty {
-            if let Some(conn) = self.conns.get_mut(token) {
+        for &slot in &dirty {
+            if let Some(conn) = self.conns.get_mut(slot) {
                 conn.dirty = false;
             }
         }
@@ -107,17 +107,17 @@ impl WorkerCore {
 
     /// A connection to write now, if it may be written (not waiting for writability; a
     /// blocked one is only checked against its backlog).
-    pub fn writable_conn(&mut self, token: usize) -> Option<&mut Conn> {
-        if self.conns.get(token)?.write_blocked {
-            self.check_backlog(token);
+    pub fn writable_conn(&mut self, slot: Slot) -> Option<&mut Conn> {
+        if self.conns.get(slot)?.write_blocked {
+            self.check_backlog(slot);
             return None;
         }
-        self.conns.get_mut(token)
+        self.conns.get_mut(slot)
     }
 
     /// What a write did, and what the worker must do next with the socket.
-    pub fn on_flushed(&mut self, token: usize, result: std::io::Result<Flushed>) -> AfterWrite {
-        let Some(conn) = self.conns.get_mut(token) else {
+    pub fn on_flushed(&mut self, slot: Slot, result: std::io::Result<Flushed>) -> AfterWrite {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return AfterWrite::Nothing;
         };
         match result {
@@ -133,7 +133,7 @@ impl WorkerCore {
                 conn.write_blocked = true;
                 let first_block = !conn.writable_interest;
                 conn.writable_interest = true;
-                self.check_backlog(token);
+                self.check_backlog(slot);
                 if first_block {
                     AfterWrite::WaitWritable
                 } else {
@@ -141,24 +141,24 @@ impl WorkerCore {
                 }
             }
             Err(e) => {
-                log::debug!("connection {token}: write failed: {e}");
-                self.doom(token);
+                log::debug!("connection {slot}: write failed: {e}");
+                self.doom(slot);
                 AfterWrite::Nothing
             }
         }
     }
 
     /// The socket became writable again.
-    pub fn on_writable(&mut self, token: usize) {
-        if let Some(conn) = self.conns.get_mut(token) {
+    pub fn on_writable(&mut self, slot: Slot) {
+        if let Some(conn) = self.conns.get_mut(slot) {
             conn.write_blocked = false;
-            self.mark_dirty(token);
+            self.mark_dirty(slot);
         }
     }
 
     /// A connection whose queue outgrew its route's limit is a slow consumer.
-    pub(super) fn check_backlog(&mut self, token: usize) {
-        let Some(conn) = self.conns.get_mut(token) else {
+    pub(super) fn check_backlog(&mut self, slot: Slot) {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         // A closing connection (and so every plain HTTP response) is never a slow consumer:
@@ -176,6 +176,6 @@ impl WorkerCore {
         conn.out.clear();
         bump(&self.service.shared.stats[self.index].slow_consumer_closes, 1);
         conn.write_blocked = false;
-        self.start_close(token, 1008, "slow consumer");
+        self.start_close(slot, 1008, "slow consumer");
     }
 }

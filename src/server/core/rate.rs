@@ -7,9 +7,9 @@ impl WorkerCore {
     /// Takes one message (or ping) from the connection's rate budget. Over it, the message is
     /// refused (`tell`: with an `error`; a refused ping just gets no pong); far over it (a
     /// client that does not slow down), the connection is closed.
-    pub(super) fn take_rate(&mut self, token: usize, tell: bool) -> bool {
+    pub(super) fn take_rate(&mut self, slot: Slot, tell: bool) -> bool {
         let rate = self.service.shared.config.rate_limit;
-        let Some(conn) = self.conns.get_mut(token) else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return false;
         };
         match conn.rate.take(rate, self.now) {
@@ -17,13 +17,13 @@ impl WorkerCore {
             RateVerdict::Refused => {
                 bump(&self.service.shared.stats[self.index].rate_limited, 1);
                 if tell {
-                    self.send_error(token, "rate-limited", "too many messages; slow down");
+                    self.send_error(slot, "rate-limited", "too many messages; slow down");
                 }
                 false
             }
             RateVerdict::Abusive => {
                 bump(&self.service.shared.stats[self.index].rate_limit_closes, 1);
-                self.start_close(token, 1008, "rate limit exceeded");
+                self.start_close(slot, 1008, "rate limit exceeded");
                 false
             }
         }

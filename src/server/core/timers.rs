@@ -21,17 +21,17 @@ impl WorkerCore {
         let mut credential_closes = Vec::new();
         let wall_clock = SystemTime::now();
         let grace = config.token_grace;
-        for (token, conn) in self.conns.iter_mut() {
+        for (slot, conn) in self.conns.iter_mut() {
             match &conn.phase {
                 Phase::Handshake { since, .. } if now.duration_since(*since) >= handshake => {
                     bump(&self.service.shared.stats[self.index].handshake_timeouts, 1);
-                    expired.push(token);
+                    expired.push(slot);
                 }
-                Phase::Closing { since } if now.duration_since(*since) >= closing => expired.push(token),
-                Phase::Open if now.duration_since(conn.last_heard) >= idle => idle_out.push(token),
+                Phase::Closing { since } if now.duration_since(*since) >= closing => expired.push(slot),
+                Phase::Open if now.duration_since(conn.last_heard) >= idle => idle_out.push(slot),
                 Phase::Open if ping_due => {
                     conn.out.push(self.common.ping.clone());
-                    mark(conn, token, &mut self.dirty);
+                    mark(conn, slot, &mut self.dirty);
                 }
                 _ => {}
             }
@@ -40,9 +40,9 @@ impl WorkerCore {
                 match expiry.close_at {
                     None if wall_clock >= expiry.at => {
                         expiry.close_at = Some(now + grace);
-                        credential_warnings.push(token);
+                        credential_warnings.push(slot);
                     }
-                    Some(close_at) if now >= close_at => credential_closes.push(token),
+                    Some(close_at) if now >= close_at => credential_closes.push(slot),
                     _ => {}
                 }
             }
@@ -54,19 +54,19 @@ impl WorkerCore {
                 session.counters.publish(&conn.counters);
             }
         }
-        for token in credential_warnings {
+        for slot in credential_warnings {
             let grace = humantime::format_duration(grace);
-            self.send_error(token, "token-expired", &format!("credential expired: send refresh within {grace}"));
+            self.send_error(slot, "token-expired", &format!("credential expired: send refresh within {grace}"));
         }
-        for token in credential_closes {
-            self.start_close(token, 1008, "token expired");
+        for slot in credential_closes {
+            self.start_close(slot, 1008, "token expired");
         }
-        for token in idle_out {
+        for slot in idle_out {
             bump(&self.stats().idle_closes, 1);
-            self.start_close(token, 1001, "idle timeout");
+            self.start_close(slot, 1001, "idle timeout");
         }
-        for token in expired {
-            self.doom(token);
+        for slot in expired {
+            self.doom(slot);
         }
     }
 }
