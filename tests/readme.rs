@@ -47,7 +47,7 @@ fn literals_after<'a>(text: &'a str, marker: &str) -> Vec<&'a str> {
     found
 }
 
-/// Every `code` an `error` message can carry: `send_error(token, "code", ..)` in the worker
+/// Every `code` an `error` message can carry: `send_error(slot, "code", ..)` in the worker
 /// core, and each arm of `HandlerError::code`.
 fn error_codes_in_source() -> Vec<String> {
     let mut files = Vec::new();
@@ -55,7 +55,7 @@ fn error_codes_in_source() -> Vec<String> {
     let mut codes = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        for code in literals_after(&text, "send_error(token,") {
+        for code in literals_after(&text, "send_error(slot,") {
             codes.push(code.to_string());
         }
         if let Some(start) = text.find("pub fn code(&self) -> &'static str") {

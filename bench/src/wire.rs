@@ -50,30 +50,10 @@ pub fn parse_upgrade_reply(bytes: &[u8]) -> UpgradeReply {
     }
 }
 
-/// Appends one masked, final client frame carrying `payload` to `out`.
+/// Appends one masked, final client frame carrying `payload` to `out` (the server crate's
+/// one client-frame encoder).
 pub fn encode_client_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4]) {
-    out.push(0x80 | opcode);
-    let len = payload.len();
-    if len < 126 {
-        out.push(0x80 | len as u8);
-    } else if len <= u16::MAX as usize {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    out.extend_from_slice(&mask);
-    let start = out.len();
-    out.extend_from_slice(payload);
-    apply_mask(&mut out[start..], mask);
-}
-
-/// XORs `bytes` with the repeating four-byte `mask`.
-pub fn apply_mask(bytes: &mut [u8], mask: [u8; 4]) {
-    for (i, byte) in bytes.iter_mut().enumerate() {
-        *byte ^= mask[i & 3];
-    }
+    switchyard::wire::frame::put_client_frame(out, 0x80 | opcode, payload, mask);
 }
 
 /// The close code a close frame's payload carries (None when it carries none).
@@ -155,7 +135,7 @@ mod tests {
         assert_eq!(out[0], 0x81);
         assert_eq!(out[1], 0x85);
         let mut payload = out[6..].to_vec();
-        apply_mask(&mut payload, [1, 2, 3, 4]);
+        switchyard::wire::frame::apply_mask(&mut payload, [1, 2, 3, 4]);
         assert_eq!(payload, b"hello");
     }
 

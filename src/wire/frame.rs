@@ -86,6 +86,12 @@ pub fn client_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
 /// `client_frame` with a chosen mask (a zero mask makes masking free: floods in tests).
 pub fn client_frame_masked(first_byte: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
     let mut frame = Vec::with_capacity(payload.len() + 14);
+    put_client_frame(&mut frame, first_byte, payload, mask);
+    frame
+}
+
+/// Appends a masked client frame to `out` (no allocation once `out` has room: load generators).
+pub fn put_client_frame(frame: &mut Vec<u8>, first_byte: u8, payload: &[u8], mask: [u8; 4]) {
     frame.push(first_byte);
     match payload.len() {
         n if n < 126 => frame.push(0x80 | n as u8),
@@ -102,7 +108,6 @@ pub fn client_frame_masked(first_byte: u8, payload: &[u8], mask: [u8; 4]) -> Vec
     let start = frame.len();
     frame.extend_from_slice(payload);
     apply_mask(&mut frame[start..], mask);
-    frame
 }
 
 #[cfg(test)]
