@@ -2,6 +2,8 @@
 //! written to a channel of 10,000 members is serialized and framed once, then queued and
 //! written to each member without any allocation per recipient.
 
+#![allow(unsafe_code)] // a counting global allocator needs `unsafe impl GlobalAlloc`
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

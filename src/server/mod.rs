@@ -16,8 +16,6 @@ pub(crate) mod core;
 pub(crate) mod frames;
 #[cfg(feature = "test-util")]
 pub mod harness;
-/// Compatibility path: HTTP parsing and types now live in [`crate::wire::http`].
-pub use crate::wire::http;
 mod listener;
 pub(crate) mod outqueue;
 pub mod routes;
@@ -34,7 +32,7 @@ use crate::config::Config;
 use crate::service::bus::{self, InboxReceiver};
 use crate::service::proxy::EventProxy;
 use crate::service::{Error, Handler, Service};
-pub use http::{HttpRequest, HttpResponse};
+pub use crate::wire::http::{HttpRequest, HttpResponse};
 use routes::Routes;
 pub use routes::{HttpHandler, SocketKind, SocketRoute};
 

@@ -85,7 +85,7 @@ impl Routes {
     /// The largest request body accepted on `path`.
     pub fn body_limit(&self, path: &str) -> usize {
         let limit = self.body_limits.iter().find(|(p, _)| path.starts_with(p.as_str())).map(|(_, l)| *l);
-        limit.unwrap_or(super::http::MAX_BODY_BYTES)
+        limit.unwrap_or(crate::wire::http::MAX_BODY_BYTES)
     }
 
     /// Keeps HTTP/1.1 connections open after answering a request under `prefix`.
