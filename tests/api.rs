@@ -122,8 +122,10 @@ fn bad_requests_get_400_with_a_reason() {
     assert_eq!(api(addr, "POST", "channels", "").0, 405);
     assert_eq!(api(addr, "POST", "nothing", "{}").0, 404);
     let big = json!({"channel": "c", "cmd": "x", "param": "y".repeat(100_001)}).to_string();
-    let (status, _) = http_call(addr, "POST", "/api/publish", &headers, big.as_bytes());
+    let (status, body) = http_call(addr, "POST", "/api/publish", &headers, big.as_bytes());
     assert_eq!(status, 413, "over --api-max-body");
+    let error: serde_json::Value = serde_json::from_str(&body).expect("a JSON error body");
+    assert!(error["error"].as_str().is_some_and(|e| e.contains("too large")), "{body}");
     let within = json!({"channel": "c", "cmd": "x", "param": "y".repeat(90_000)}).to_string();
     assert_eq!(http_call(addr, "POST", "/api/publish", &headers, within.as_bytes()).0, 200, "over 64 KiB is fine");
     let (status, _) = http_call(addr, "POST", "/admin/api/send", &[], within.as_bytes());

@@ -250,7 +250,9 @@ fn content_length(headers: &[httparse::Header<'_>], limit: usize) -> Result<usiz
         .and_then(|v| v.trim().parse::<usize>().ok())
         .ok_or_else(|| HttpResponse::text(400, "bad Content-Length"))?;
     if length > limit {
-        return Err(HttpResponse::text(413, "request body too large"));
+        // JSON, so a backend calling the server API can read it like every other API error.
+        let error = serde_json::json!({ "error": format!("request body too large: at most {limit} bytes") });
+        return Err(HttpResponse::json(413, error.to_string()));
     }
     Ok(length)
 }
