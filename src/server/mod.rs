@@ -1,11 +1,12 @@
 //! The server layer: building a server (routes, listeners, workers), running it, and
 //! stopping it. Everything that touches a socket lives below this module.
 //!
-//! - `worker.rs`  the per-core loop: poll, accept, read, flush, timers
-//! - `core.rs`    a worker's connections, channels, dispatch and fan-out
+//! - `worker.rs`  the per-core loop and all of its socket I/O: poll, accept, read, write,
+//!   re-register, timers
+//! - `core/`      a worker's state machine (no I/O): connections, channels, dispatch, fan-out
 //! - `conn.rs`    one connection's state
 //! - `frames.rs`  client WebSocket frames in (server frames are `wire::frame`)
-//! - `outqueue.rs` corked, vectored writes and the backlog count
+//! - `outqueue.rs` queued shared frames, the per-connection cork, vectored writes, the backlog count
 //! - `routes.rs`  socket and HTTP routes
 //! - `listener.rs` the `SO_REUSEPORT` listeners
 //! - `harness.rs` a core driven by hand, for fuzzing, benchmarks and allocation tests

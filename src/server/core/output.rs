@@ -88,13 +88,7 @@ impl WorkerCore {
     /// The connections to write this turn (each once), in the order they became dirty;
     /// hand the list back with `recycle_dirty` once written.
     pub fn take_dirty(&mut self) -> Vec<usize> {
-        let dirty = std::mem::take(&mut self.dirty);
-        for &slot in &dirty {
-            if let Some(conn) = self.conns.get_mut(slot) {
-                conn.dirty = false;
-            }
-        }
-        dirty
+        std::mem::take(&mut self.dirty)
     }
 
     /// Gives back the list `take_dirty` returned, so its capacity is reused.
@@ -105,10 +99,13 @@ impl WorkerCore {
         }
     }
 
-    /// A connection to write now, if it may be written (not waiting for writability; a
-    /// blocked one is only checked against its backlog).
+    /// A connection `take_dirty` listed, to write now if it may be written (not waiting for
+    /// writability; a blocked one is only checked against its backlog). Called once per listed
+    /// slot, it also takes the connection off the list.
     pub fn writable_conn(&mut self, slot: Slot) -> Option<&mut Conn> {
-        if self.conns.get(slot)?.write_blocked {
+        let conn = self.conns.get_mut(slot)?;
+        conn.dirty = false; // off the list now: a write queued from here on marks it again
+        if conn.write_blocked {
             self.check_backlog(slot);
             return None;
         }
