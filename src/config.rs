@@ -8,6 +8,7 @@
 //! behaviour: the event loop and the service read it; nothing here touches a socket.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -70,6 +71,15 @@ pub struct Config {
     /// Address to listen on (HTTP and WebSocket on the same port).
     #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// PEM certificate chain: with --tls-key the listener serves only TLS (https://, wss://);
+    /// SIGHUP re-reads both files.
+    #[arg(long, env = "SWITCHYARD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SWITCHYARD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     /// Event-loop threads, each with its own listener (SO_REUSEPORT); default: the number of cores.
     #[arg(long, env = "SWITCHYARD_WORKERS", default_value_t = default_workers(), value_parser = parse_workers)]

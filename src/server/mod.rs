@@ -9,6 +9,8 @@
 //! - `outqueue.rs` queued shared frames, the per-connection cork, vectored writes, the backlog count
 //! - `routes.rs`  socket and HTTP routes
 //! - `listener.rs` the `SO_REUSEPORT` listeners
+//! - `tls/`       TLS under the worker (`--tls-cert`/`--tls-key`): certificates and their
+//!   reload, the per-connection transport
 //! - `harness.rs` a core driven by hand, for fuzzing, benchmarks and allocation tests
 //!   (feature `test-util`)
 
@@ -20,6 +22,7 @@ pub mod harness;
 mod listener;
 pub(crate) mod outqueue;
 pub mod routes;
+pub(crate) mod tls;
 pub(crate) mod worker;
 
 use std::net::SocketAddr;
@@ -196,28 +199,40 @@ impl Server {
 
     /// Binds the listeners and starts the workers.
     pub fn start(self) -> Result<Running, Error> {
+        let certificates =
+            match tls::CertFiles::from_flags(self.config.tls_cert.as_deref(), self.config.tls_key.as_deref())? {
+                Some(files) => Some(tls::Certificates::load(files)?),
+                None => None,
+            };
+        let tls_config = certificates.as_ref().map(|c| c.server_config()).transpose()?;
         let listeners = listener::bind_all(self.config.listen, self.polls.len())?;
         let local_addr = listeners[0].local_addr()?;
         let _ = self.service.shared.local_addr.set(local_addr);
         let routes = Arc::new(self.routes);
         let mut threads = Vec::with_capacity(listeners.len());
         for (index, ((poll, receiver), listener)) in self.polls.into_iter().zip(listeners).enumerate() {
-            let worker = worker::Worker::new(index, poll, listener, receiver, self.service.clone(), routes.clone())?;
+            let (service, routes, tls) = (self.service.clone(), routes.clone(), tls_config.clone());
+            let worker = worker::Worker::new(index, poll, listener, receiver, service, routes, tls)?;
             let thread =
                 std::thread::Builder::new().name(format!("switchyard-worker-{index}")).spawn(move || worker.run())?;
             threads.push(thread);
         }
         let workers = threads.len();
         let plural = if workers == 1 { "" } else { "s" };
-        log::info!("switchyard listening on http://{local_addr} with {workers} worker{plural}");
-        Ok(Running { service: self.service, local_addr, threads })
+        let scheme = if certificates.is_some() { "https" } else { "http" };
+        log::info!("switchyard listening on {scheme}://{local_addr} with {workers} worker{plural}");
+        Ok(Running { service: self.service, local_addr, threads, certificates })
     }
 
-    /// Starts, then serves until SIGINT or SIGTERM, then shuts down gracefully.
+    /// Starts, then serves until SIGINT or SIGTERM, then shuts down gracefully. With TLS,
+    /// SIGHUP re-reads the certificate and key.
     pub fn run(self) -> Result<(), Error> {
         let mut signals =
             signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])?;
         let running = self.start()?;
+        if let Some(certificates) = &running.certificates {
+            tls::certs::reload_on_sighup(certificates.clone())?;
+        }
         if let Some(signal) = signals.forever().next() {
             log::info!("signal {signal}: closing every connection and shutting down");
         }
@@ -234,6 +249,8 @@ pub struct Running {
     service: Service,
     local_addr: SocketAddr,
     threads: Vec<JoinHandle<()>>,
+    /// With TLS: the certificate new handshakes get.
+    certificates: Option<Arc<tls::Certificates>>,
 }
 
 impl Running {
@@ -245,6 +262,16 @@ impl Running {
     /// The handle to the running service.
     pub fn service(&self) -> Service {
         self.service.clone()
+    }
+
+    /// Re-reads the TLS certificate and key (what SIGHUP does for `run`): new handshakes get
+    /// the new pair, open connections keep theirs; on an error the old pair stays. `Ok(false)`
+    /// without TLS.
+    pub fn reload_tls(&self) -> Result<bool, Error> {
+        match &self.certificates {
+            Some(certificates) => certificates.reload().map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Closes every client with 1001, tells the other nodes of a cluster (once the sessions

@@ -6,7 +6,8 @@
 //! every connection that has something queued with one vectored write each, and run the
 //! timer sweep when due. It never blocks except in `poll`. This file does all of a worker's
 //! socket I/O (reads, writes, re-registration); what to write and when is the core's
-//! decision (`core/output.rs`).
+//! decision (`core/output.rs`). On a TLS server the same reads and writes go through
+//! `tls/transport.rs`, which the loop calls instead of the socket.
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use super::conn::{Conn, Slot};
 use super::core::{AfterWrite, WorkerCore};
 use super::routes::Routes;
+use super::tls::TlsTransport;
 use crate::service::bus::{Command, InboxReceiver};
 use crate::service::Service;
 
@@ -35,6 +37,8 @@ pub struct Worker {
     core: WorkerCore,
     scratch: Vec<u8>,
     shutdown_deadline: Option<Instant>,
+    /// On a TLS server, every connection's TLS state.
+    tls: Option<TlsTransport>,
 }
 
 impl Worker {
@@ -45,6 +49,7 @@ impl Worker {
         inbox: InboxReceiver,
         service: Service,
         routes: Arc<Routes>,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> io::Result<Self> {
         let mut listener = listener;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -55,6 +60,7 @@ impl Worker {
             core: WorkerCore::new(index, service, routes),
             scratch: vec![0; SCRATCH_BYTES],
             shutdown_deadline: None,
+            tls: tls.map(TlsTransport::new),
         })
     }
 
@@ -89,18 +95,18 @@ impl Worker {
             if self.core.presence_due().is_some_and(|due| self.core.now >= due) {
                 self.core.flush_presence();
             }
-            flush_dirty(&mut self.core, Some(self.poll.registry()));
+            flush_dirty_via(&mut self.core, Some(self.poll.registry()), self.tls.as_mut());
             self.reap();
             if self.core.now >= next_sweep {
                 self.core.sweep();
-                flush_dirty(&mut self.core, Some(self.poll.registry()));
+                flush_dirty_via(&mut self.core, Some(self.poll.registry()), self.tls.as_mut());
                 self.reap();
                 next_sweep = self.core.now + tick;
             }
             if self.finished() {
                 // Departures still waiting to be coalesced are told before the worker ends.
                 self.core.flush_presence();
-                flush_dirty(&mut self.core, Some(self.poll.registry()));
+                flush_dirty_via(&mut self.core, Some(self.poll.registry()), self.tls.as_mut());
                 return;
             }
         }
@@ -140,6 +146,11 @@ impl Worker {
             return;
         }
         entry.insert(Conn::new(socket, remote, self.core.now));
+        if let Some(Err(e)) = self.tls.as_mut().map(|tls| tls.open(slot)) {
+            log::warn!("worker {}: cannot start TLS on a connection: {e}", self.core.index);
+            let mut conn = self.core.conns.remove(slot);
+            let _ = self.poll.registry().deregister(&mut conn.socket);
+        }
     }
 
     /// Reads until the socket is drained, feeding the core. A short read means it is drained,
@@ -147,6 +158,11 @@ impl Worker {
     /// the data gets no event of its own, so reading goes on to the end of the stream.
     fn read_all(&mut self, slot: Slot, peer_closed: bool) {
         let mut scratch = std::mem::take(&mut self.scratch);
+        if let Some(tls) = self.tls.as_mut() {
+            tls.read_all(&mut self.core, slot, &mut scratch, peer_closed);
+            self.scratch = scratch;
+            return;
+        }
         while let Some(conn) = self.core.conns.get_mut(slot) {
             match conn.socket.read(&mut scratch) {
                 Ok(0) => {
@@ -195,6 +211,9 @@ impl Worker {
             if self.core.conns.contains(slot) {
                 let mut conn = self.core.conns.remove(slot);
                 let _ = self.poll.registry().deregister(&mut conn.socket);
+                if let Some(tls) = self.tls.as_mut() {
+                    tls.forget(slot);
+                }
             }
         }
     }
@@ -203,15 +222,27 @@ impl Worker {
 /// Writes each dirty connection once (sockets start readable-only: writable interest is
 /// only asked for once a socket has refused bytes, so there is no wake-up per ACK). Without
 /// a registry (the hand-driven harness) nothing is re-registered.
+#[cfg(feature = "test-util")]
 pub(crate) fn flush_dirty(core: &mut WorkerCore, registry: Option<&Registry>) {
+    flush_dirty_via(core, registry, None);
+}
+
+/// `flush_dirty`, through the TLS transport on a TLS server.
+fn flush_dirty_via(core: &mut WorkerCore, registry: Option<&Registry>, mut tls: Option<&mut TlsTransport>) {
     let dirty = core.take_dirty();
     for &slot in &dirty {
         let Some(conn) = core.writable_conn(slot) else { continue };
-        let result = conn.out.flush_into(&mut conn.socket);
+        let result = match tls.as_deref_mut() {
+            Some(tls) => tls.flush(slot, conn),
+            None => conn.out.flush_into(&mut conn.socket),
+        };
         match core.on_flushed(slot, result) {
             AfterWrite::Nothing => {}
             AfterWrite::ShutdownWrite => {
                 if let Some(conn) = core.conns.get_mut(slot) {
+                    if let Some(tls) = tls.as_deref_mut() {
+                        tls.close_notify(slot, &mut conn.socket);
+                    }
                     let _ = conn.socket.shutdown(std::net::Shutdown::Write);
                 }
             }

@@ -146,7 +146,8 @@ impl Binary {
         let addr = loop {
             let line = receiver.recv_timeout(Duration::from_secs(10)).expect("switchyard did not start");
             log.push(line.clone());
-            if let Some(rest) = line.split("listening on http://").nth(1) {
+            let rest = line.split("listening on http://").nth(1).or_else(|| line.split("listening on https://").nth(1));
+            if let Some(rest) = rest {
                 break rest.split_whitespace().next().unwrap().parse().unwrap();
             }
         };

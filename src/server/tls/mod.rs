@@ -1,0 +1,17 @@
+//! TLS for the listener (`--tls-cert`, `--tls-key`): rustls, sans-IO, over the worker's own
+//! non-blocking sockets. With it every connection of the server is TLS; without it this
+//! module is not in the path at all.
+//!
+//! - `certs.rs`     the certificate and key: loading, checks, the shared `ServerConfig`,
+//!   reload on SIGHUP (new handshakes get the new pair; open connections keep theirs)
+//! - `transport.rs` per-connection TLS state in a side table keyed by slot; decrypts reads
+//!   into the core, encrypts the out-queue onto the socket
+//!
+//! Neither decides anything about HTTP or WebSocket: the core sees plaintext bytes and
+//! queues plaintext frames exactly as for a plain connection.
+
+pub mod certs;
+pub mod transport;
+
+pub use certs::{CertFiles, Certificates};
+pub use transport::TlsTransport;
