@@ -141,12 +141,19 @@ pub struct CommonArgs {
     pub duration: f64,
     #[arg(long, default_value_t = 256)]
     pub connect_concurrency: usize,
+    /// Speak TLS (wss://) to a server started with --tls-cert/--tls-key; its certificate is
+    /// not checked.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 impl CommonArgs {
     pub fn to_common(&self) -> Result<Common, String> {
         if !self.target.ip().is_loopback() {
             return Err(format!("{} is not a loopback address: only local servers are measured", self.target));
+        }
+        if self.tls {
+            crate::tls::enable();
         }
         Ok(Common {
             target: self.target,

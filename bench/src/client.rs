@@ -6,6 +6,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::net;
+use crate::tls::Transport;
 use crate::wire::{self, Frame, Scan, UpgradeReply};
 
 /// Where a connection is in its life.
@@ -29,7 +30,7 @@ pub struct ReadOutcome {
 }
 
 pub struct Client {
-    pub stream: mio::net::TcpStream,
+    pub stream: Transport,
     pub phase: Phase,
     /// The upgrade completed at some point (the connection may have closed since).
     upgraded: bool,
@@ -43,7 +44,7 @@ pub struct Client {
 impl Client {
     /// Starts connecting to `target` and queues the upgrade `request`.
     pub fn connect(target: SocketAddr, source: Option<IpAddr>, request: &[u8], seed: u32) -> io::Result<Self> {
-        let stream = net::start_connect(target, source)?;
+        let stream = Transport::new(net::start_connect(target, source)?)?;
         Ok(Client {
             stream,
             phase: Phase::Connecting,
@@ -71,10 +72,10 @@ impl Client {
     /// Handles a writable event: completes the connect, then flushes queued bytes.
     pub fn on_writable(&mut self) -> io::Result<()> {
         if self.phase == Phase::Connecting {
-            if let Some(err) = self.stream.take_error()? {
+            if let Some(err) = self.stream.tcp().take_error()? {
                 return Err(err);
             }
-            self.stream.peer_addr()?;
+            self.stream.tcp().peer_addr()?;
             self.phase = Phase::Upgrading;
         }
         self.flush()
@@ -111,7 +112,7 @@ impl Client {
                 scratch.resize(needed * 2, 0);
             }
             // A short read drained the socket; edge-triggered epoll reports any later data.
-            if filled < scratch.len() && needed <= scratch.len() / 2 {
+            if filled < scratch.len() && needed <= scratch.len() / 2 && self.stream.short_read_drains() {
                 break;
             }
         }
@@ -196,7 +197,10 @@ impl Client {
         }
         self.outbox.clear();
         self.out_start = 0;
-        Ok(())
+        match self.stream.flush() {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            other => other,
+        }
     }
 
     /// xorshift32: masks need not be secret here, only present and varied.

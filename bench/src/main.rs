@@ -16,6 +16,7 @@ mod scenario;
 mod selftest;
 mod server_proc;
 mod targets;
+mod tls;
 mod usage;
 mod wire;
 
