@@ -26,6 +26,6 @@ fi
 
 mkdir -p "$ADMIN_TEST_OUTPUT"
 rm -f "$ADMIN_TEST_OUTPUT"/admin*.png "$ADMIN_TEST_OUTPUT"/metrics-*.txt
-node --test admin-page.test.mjs
+node --test admin-page.test.mjs tls-example.test.mjs
 .venv/bin/python metrics_check.py "$ADMIN_TEST_OUTPUT/metrics-before.txt" "$ADMIN_TEST_OUTPUT/metrics-after.txt"
 echo "admin page screenshots: $ADMIN_TEST_OUTPUT/admin.png $ADMIN_TEST_OUTPUT/admin-after-disconnect.png"

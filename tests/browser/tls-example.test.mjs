@@ -1,0 +1,86 @@
+// tls-example.test.mjs — headless Chromium on the real binary started with --tls-cert/--tls-key
+// (the self-signed test fixture, trusted only here through --ignore-certificate-errors): two
+// pages load https://…/example, reach the server over wss:// (an https page may not open ws://)
+// and chat both ways. Also fetches /healthz over https from the page. Skips (loudly) without
+// Chromium.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { CHROMIUM_FLAGS, launchChromium, skipWithoutChromium } from "../browser-support/chromium.mjs";
+
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+const BINARY = resolve(HERE, process.env.SWITCHYARD_BIN ?? "../../target/release/switchyard");
+const FIXTURES = resolve(HERE, "../fixtures/tls");
+const skip = skipWithoutChromium("TLS BROWSER TEST");
+
+let server;
+let origin;
+let browser;
+const problems = [];
+
+function startServer() {
+  return new Promise((resolveStart, reject) => {
+    const args = ["--listen", "127.0.0.1:0", "--workers", "2",
+      "--tls-cert", `${FIXTURES}/cert-a.pem`, "--tls-key", `${FIXTURES}/key-a.pem`];
+    const child = spawn(BINARY, args, { env: { ...process.env, RUST_LOG: "info" }, stdio: ["ignore", "ignore", "pipe"] });
+    let log = "";
+    const timer = setTimeout(() => reject(new Error(`switchyard did not start:\n${log}`)), 10_000);
+    child.stderr.on("data", (chunk) => {
+      log += chunk;
+      const found = /listening on (https:\/\/[0-9.:]+)/.exec(log);
+      if (found && !origin) {
+        origin = found[1];
+        clearTimeout(timer);
+        resolveStart(child);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`switchyard exited with ${code}:\n${log}`)));
+  });
+}
+
+before(async () => {
+  if (skip) return;
+  server = await startServer();
+  browser = await launchChromium(chromium, {
+    profile: "switchyard-tls",
+    args: [...CHROMIUM_FLAGS, "--ignore-certificate-errors"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGKILL");
+});
+
+async function openChat(name) {
+  const page = await browser.context.newPage();
+  page.on("console", (m) => m.type() === "error" && problems.push(`${name} console: ${m.text()}`));
+  page.on("pageerror", (e) => problems.push(`${name} page error: ${e.message}`));
+  await page.goto(`${origin}/example?ch=tls-lobby`);
+  await page.locator("#state-text", { hasText: "open" }).waitFor({ timeout: 10_000 });
+  await page.fill("#name", name);
+  await page.dispatchEvent("#name", "change");
+  await page.locator("#me", { hasNotText: "…" }).waitFor({ timeout: 5_000 });
+  return page;
+}
+
+async function say(page, text) {
+  await page.fill("#text", text);
+  await page.press("#text", "Enter");
+}
+
+test("two Chromium pages chat over https:// and wss://", { skip }, async () => {
+  const alice = await openChat("Alice");
+  const bob = await openChat("Bob");
+  assert.equal(await alice.evaluate(() => location.protocol), "https:");
+  await say(alice, "Hello over TLS");
+  await bob.locator("#messages li.chat", { hasText: "Hello over TLS" }).waitFor({ timeout: 5_000 });
+  await say(bob, "Encrypted reply");
+  await alice.locator("#messages li.chat", { hasText: "Encrypted reply" }).waitFor({ timeout: 5_000 });
+  const health = await alice.evaluate(async () => (await fetch("/healthz")).text());
+  assert.equal(health.trim(), "ok");
+  assert.deepEqual(problems, []);
+});
