@@ -4,7 +4,7 @@
 #      the hostile-client suite, and the cluster tests (they start redis-server)
 #   2. the TypeScript client: unit, integration against the binary, headless Chromium
 #   3. the admin page in headless Chromium, and /metrics parsed by prometheus_client
-#   4. the Autobahn|Testsuite conformance gate against the /echo route
+#   4. the Autobahn|Testsuite conformance gate against the /echo route, over ws:// and wss://
 #   5. the fuzz targets, briefly (60 s each) plus every saved crash input
 #   6. the load generator's own tests and its smoke run against the release binary
 # A part can be skipped with SKIP_CLIENT=1, SKIP_ADMIN_BROWSER=1, SKIP_AUTOBAHN=1,
@@ -23,6 +23,11 @@ fi
 if ! command -v python3 >/dev/null; then
   step "python3 for the example backend (tests/proxy.rs)"
   apt-get install -y python3 >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y python3 >/dev/null; }
+fi
+
+if ! python3 -c 'import websockets' 2>/dev/null; then
+  step "python websockets for the wss:// client test (tests/tls.rs)"
+  python3 -m pip install --quiet --disable-pip-version-check 'websockets>=13'
 fi
 
 step "cargo build --release"
@@ -44,6 +49,8 @@ fi
 if [ "${SKIP_AUTOBAHN:-0}" != 1 ]; then
   step "Autobahn conformance"
   bash scripts/autobahn/run.sh
+  step "Autobahn conformance over wss:// (groups 1-10)"
+  AUTOBAHN_TLS=1 bash scripts/autobahn/run.sh
 fi
 
 if [ "${SKIP_FUZZ:-0}" != 1 ] && [ -x scripts/fuzz.sh ]; then

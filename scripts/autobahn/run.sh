@@ -9,6 +9,9 @@
 #   AUTOBAHN_RUNNER    auto (default: wstest, else kosoku, loudly) | wstest | kosoku
 #   AUTOBAHN_WORKERS   server --workers (default 2)
 #   AUTOBAHN_TIMEOUT   seconds the suite may take before it is stopped (default 150)
+#   AUTOBAHN_TLS       1: the same over wss:// (the server started with the test certificate
+#                      of tests/fixtures/tls/), groups 1-10 only, against the same expected
+#                      results of those cases
 #
 # Installs the suite if missing, starts the server on a free loopback port, runs
 # `wstest -m fuzzingclient` with fuzzingclient.json (groups 1-7, 9, 10, 12, 13: the suite has
@@ -21,7 +24,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BIN=${1:-${SWITCHYARD_BIN:-$ROOT/target/release/switchyard}}
 STATE=${AUTOBAHN_HOME:-$ROOT/.autobahn}
-OUT=${AUTOBAHN_OUT:-$STATE/run}
+TLS=${AUTOBAHN_TLS:-0}
+if [ "$TLS" = 1 ]; then OUT=${AUTOBAHN_OUT:-$STATE/run-tls}; else OUT=${AUTOBAHN_OUT:-$STATE/run}; fi
 RUNNER=${AUTOBAHN_RUNNER:-auto}
 WORKERS=${AUTOBAHN_WORKERS:-2}
 SUITE_TIMEOUT=${AUTOBAHN_TIMEOUT:-150}
@@ -134,7 +138,9 @@ free_port() {
 PORT=""
 for attempt in 1 2 3; do
   PORT=$(free_port)
-  "$BIN" --listen "127.0.0.1:$PORT" --workers "$WORKERS" >"$SERVER_LOG" 2>&1 &
+  TLS_ARGS=()
+  [ "$TLS" = 1 ] && TLS_ARGS=(--tls-cert "$ROOT/tests/fixtures/tls/cert-a.pem" --tls-key "$ROOT/tests/fixtures/tls/key-a.pem")
+  "$BIN" --listen "127.0.0.1:$PORT" --workers "$WORKERS" "${TLS_ARGS[@]}" >"$SERVER_LOG" 2>&1 &
   SRV=$!
   up=0
   for _ in $(seq 1 100); do
@@ -154,10 +160,28 @@ log "server $BIN (pid $SRV, --workers $WORKERS) on 127.0.0.1:$PORT; runner $USED
 REPORT=$OUT/report
 rm -rf "$REPORT"; mkdir -p "$REPORT"
 URL="ws://127.0.0.1:$PORT/echo"
+SPEC=$HERE/fuzzingclient.json
+EXPECTED=$HERE/expected.json
+if [ "$TLS" = 1 ]; then
+  # Framing over TLS: groups 1-10 (compression, groups 12 and 13, is no transport matter).
+  URL="wss://127.0.0.1:$PORT/echo"
+  SPEC=$OUT/fuzzingclient-tls.json
+  EXPECTED=$OUT/expected-tls.json
+  python3 - "$HERE" "$SPEC" "$EXPECTED" <<'PY'
+import json, os, sys
+here, spec_out, expected_out = sys.argv[1:]
+framing = lambda case: int(case.split(".")[0]) <= 10
+spec = json.load(open(os.path.join(here, "fuzzingclient.json")))
+spec["cases"] = [c for c in spec["cases"] if framing(c)]
+json.dump(spec, open(spec_out, "w"), indent=2)
+expected = json.load(open(os.path.join(here, "expected.json")))
+json.dump({k: v for k, v in expected.items() if framing(k)}, open(expected_out, "w"), indent=1)
+PY
+fi
 T_SUITE=$SECONDS
 suite_rc=0
 if [ "$USED" = wstest ]; then
-  python3 - "$HERE/fuzzingclient.json" "$OUT/fuzzingclient.json" "$URL" "$REPORT" <<'EOF'
+  python3 - "$SPEC" "$OUT/fuzzingclient.json" "$URL" "$REPORT" <<'EOF'
 import json, sys
 src, dst, url, outdir = sys.argv[1:]
 spec = json.load(open(src))
@@ -169,7 +193,7 @@ EOF
   (cd "$OUT" && timeout -k 5 "$SUITE_TIMEOUT" "$VENV27/bin/wstest" -m fuzzingclient \
       -s "$OUT/fuzzingclient.json") >"$OUT/suite.log" 2>&1 || suite_rc=$?
 else
-  mapfile -t INCLUDE < <(python3 -c 'import json,sys; [print(c) for c in json.load(open(sys.argv[1]))["cases"]]' "$HERE/fuzzingclient.json")
+  mapfile -t INCLUDE < <(python3 -c 'import json,sys; [print(c) for c in json.load(open(sys.argv[1]))["cases"]]' "$SPEC")
   args=()
   for c in "${INCLUDE[@]}"; do args+=(-i "$c"); done
   # kosoku exits 1 whenever a case is not OK (UNIMPLEMENTED included): check.py judges instead.
@@ -217,4 +241,4 @@ fi
 if [ "$USED" = wstest ]; then RUNNER_DESC="wstest (autobahntestsuite $AB_VERSION)"
 else RUNNER_DESC="kosoku $KOSOKU_VERSION (FALLBACK, not the reference wstest)"; fi
 log "runner $RUNNER_DESC; suite ${SUITE_SECS}s, total $((SECONDS - T0))s; report $REPORT/index.html; server log $SERVER_LOG"
-exec python3 "$HERE/check.py" --expected "$HERE/expected.json" --runner "$RUNNER_DESC" "${EXTRA[@]}" "$REPORT"
+exec python3 "$HERE/check.py" --expected "$EXPECTED" --runner "$RUNNER_DESC" "${EXTRA[@]}" "$REPORT"
