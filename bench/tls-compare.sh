@@ -3,7 +3,7 @@
 # on the test certificate of tests/fixtures/tls/), each fresh per scenario, --workers 1 pinned
 # to core 0, the generator pinned to core 1 (its --tls flag for the TLS server). Rows: echo
 # 100 x 16 (replies/s), fan-out 1 -> 1,000 (deliveries/s and server CPU per delivery),
-# connects+upgrades/s and RSS per idle connection at N held (default 10,000), then the ratios.
+# connects+upgrades/s (and the server's CPU per connect) and RSS per idle connection at N held (default 10,000), then the ratios.
 #   bench/tls-compare.sh [--conns N] [--duration S] [--quick]
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -68,6 +68,7 @@ for mode in ("plain", "tls"):
         "fanout_1000_deliveries_per_s": deliveries,
         "server_ns_per_delivery": fan["cpu"]["server"] / deliveries * 1e9,
         "connects_upgrades_per_s": metric(held, "connects+upgrades/s"),
+        "server_us_per_connect": metric(held, "server CPU per connection"),
         "rss_kib_per_idle_conn": metric(held, "server RSS per connection"),
         "others_cpu": max(echo["cpu"]["others"], fan["cpu"]["others"], held["cpu"]["others"]),
     })
@@ -76,6 +77,7 @@ labels = [("echo 100 x 16, replies/s", "echo_16_per_s"),
           ("fan-out 1 -> 1,000, deliveries/s", "fanout_1000_deliveries_per_s"),
           ("server CPU per delivery, ns", "server_ns_per_delivery"),
           ("connects+upgrades/s", "connects_upgrades_per_s"),
+          ("server CPU per connect, us", "server_us_per_connect"),
           (f"RSS per idle conn at {conns}, KiB", "rss_kib_per_idle_conn")]
 for label, key in labels:
     p, t = rows[0][key], rows[1][key]

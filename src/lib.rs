@@ -40,6 +40,10 @@
 //!     tungstenite's frame header.
 //!   - `outqueue.rs`: a connection's queue of shared frames and its vectored write.
 //!   - `conn.rs`, `routes.rs`, `listener.rs`: connection state, routes, listeners.
+//!   - `tls/` (with `--tls-cert`/`--tls-key`): `certs.rs` loads and checks the PEM pair, builds
+//!     the rustls `ServerConfig` (ring, TLS 1.2/1.3, ALPN `http/1.1`) and swaps the certificate
+//!     on SIGHUP; `transport.rs` holds each connection's rustls state in a side table keyed by
+//!     slot, decrypts reads into the core and encrypts the out-queue onto the socket.
 //!   - `harness.rs` (feature `test-util`): a worker core driven by hand (fuzzing, benches).
 //! - [`cluster`]: scale-out through Redis pub/sub: a minimal RESP client (`resp.rs`,
 //!   `conn.rs`, `url.rs`), the link thread that publishes and subscribes (`link.rs`), the
