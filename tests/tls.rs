@@ -192,6 +192,22 @@ fn a_rust_client_upgrades_echoes_and_closes_over_tls13_and_tls12() {
 }
 
 #[test]
+fn a_message_bigger_than_the_socket_buffers_comes_back_whole_over_tls() {
+    // 8 MiB each way: the server's writes block on a full socket many times over (writable
+    // interest, rustls' records waiting), and every byte must still arrive in order.
+    let server = start_tls(&[]);
+    let mut socket = wss(server.addr, "/echo", tls13());
+    let payload: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    socket.send(Message::binary(payload.clone())).unwrap();
+    match socket.read().unwrap() {
+        Message::Binary(data) => assert!(data[..] == payload[..], "the echo differs"),
+        other => panic!("unexpected {other:?}"),
+    }
+    socket.send(Message::text("after")).unwrap();
+    assert_eq!(socket.read().unwrap(), Message::text("after"));
+}
+
+#[test]
 fn healthz_metrics_and_pages_answer_over_https() {
     let server = start_tls(&[]);
     let (status, body) = https_get(server.addr, "/healthz");
