@@ -1,9 +1,10 @@
 //! TLS (`--tls-cert`, `--tls-key`) against the real binary: a rustls client upgrades, echoes
-//! and closes over TLS 1.3 and 1.2 with ALPN `http/1.1`; plain pages answer over https;
-//! a plain HTTP request, a bad ClientHello and a handshake flood are refused without harming
-//! anyone else; bad flags stop the server at start; SIGHUP swaps the certificate for new
-//! connections while an open one keeps working; a Python `ssl` + `websockets` client chats.
-//! The certificates are self-signed test fixtures (tests/fixtures/tls/).
+//! and closes over TLS 1.3 and 1.2 with ALPN `http/1.1` (and an 8 MiB message through blocked
+//! writes); plain pages answer over https; a plain HTTP request, a bad ClientHello, an ALPN
+//! offer without http/1.1, a client that does not trust the certificate and a handshake flood
+//! are refused without harming anyone else; bad flags stop the server at start; SIGHUP swaps
+//! the certificate for new connections while an open one keeps working; a Python `ssl` +
+//! `websockets` client chats. The certificates are self-signed fixtures (tests/fixtures/tls/).
 
 mod common;
 
@@ -267,16 +268,57 @@ fn a_bad_client_hello_gets_an_alert_and_a_close() {
     assert_eq!(socket.read().unwrap(), Message::text("fine"));
 }
 
+/// The bytes of a complete, valid ClientHello.
+fn client_hello() -> Vec<u8> {
+    let mut client = ClientConnection::new(tls13(), ServerName::try_from("localhost").unwrap()).unwrap();
+    let mut hello = Vec::new();
+    while client.wants_write() {
+        client.write_tls(&mut hello).unwrap();
+    }
+    hello
+}
+
+#[test]
+fn a_client_that_does_not_trust_the_certificate_leaves_the_server_unharmed() {
+    let server = start_tls(&[]);
+    let strict = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let socket = TcpStream::connect(server.addr).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut stream = StreamOwned::new(ClientConnection::new(Arc::new(strict), name).unwrap(), socket);
+    let refused = loop {
+        if !stream.conn.is_handshaking() {
+            break None;
+        }
+        if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
+            break Some(e);
+        }
+    };
+    let refused = refused.expect("a client without the certificate in its roots completed the handshake");
+    assert!(refused.to_string().contains("certificate"), "{refused}");
+    let mut socket = wss(server.addr, "/echo", tls13());
+    socket.send(Message::text("unharmed")).unwrap();
+    assert_eq!(socket.read().unwrap(), Message::text("unharmed"));
+}
+
 #[test]
 fn a_handshake_flood_times_out_while_real_clients_are_served() {
     let server = start_tls(&["--handshake-timeout", "1s", "--workers", "2"]);
-    // 300 connections that start a ClientHello and never finish it, 300 that send nothing.
+    // 200 connections that start a ClientHello and never finish it, 200 that send nothing,
+    // and 200 complete ClientHellos (the server answers each, at a signature's cost) whose
+    // clients never finish the handshake.
     let partial = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
     let mut flood = Vec::new();
     for i in 0..600 {
         let mut socket = TcpStream::connect(server.addr).unwrap();
-        if i % 2 == 0 {
-            socket.write_all(&partial).unwrap();
+        match i % 3 {
+            0 => socket.write_all(&partial).unwrap(),
+            1 => socket.write_all(&client_hello()).unwrap(),
+            _ => {}
         }
         flood.push(socket);
     }
