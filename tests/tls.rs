@@ -238,6 +238,9 @@ fn plain_http_to_the_tls_port_gets_a_400_saying_to_use_tls() {
     let mut socket = wss(server.addr, "/echo", tls13());
     socket.send(Message::text("still here")).unwrap();
     assert_eq!(socket.read().unwrap(), Message::text("still here"));
+    let (_, metrics) = https_get(server.addr, "/metrics");
+    let counted = r#"switchyard_handshakes_total{result="tls_failed"} 2"#;
+    assert!(metrics.contains(counted), "{counted} not in /metrics:\n{metrics}");
 }
 
 #[test]

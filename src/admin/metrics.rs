@@ -135,6 +135,7 @@ const FAMILIES: &[Family] = &[
             ("handshakes_unauthorized", "unauthorized"),
             ("handshakes_forbidden", "forbidden"),
             ("handshake_timeouts", "timeout"),
+            ("tls_handshake_failures", "tls_failed"),
             ("connections_refused", "refused"),
         ],
     },

@@ -149,6 +149,10 @@ counters! {
     idle_closes,
     /// Connections dropped before completing the upgrade in time.
     handshake_timeouts,
+    /// TLS connections refused before their TLS handshake completed: not TLS (a plain HTTP
+    /// request gets a 400), a malformed ClientHello, no common version, cipher or ALPN
+    /// protocol, a client that rejected the certificate.
+    tls_handshake_failures,
     /// Upgrades refused, for any reason.
     handshakes_rejected,
     /// Client `heartbeat` messages answered.

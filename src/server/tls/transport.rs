@@ -17,6 +17,7 @@ use rustls::{ServerConfig, ServerConnection};
 use crate::server::conn::{Conn, Slot};
 use crate::server::core::WorkerCore;
 use crate::server::outqueue::Flushed;
+use crate::service::stats::bump;
 
 /// Plaintext taken out of rustls per call (one TLS record at most is 16 KiB).
 const PLAINTEXT_BYTES: usize = 16 * 1024 + 256;
@@ -96,6 +97,7 @@ impl TlsTransport {
             if let Some(conn) = core.conns.get_mut(slot) {
                 refuse_plain_text(&mut conn.socket, ciphertext);
             }
+            count_failed_handshake(core);
             core.on_peer_gone(slot);
             return false;
         }
@@ -109,6 +111,9 @@ impl TlsTransport {
                 log::debug!("connection {slot}: TLS refused: {why}");
                 if let Some(conn) = core.conns.get_mut(slot) {
                     let _ = session.tls.write_tls(&mut conn.socket); // the alert, if it fits
+                }
+                if session.tls.is_handshaking() {
+                    count_failed_handshake(core);
                 }
                 core.on_peer_gone(slot);
                 return false;
@@ -146,6 +151,10 @@ impl TlsTransport {
             let _ = Sealing { tls: &mut session.tls, socket }.drain();
         }
     }
+}
+
+fn count_failed_handshake(core: &WorkerCore) {
+    bump(&core.service.shared.stats[core.index].tls_handshake_failures, 1);
 }
 
 /// The first byte of a TLS record carrying a handshake message (a ClientHello starts so).
