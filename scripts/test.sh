@@ -27,7 +27,8 @@ fi
 
 if ! python3 -c 'import websockets' 2>/dev/null; then
   step "python websockets for the wss:// client test (tests/tls.rs)"
-  python3 -m pip install --quiet --disable-pip-version-check 'websockets>=13'
+  python3 -m pip install --quiet --disable-pip-version-check 'websockets>=13' \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'websockets>=13'
 fi
 
 step "cargo build --release"
