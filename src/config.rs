@@ -250,6 +250,20 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_PRESENCE_INTERVAL", default_value = "100ms", value_parser = parse_duration)]
     pub presence_interval: Duration,
 
+    /// Messages each channel keeps for clients that reconnect (`offset` and `epoch` on its
+    /// messages, replay after `since`); 0: no history. The channel policy may change it per channel.
+    #[arg(long, env = "SWITCHYARD_HISTORY_SIZE", default_value_t = 0)]
+    pub history_size: usize,
+
+    /// Oldest history message kept (0: no age limit).
+    #[arg(long, env = "SWITCHYARD_HISTORY_TTL", default_value = "0", value_parser = parse_duration)]
+    pub history_ttl: Duration,
+
+    /// Bytes all channels' history may hold on this node; past it the channels written to
+    /// least recently lose their history first.
+    #[arg(long, env = "SWITCHYARD_HISTORY_MEMORY", default_value_t = 64 * 1024 * 1024)]
+    pub history_memory: usize,
+
     /// Most user ids listed in each of `joined` and `left` of one `online-updates` (the counts
     /// are always exact; `truncated` says the lists are not complete).
     #[arg(long, env = "SWITCHYARD_PRESENCE_LIST_MAX", default_value_t = 16)]

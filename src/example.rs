@@ -47,6 +47,11 @@ struct ChatOut<'a> {
 #[derive(Deserialize)]
 struct Room {
     room: String,
+    /// With `epoch`: the offset of the last message seen (a re-join after a reconnect).
+    #[serde(default)]
+    since: Option<u64>,
+    #[serde(default)]
+    epoch: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -110,7 +115,10 @@ pub fn handler() -> Router {
             if !valid_channel_name(&room.room) {
                 return Err(bad("join-room", format!("invalid room name: {CHANNEL_NAME_RULE}")));
             }
-            ctx.join(conn.id, &room.room);
+            match (room.since, &room.epoch) {
+                (Some(since), Some(epoch)) => ctx.join_from(conn.id, &room.room, since, epoch),
+                _ => ctx.join(conn.id, &room.room),
+            };
             Ok(())
         })
         .route("leave-room", |ctx, conn, _channel, room: Room| {
@@ -118,6 +126,6 @@ pub fn handler() -> Router {
             Ok(())
         })
         .describe("chat", r#"{"text": string, "name"?: string}"#)
-        .describe("join-room", r#"{"room": string}"#)
+        .describe("join-room", r#"{"room": string, "since"?: number, "epoch"?: string}"#)
         .describe("leave-room", r#"{"room": string}"#)
 }

@@ -72,6 +72,13 @@ pub trait ChannelAuthorizer: Send + Sync + 'static {
     fn announces_presence(&self, _channel: &str) -> bool {
         true
     }
+
+    /// How many messages `channel` keeps for clients that reconnect (0: no history, its
+    /// messages carry no offset). `default` is `--history-size`. Called per write: answer
+    /// from memory.
+    fn history_size(&self, _channel: &str, default: usize) -> usize {
+        default
+    }
 }
 
 impl<F> ChannelAuthorizer for F

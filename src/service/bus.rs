@@ -29,13 +29,22 @@ pub enum Command {
         frame: SharedFrame,
         except: Option<ConnId>,
     },
+    /// Queue a frame of a channel with history on every local member but `except` (one
+    /// that is recovering holds it until its replay is out).
+    ToChannelAt {
+        channel: Arc<str>,
+        stamped: super::history::Stamped,
+        except: Option<ConnId>,
+    },
     /// Queue a frame on every local connection.
     ToAll {
         frame: SharedFrame,
     },
+    /// Join a channel; with `since`, recover what was missed after it.
     Join {
         id: ConnId,
         channel: Arc<str>,
+        since: Option<Box<super::history::Position>>,
     },
     Leave {
         id: ConnId,
@@ -53,6 +62,8 @@ pub enum Command {
         code: u16,
         notify: bool,
     },
+    /// A history store's answer to a connection's recovery (or join position).
+    Recovered(Box<super::history::Recovery>),
     /// A backend's answer to a proxied event of one of this worker's connections.
     Proxied(Box<super::proxy::ProxyReturn>),
     /// Stop accepting, close every client with 1001, exit.

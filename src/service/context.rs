@@ -52,6 +52,13 @@ impl<'a> Context<'a> {
         ops::join(self.core, conn, channel)
     }
 
+    /// Joins `conn` to `channel` from a position it saw before (`since`, `epoch`): in a
+    /// channel with history it is sent every message it missed, then `recovered`.
+    pub fn join_from(&mut self, conn: ConnId, channel: &str, since: u64, epoch: &str) -> bool {
+        let since = super::history::Position { offset: since, epoch: epoch.to_string() };
+        ops::join_from(self.core, conn, channel, Some(since))
+    }
+
     /// Removes `conn` from `channel` (deleted when its last member leaves).
     pub fn leave(&mut self, conn: ConnId, channel: &str) -> bool {
         ops::leave(self.core, conn, channel)

@@ -126,7 +126,6 @@ pub struct Envelope<'a> {
     pub channel: Option<&'a str>,
 }
 
-/// Serializes a message into one complete, shareable text frame.
 /// Serializes one message (compact JSON, no frame header) into `out`, after what it holds.
 pub fn serialize_into<P: Serialize + ?Sized>(
     out: &mut Vec<u8>,
@@ -143,10 +142,51 @@ pub fn encode<P: Serialize + ?Sized>(
     cmd: &str,
     param: &P,
 ) -> Result<SharedFrame, serde_json::Error> {
-    let mut buffer = Vec::with_capacity(128);
+    Ok(seal(serialize_body(envelope, cmd, param)?, None))
+}
+
+/// A channel message's place in its channel's history: `"offset"` and `"epoch"` on the wire.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp<'a> {
+    /// 1 for the first message of an epoch, +1 per message.
+    pub offset: u64,
+    /// The history's epoch (changes whenever the history is lost).
+    pub epoch: &'a str,
+}
+
+/// A serialized message waiting for its frame header (and, in a channel with history, its
+/// stamp): `seal` turns it into the frame. Serialize outside any lock, seal under it.
+pub struct Body(Vec<u8>);
+
+/// Serializes one message into a `Body` (room left in front for the frame header).
+pub fn serialize_body<P: Serialize + ?Sized>(
+    envelope: Envelope<'_>,
+    cmd: &str,
+    param: &P,
+) -> Result<Body, serde_json::Error> {
+    let mut buffer = Vec::with_capacity(160);
     buffer.extend_from_slice(&[0; MAX_SERVER_HEADER]);
-    let message = Outbound { from: envelope.from, channel: envelope.channel, cmd, param };
-    serde_json::to_writer(&mut buffer, &message)?;
+    serialize_into(&mut buffer, envelope, cmd, param)?;
+    Ok(Body(buffer))
+}
+
+/// The frame of a serialized message; with a stamp, `"offset"` and `"epoch"` are added as
+/// the last two fields (`{..,"param":..,"offset":17,"epoch":"a1b2c3d4"}`).
+pub fn seal(body: Body, stamp: Option<Stamp<'_>>) -> SharedFrame {
+    let Body(mut buffer) = body;
+    if let Some(stamp) = stamp {
+        if buffer.last() == Some(&b'}') {
+            buffer.pop();
+            buffer.extend_from_slice(b",\"offset\":");
+            buffer.extend_from_slice(stamp.offset.to_string().as_bytes());
+            buffer.extend_from_slice(b",\"epoch\":");
+            // A string always serializes: fall back to an empty epoch rather than a bad frame.
+            if serde_json::to_writer(&mut buffer, stamp.epoch).is_err() {
+                buffer.extend_from_slice(b"\"\"");
+            }
+            buffer.push(b'}');
+        }
+    }
     let payload_len = buffer.len() - MAX_SERVER_HEADER;
     let mut header = [0u8; MAX_SERVER_HEADER];
     let mut unused = &mut header[..];
@@ -154,7 +194,7 @@ pub fn encode<P: Serialize + ?Sized>(
     let header_len = MAX_SERVER_HEADER - unused.len();
     let start = MAX_SERVER_HEADER - header_len;
     buffer[start..MAX_SERVER_HEADER].copy_from_slice(&header[..header_len]);
-    Ok(Bytes::from(buffer).slice(start..))
+    Bytes::from(buffer).slice(start..)
 }
 
 /// The param of an `error` message.
@@ -230,5 +270,20 @@ mod tests {
         let big = encode(Envelope::default(), "x", &"y".repeat(1000)).unwrap();
         assert_eq!(&big[..2], &[0x81, 126]);
         assert_eq!(u16::from_be_bytes([big[2], big[3]]) as usize, big.len() - 4);
+    }
+
+    #[test]
+    fn a_stamp_adds_offset_and_epoch_last_and_nothing_without_one() {
+        let envelope = Envelope { from: None, channel: Some("room") };
+        let plain = encode(envelope, "chat", &serde_json::json!({"t": 1})).unwrap();
+        let unstamped = seal(serialize_body(envelope, "chat", &serde_json::json!({"t": 1})).unwrap(), None);
+        assert_eq!(plain, unstamped);
+        let body = serialize_body(envelope, "chat", &serde_json::json!({"t": 1})).unwrap();
+        let frame = seal(body, Some(Stamp { offset: 17, epoch: "a1b2c3d4" }));
+        assert_eq!(frame[1] as usize, frame.len() - 2);
+        assert_eq!(
+            std::str::from_utf8(&frame[2..]).unwrap(),
+            r#"{"channel":"room","cmd":"chat","param":{"t":1},"offset":17,"epoch":"a1b2c3d4"}"#
+        );
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod bus;
 pub mod connection;
 pub mod context;
 pub mod handler;
+pub mod history;
 pub(crate) mod limits;
 pub mod message;
 pub(crate) mod ops;
@@ -75,6 +76,28 @@ pub struct Shared {
     pub(crate) closed_workers: AtomicUsize,
     /// The event proxy's counters.
     pub(crate) proxy_stats: proxy::ProxyStats,
+    /// Channel history (the in-memory store unless another is set before start).
+    pub(crate) history: OnceLock<Arc<dyn history::HistoryStore>>,
+}
+
+impl Shared {
+    /// The channel history store.
+    pub(crate) fn history(&self) -> &dyn history::HistoryStore {
+        &**self.history.get_or_init(|| {
+            let limits = history::HistoryLimits { ttl: self.config.history_ttl, memory: self.config.history_memory };
+            Arc::new(history::MemoryHistory::new(limits))
+        })
+    }
+
+    /// Messages `channel` keeps (0: no history): `--history-size`, as the policy adjusts it.
+    #[inline]
+    pub(crate) fn history_size(&self, channel: &str) -> usize {
+        let default = self.config.history_size;
+        match self.authorizer.get() {
+            Some(policy) => policy.history_size(channel, default),
+            None => default,
+        }
+    }
 }
 
 /// A handle on a running (or starting) server.
@@ -110,6 +133,7 @@ impl Service {
                 local_addr: OnceLock::new(),
                 closed_workers: AtomicUsize::new(0),
                 proxy_stats: Default::default(),
+                history: OnceLock::new(),
             }),
         }
     }
@@ -132,6 +156,29 @@ impl Service {
     /// Joins a connection to a channel (on its worker, asynchronously); false if unknown.
     pub fn join(&self, conn: ConnId, channel: &str) -> bool {
         ops::join(&mut &*self, conn, channel)
+    }
+
+    /// Joins `conn` to `channel` from a position it saw before (a reconnecting client): in
+    /// a channel with history it is sent every message after `since` in `epoch`, then
+    /// `recovered`; false if unknown.
+    pub fn join_from(&self, conn: ConnId, channel: &str, since: u64, epoch: &str) -> bool {
+        let since = history::Position { offset: since, epoch: epoch.to_string() };
+        ops::join_from(&mut &*self, conn, channel, Some(since))
+    }
+
+    /// Sets the channel history store (e.g. one shared by a cluster). Once, before `start`.
+    pub fn set_history_store(&self, store: Arc<dyn history::HistoryStore>) -> bool {
+        self.shared.history.set(store).is_ok()
+    }
+
+    /// The history store's counters.
+    pub fn history_stats(&self) -> history::HistoryStats {
+        self.shared.history().stats()
+    }
+
+    /// Messages stored for `channel`.
+    pub fn history_len(&self, channel: &str) -> usize {
+        self.shared.history().len(channel)
     }
 
     /// Removes `conn` from `channel` (deleted when its last member leaves).

@@ -13,7 +13,8 @@ use serde::Serialize;
 use super::backplane::Scope;
 use super::bus::Command;
 use super::connection::ConnId;
-use super::message::{encode, Envelope};
+use super::history::{Position, Stamped};
+use super::message::{encode, seal, serialize_body, Envelope};
 use super::proxy::{ProxyEvent, ProxyRequest};
 use super::tap::TapEvent;
 use super::{Error, Shared};
@@ -113,13 +114,18 @@ struct Target<'a> {
 }
 
 pub(crate) fn join(d: &mut (impl Dispatch + ?Sized), id: ConnId, channel: &str) -> bool {
+    join_from(d, id, channel, None)
+}
+
+/// A join; with `since`, the connection recovers what it missed (in a channel with history).
+pub(crate) fn join_from(d: &mut (impl Dispatch + ?Sized), id: ConnId, channel: &str, since: Option<Position>) -> bool {
     if !valid_channel_name(channel) {
         return false;
     }
     let Some(worker) = d.locate(&id) else {
         return false;
     };
-    d.dispatch(worker, Command::Join { id, channel: Arc::from(channel) })
+    d.dispatch(worker, Command::Join { id, channel: Arc::from(channel), since: since.map(Box::new) })
 }
 
 pub(crate) fn leave(d: &mut (impl Dispatch + ?Sized), id: ConnId, channel: &str) -> bool {
@@ -154,7 +160,24 @@ pub(crate) fn write_connection<P: Serialize + ?Sized>(
     Ok(sent?)
 }
 
+/// An application message to a channel: kept in its history (with an offset) if it has one.
 pub(crate) fn write_channel<P: Serialize + ?Sized>(
+    d: &mut (impl Dispatch + ?Sized),
+    from: Option<&ConnId>,
+    cmd: &str,
+    param: &P,
+    channel: &str,
+    except: Option<ConnId>,
+) -> Result<(), Error> {
+    let size = d.shared().history_size(channel);
+    if size > 0 {
+        return write_with_history(d, from, cmd, param, (channel, size), except);
+    }
+    write_channel_plain(d, from, cmd, param, channel, except)
+}
+
+/// A message to a channel's members that is never kept in history (presence).
+pub(crate) fn write_channel_plain<P: Serialize + ?Sized>(
     d: &mut (impl Dispatch + ?Sized),
     from: Option<&ConnId>,
     cmd: &str,
@@ -165,6 +188,40 @@ pub(crate) fn write_channel<P: Serialize + ?Sized>(
     let frame = encode(Envelope { from, channel: Some(channel) }, cmd, param)?;
     tap_out(d, "channel", Target { conn: from.copied(), channel: Some(channel), ..Target::default() }, cmd, param);
     deliver_everywhere(d, Scope::Channel(channel), &frame, except);
+    Ok(())
+}
+
+/// A write to a channel with history: serialized here, then stamped, stored and handed to
+/// every worker's inbox (this one's too, never applied in place) inside the store's
+/// critical section, so each worker receives the channel's frames in offset order.
+fn write_with_history<P: Serialize + ?Sized>(
+    d: &mut (impl Dispatch + ?Sized),
+    from: Option<&ConnId>,
+    cmd: &str,
+    param: &P,
+    (channel, size): (&str, usize),
+    except: Option<ConnId>,
+) -> Result<(), Error> {
+    let body = serialize_body(Envelope { from, channel: Some(channel) }, cmd, param)?;
+    tap_out(d, "channel", Target { conn: from.copied(), channel: Some(channel), ..Target::default() }, cmd, param);
+    let shared = d.shared();
+    let name: Arc<str> = Arc::from(channel);
+    let mut deliver = |stamped: &Stamped| {
+        for inbox in &shared.inboxes {
+            inbox.send(Command::ToChannelAt { channel: name.clone(), stamped: stamped.clone(), except });
+        }
+    };
+    let frame = match shared.history().append(channel, size, body, &mut deliver) {
+        Ok(stamped) => stamped.frame,
+        Err(body) => {
+            let frame = seal(body, None);
+            send_to_channel(d, channel, &frame, except);
+            frame
+        }
+    };
+    if let Some(backplane) = d.shared().backplane.get() {
+        backplane.publish(Scope::Channel(channel), &frame, except);
+    }
     Ok(())
 }
 

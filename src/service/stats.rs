@@ -177,6 +177,12 @@ counters! {
     http_requests,
     /// Panics caught in application code (handlers, authenticators, authorizers).
     handler_panics,
+    /// Recoveries answered `recovered: true` (the missed messages replayed).
+    recoveries_succeeded,
+    /// Recoveries answered `recovered: false` (epoch changed, or the gap is past the history).
+    recoveries_failed,
+    /// Messages sent again by recoveries.
+    messages_replayed,
 }
 
 /// Both histograms, summed over workers.

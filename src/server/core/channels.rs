@@ -10,6 +10,17 @@ impl WorkerCore {
     /// Joins a local connection to a channel; tells the other members. False if it was
     /// already a member or is not open.
     pub(super) fn join_here(&mut self, slot: Slot, channel: &str) -> bool {
+        self.join_here_from(slot, channel, None)
+    }
+
+    /// A join; in a channel with history the connection is then told its position, or
+    /// with `since` sent what it missed (`recovery.rs`).
+    pub(super) fn join_here_from(
+        &mut self,
+        slot: Slot,
+        channel: &str,
+        since: Option<crate::service::history::Position>,
+    ) -> bool {
         let Some(conn) = self.conns.get_mut(slot).filter(|c| c.is_open()) else {
             return false;
         };
@@ -34,7 +45,10 @@ impl WorkerCore {
         let Some(conn) = self.conns.get_mut(slot) else { return false };
         conn.channels.reserve_exact(1); // joins are rare: keep the list exactly sized
         conn.channels.push(name.clone());
-        self.channels.entry(name).or_default().insert(slot);
+        self.channels.entry(name.clone()).or_default().insert(slot);
+        if self.service.shared.history_size(channel) > 0 {
+            self.start_recovery(slot, session.id, name, since);
+        }
         let joined = self.service.shared.registry.join(&session.id, channel);
         if joined.channel_created {
             if let Some(backplane) = self.service.shared.backplane.get() {
@@ -84,6 +98,7 @@ impl WorkerCore {
         };
         conn.channels.swap_remove(position);
         let (id, user) = session_ids(conn);
+        self.recovering.forget(slot, Some(channel));
         self.remove_member(channel, slot);
         self.record_leave(id, &user, channel);
         true

@@ -14,6 +14,14 @@ impl WorkerCore {
                 self.fan_out(&channel, &frame, except);
                 true
             }
+            Command::ToChannelAt { channel, stamped, except } => {
+                self.fan_out_at(&channel, &stamped, except);
+                true
+            }
+            Command::Recovered(answer) => {
+                self.on_recovered(*answer);
+                true
+            }
             Command::ToAll { frame } => {
                 let tokens: Vec<usize> = self.conns.iter().filter(|(_, c)| c.is_open()).map(|(t, _)| t).collect();
                 for slot in tokens {
@@ -21,7 +29,10 @@ impl WorkerCore {
                 }
                 true
             }
-            Command::Join { id, channel } => self.ids.get(&id).copied().is_some_and(|t| self.join_here(t, &channel)),
+            Command::Join { id, channel, since } => {
+                let since = since.map(|since| *since);
+                self.ids.get(&id).copied().is_some_and(|t| self.join_here_from(t, &channel, since))
+            }
             Command::Leave { id, channel } => self.ids.get(&id).copied().is_some_and(|t| self.leave_here(t, &channel)),
             Command::Presence { channel, changes } => {
                 self.announce_here(&channel, &changes);

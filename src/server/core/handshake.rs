@@ -176,7 +176,7 @@ impl WorkerCore {
             SocketKind::Echo => self.register(&session),
             SocketKind::Json(handler) => {
                 self.register(&session);
-                self.join_here(slot, &channel);
+                self.join_here_from(slot, &channel, since_of(request));
                 let opened =
                     self.isolated("on_open", |core| handler.on_open(&mut Context::new(core, Some(id)), &session));
                 if opened.is_none() {
@@ -198,6 +198,13 @@ impl WorkerCore {
             }
         }
     }
+}
+
+/// The position a reconnecting client states at the upgrade: `?since=OFFSET&epoch=EPOCH`.
+fn since_of(request: &HttpRequest) -> Option<crate::service::history::Position> {
+    let offset = request.query_param("since")?.parse().ok()?;
+    let epoch = request.query_param("epoch")?;
+    Some(crate::service::history::Position { offset, epoch: epoch.to_string() })
 }
 
 /// HTTP bytes written count in `bytes_out` as HTTP bytes read count in `bytes_in`.

@@ -28,6 +28,7 @@ impl WorkerCore {
     /// others), leave the registry, run `on_close`.
     pub(super) fn end_session(&mut self, slot: Slot) {
         self.proxied.forget(slot);
+        self.recovering.forget(slot, None);
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };

@@ -19,6 +19,7 @@
 //! - `commands.rs`  bus commands from other threads
 //! - `isolation.rs` application code run so that its panics cost one connection, not the worker
 //! - `proxied.rs`   events waiting on the backend (event proxy): parked upgrades, answers in order
+//! - `recovery.rs`  joins of channels with history: live frames held until the replay is out
 
 mod admission;
 mod channels;
@@ -31,6 +32,7 @@ pub use output::AfterWrite;
 mod presence;
 mod proxied;
 mod rate;
+mod recovery;
 mod session;
 mod timers;
 
@@ -112,6 +114,10 @@ pub struct WorkerCore {
     pending_presence: presence::PendingPresence,
     /// Connections waiting on the backend (event proxy).
     proxied: proxied::Proxied,
+    /// Connections waiting for a history answer (recovery or position).
+    recovering: recovery::Recovering,
+    /// When the history's TTL sweep is next due (worker 0 runs it).
+    next_history_sweep: Instant,
 }
 
 impl WorkerCore {
@@ -137,6 +143,8 @@ impl WorkerCore {
             routes,
             common,
             proxied: Default::default(),
+            recovering: Default::default(),
+            next_history_sweep: Instant::now(),
         }
     }
 

@@ -83,7 +83,7 @@ impl WorkerCore {
             return;
         }
         let update = OnlineUpdate { user_id: user, connected };
-        if let Err(e) = ops::write_channel(self, None, "online-update", &update, channel, Some(except)) {
+        if let Err(e) = ops::write_channel_plain(self, None, "online-update", &update, channel, Some(except)) {
             log::warn!("online-update not sent: {e}");
         }
     }
@@ -128,7 +128,7 @@ impl WorkerCore {
                 continue;
             }
             let update = summarize(&changes, list_max);
-            if let Err(e) = ops::write_channel(self, None, "online-updates", &update, &channel, None) {
+            if let Err(e) = ops::write_channel_plain(self, None, "online-updates", &update, &channel, None) {
                 log::warn!("online-updates not sent: {e}");
             }
         }

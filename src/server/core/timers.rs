@@ -8,6 +8,7 @@ impl WorkerCore {
 
     /// The periodic sweep: pings, idle, handshake and close timeouts, counter publishing.
     pub fn sweep(&mut self) {
+        self.sweep_history();
         let config = &self.service.shared.config;
         let (now, ping_every, idle, handshake, closing) =
             (self.now, config.ping_interval, config.idle_timeout, config.handshake_timeout, config.close_timeout);
@@ -68,5 +69,14 @@ impl WorkerCore {
         for slot in expired {
             self.doom(slot);
         }
+    }
+
+    /// Worker 0 drops history past its TTL, about once a second.
+    fn sweep_history(&mut self) {
+        if self.index != 0 || self.service.shared.config.history_ttl.is_zero() || self.now < self.next_history_sweep {
+            return;
+        }
+        self.next_history_sweep = self.now + Duration::from_secs(1);
+        self.service.shared.history().sweep();
     }
 }
