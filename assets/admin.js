@@ -276,7 +276,12 @@ function renderChannels(list) {
     const row = el("tr");
     row.dataset.name = c.name;
     if (c.name === state.channel) row.classList.add("selected");
-    row.append(el("td", c.name), el("td", fmtInt(c.members), "num"), el("td", fmtInt(c.users), "num"));
+    row.append(
+      el("td", c.name),
+      el("td", fmtInt(c.members), "num"),
+      el("td", fmtInt(c.users), "num"),
+      el("td", fmtInt(c.history ?? 0), "num"),
+    );
     row.addEventListener("click", () => openChannel(c.name));
     return row;
   });

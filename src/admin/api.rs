@@ -77,6 +77,7 @@ fn status(service: &Service, cx: &ApiContext) -> HttpResponse {
         map.insert("token".into(), json!(cx.token));
         map.insert("max_message_bytes".into(), json!(service.config().max_message_bytes));
         map.insert("send_buffer_bytes".into(), json!(service.config().send_buffer_bytes));
+        map.insert("history".into(), json!(service.history_stats()));
         if let Some(cluster) = service.cluster_status() {
             map.insert("cluster".into(), cluster);
         }
@@ -133,6 +134,7 @@ fn channel(service: &Service, raw_name: &str) -> HttpResponse {
         "name": name,
         "members": members.len(),
         "users": online.len(),
+        "history": service.history_len(&name),
         "online": online,
         "connections": members,
     }))

@@ -97,7 +97,7 @@ mod tests {
     }
 
     fn channels(names: &[&str]) -> Vec<ChannelInfo> {
-        names.iter().map(|name| ChannelInfo { name: name.to_string(), members: 1, users: 1 }).collect()
+        names.iter().map(|name| ChannelInfo { name: name.to_string(), members: 1, users: 1, history: 0 }).collect()
     }
 
     fn names(answer: &Value) -> Vec<&str> {

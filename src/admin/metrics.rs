@@ -157,6 +157,7 @@ pub fn render(service: &Service) -> String {
         render_cluster(&mut out, &cluster);
     }
     render_proxy(&mut out, service.proxy_stats());
+    render_history(&mut out, &service.history_stats());
     header(&mut out, "switchyard_build_info", "gauge", "Version of the running server (always 1).");
     let _ = writeln!(out, "switchyard_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
     out
@@ -183,6 +184,24 @@ pub fn render_status(out: &mut String, status: &Map<String, Value>) {
         }
         let name = format!("switchyard_{field}_total");
         header(out, &name, "counter", &format!("Service counter {field}."));
+        let _ = writeln!(out, "{name} {value}");
+    }
+}
+
+fn render_history(out: &mut String, stats: &crate::service::history::HistoryStats) {
+    let series = [
+        ("switchyard_history_bytes", "gauge", "Bytes the channels' history holds on this node.", stats.bytes),
+        ("switchyard_history_messages", "gauge", "Messages kept in channel history on this node.", stats.messages),
+        ("switchyard_history_channels", "gauge", "Channels with a history on this node.", stats.channels),
+        (
+            "switchyard_history_channels_dropped_total",
+            "counter",
+            "Channel histories dropped whole to stay under --history-memory.",
+            stats.channels_dropped,
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        header(out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
     }
 }

@@ -185,6 +185,8 @@ pub fn seal(body: Body, stamp: Option<Stamp<'_>>) -> SharedFrame {
                 buffer.extend_from_slice(b"\"\"");
             }
             buffer.push(b'}');
+            // A stamped frame is kept in history: hold no spare capacity.
+            buffer.shrink_to_fit();
         }
     }
     let payload_len = buffer.len() - MAX_SERVER_HEADER;

@@ -247,9 +247,16 @@ impl Service {
         self.shared.registry.connections_by_channel(channel)
     }
 
-    /// Every channel on this node, with its member and user counts.
+    /// Every channel on this node, with its member and user counts and its history's size.
     pub fn channels(&self) -> Vec<ChannelInfo> {
-        self.shared.registry.channels()
+        let mut channels = self.shared.registry.channels();
+        if self.shared.config.history_size > 0 || self.shared.authorizer.get().is_some() {
+            let history = self.shared.history();
+            for channel in &mut channels {
+                channel.history = history.len(&channel.name);
+            }
+        }
+        channels
     }
 
     /// Distinct users present in a channel (on every node, when scaled out).

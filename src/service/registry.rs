@@ -45,6 +45,8 @@ pub struct ChannelInfo {
     pub members: usize,
     /// Distinct users among them.
     pub users: usize,
+    /// Messages its history keeps on this node (0: none).
+    pub history: usize,
 }
 
 /// A user and their connections on this node.
@@ -250,6 +252,7 @@ impl Registry {
                 name: name.to_string(),
                 members: e.members.len(),
                 users: e.users.len() + e.anonymous as usize,
+                history: 0,
             })
             .collect()
     }

@@ -59,7 +59,7 @@ impl Ring {
     pub(super) fn push(&mut self, frame: SharedFrame, now: u32, timed: bool, size: usize) -> (usize, usize, usize) {
         if self.frames.len() == self.frames.capacity() && self.frames.len() < size {
             // Double, but never past the channel's size: a full ring holds no spare slots.
-            let grow = self.frames.len().clamp(4, size - self.frames.len());
+            let grow = self.frames.len().max(4).min(size - self.frames.len());
             self.frames.reserve_exact(grow);
         }
         let added = frame.len() + SLOT_BYTES + if timed { TIME_BYTES } else { 0 };

@@ -37,7 +37,7 @@ fn presence_transitions_are_per_user_and_per_node() {
     assert_eq!(registry.join(&tab2.id, "room"), Joined::default(), "already a member");
     assert!(registry.join(&other.id, "room").user_first);
     assert_eq!(registry.online("room"), vec!["ann", "bob"]);
-    assert_eq!(registry.channels()[0], ChannelInfo { name: "room".into(), members: 3, users: 2 });
+    assert_eq!(registry.channels()[0], ChannelInfo { name: "room".into(), members: 3, users: 2, history: 0 });
     assert_eq!(
         registry.leave(&tab1.id, "room"),
         Left { left: true, user_last: false, channel_deleted: false, members: 2 }
