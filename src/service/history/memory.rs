@@ -121,7 +121,7 @@ impl State {
     /// being written (`keep`) loses its oldest messages instead if it alone is over.
     fn enforce(&mut self, cap: usize, keep: &str) {
         while self.bytes > cap {
-            let oldest = self.by_age.iter().map(|(_, name)| name).find(|name| &***name != keep).cloned();
+            let oldest = self.by_age.values().find(|name| &***name != keep).cloned();
             match oldest {
                 Some(name) => {
                     self.forget(&name);
@@ -151,7 +151,13 @@ impl State {
 }
 
 impl HistoryStore for MemoryHistory {
-    fn append(&self, channel: &str, size: usize, body: Body, deliver: &mut dyn FnMut(&Stamped)) -> Result<Stamped, Body> {
+    fn append(
+        &self,
+        channel: &str,
+        size: usize,
+        body: Body,
+        deliver: &mut dyn FnMut(&Stamped),
+    ) -> Result<Stamped, Body> {
         if size == 0 {
             return Err(body);
         }

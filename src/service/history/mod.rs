@@ -79,7 +79,13 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// calls `deliver` with it, all in one critical section of the channel, so the order of
     /// `deliver` calls of a channel is the order of its offsets. If it cannot (a store that
     /// is down), it gives `body` back undelivered: the caller sends it without a stamp.
-    fn append(&self, channel: &str, size: usize, body: Body, deliver: &mut dyn FnMut(&Stamped)) -> Result<Stamped, Body>;
+    fn append(
+        &self,
+        channel: &str,
+        size: usize,
+        body: Body,
+        deliver: &mut dyn FnMut(&Stamped),
+    ) -> Result<Stamped, Body>;
 
     /// The messages after `since` (or, with `None`, only the current position), answered
     /// through `ticket.answer(replay)`, now or later, from any thread. The answer describes
