@@ -46,7 +46,7 @@ fn unreadable_messages_are_told_what_to_send() {
         (json!({"cmd": "chat", "param": {"text": 5}}), "expected a string"),
         (
             json!({"cmd": "join-room", "param": "lobby"}),
-            r#"expected {"room": string}: invalid type: string "lobby", expected a JSON object"#,
+            r#"expected {"room": string, "since"?: number, "epoch"?: string}: invalid type: string "lobby", expected a JSON object"#,
         ),
     ];
     for (message, expected) in wrong_params {
