@@ -1,6 +1,7 @@
 //! Criterion benches of the hot path's pieces, in process (no sockets in the timed part
 //! except where named): message parse and dispatch, frame encoding, fan-out of one message
-//! to 10,000 members (the per-recipient cost), and upgrade parsing.
+//! to 10,000 members (the per-recipient cost), a publish to 1,000 members with and without
+//! channel history (encode, store, inbox, fan-out), and upgrade parsing.
 //!
 //! `cargo bench --bench core`. Figures are per iteration; the fan-out group reports
 //! elements (recipients) per second, so its time per element is the per-recipient cost.
@@ -72,6 +73,55 @@ fn fan_out(c: &mut Criterion) {
     group.finish();
 }
 
+const PUBLISH_MEMBERS: usize = 1_000;
+
+/// A one-worker core with 1,000 members in `wide`, keeping `history_size` messages.
+fn publishing_core(history_size: usize) -> Harness {
+    let mut harness = Harness::new(Config { history_size, ..Config::default() }).expect("harness");
+    harness.add_members(PUBLISH_MEMBERS, "wide").expect("members");
+    harness.deliver_inbox(); // the members' `position` answers
+    harness.discard_output();
+    harness
+}
+
+/// `iterations` publishes to `wide` and their delivery, timed (out-queues emptied untimed).
+fn publish_times(harness: &mut Harness, iterations: u64) -> std::time::Duration {
+    let service = harness.service();
+    let param = json!({"user": "anonymous", "text": "hello, this is a 64-byte chat message for the bench!", "time": 1_700_000_000_000u64});
+    let mut total = std::time::Duration::ZERO;
+    for _ in 0..iterations {
+        harness.discard_output();
+        let start = std::time::Instant::now();
+        service.write_channel("chat", black_box(&param), "wide").expect("write");
+        harness.deliver_inbox();
+        total += start.elapsed();
+    }
+    total
+}
+
+/// One `write_channel` to 1,000 members and its delivery: serialization, the frame, the
+/// inbox hop, the fan-out; with history also the offset, the store and the slot. Then the
+/// two interleaved in rounds (a busy machine slows both alike) and the median ratio printed.
+fn publish_with_history(c: &mut Criterion) {
+    let mut group = c.benchmark_group("publish_1000");
+    group.throughput(Throughput::Elements(PUBLISH_MEMBERS as u64));
+    for (name, history_size) in [("without_history", 0), ("with_history", 100)] {
+        let mut harness = publishing_core(history_size);
+        group.bench_function(name, |b| b.iter_custom(|iterations| publish_times(&mut harness, iterations)));
+    }
+    group.finish();
+    let (mut plain, mut kept) = (publishing_core(0), publishing_core(100));
+    let mut ratios: Vec<f64> = (0..300)
+        .map(|_| {
+            let without = publish_times(&mut plain, 20).as_secs_f64();
+            publish_times(&mut kept, 20).as_secs_f64() / without
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
+    println!("publish_1000 with history / without, interleaved: median ratio {median:.3}");
+}
+
 fn upgrade_parsing(c: &mut Criterion) {
     let remote = "127.0.0.1:40000".parse().expect("address");
     c.bench_function("upgrade/parse_and_check", |b| {
@@ -82,5 +132,5 @@ fn upgrade_parsing(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, parse_and_dispatch, encoding, fan_out, upgrade_parsing);
+criterion_group!(benches, parse_and_dispatch, encoding, fan_out, publish_with_history, upgrade_parsing);
 criterion_main!(benches);

@@ -39,7 +39,13 @@ impl ChannelAuthorizer for LogsOnly {
 struct Deferred(Arc<MemoryHistory>);
 
 impl HistoryStore for Deferred {
-    fn append(&self, channel: &str, size: usize, body: Body, deliver: &mut dyn FnMut(&Stamped)) -> Result<Stamped, Body> {
+    fn append(
+        &self,
+        channel: &str,
+        size: usize,
+        body: Body,
+        deliver: &mut dyn FnMut(&Stamped),
+    ) -> Result<Stamped, Body> {
         self.0.append(channel, size, body, deliver)
     }
 
