@@ -25,8 +25,11 @@
 //!   `Router`; the operations both share, each write encoded once (`ops.rs`); the JSON
 //!   envelope (`message.rs`); the cold-path `registry.rs` (who is where, presence
 //!   transitions); the inter-worker `bus.rs`; `stats.rs` (every counter defined once);
-//!   the admin live tap (`tap.rs`); the cross-worker admission `limits.rs`; and
-//!   `backplane.rs`, the trait scale-out implements.
+//!   the admin live tap (`tap.rs`); the cross-worker admission `limits.rs`;
+//!   `backplane.rs`, the trait scale-out implements; and `history/`, channel history: the
+//!   `HistoryStore` trait (append with an offset in one critical section, recovery answered
+//!   through the worker's inbox), one channel's ring (`ring.rs`) and the single-node
+//!   `MemoryHistory` (`memory.rs`: size, TTL, node memory cap).
 //! - [`server`]: the event loop and everything that touches a socket.
 //!   - `worker.rs`: one thread per core, its `mio::Poll`, its `SO_REUSEPORT` listener, its
 //!     inbox; all of its socket I/O: reads into one scratch buffer, one vectored write per
@@ -35,7 +38,9 @@
 //!     entry points), `handshake.rs`, `admission.rs`, `session.rs` (messages to handlers),
 //!     `rate.rs`, `output.rs` (queueing, fan-out, backpressure), `channels.rs`,
 //!     `presence.rs` (coalesced for big channels), `lifecycle.rs`, `timers.rs`,
-//!     `commands.rs` (bus commands), `isolation.rs` (handler panics cost one connection).
+//!     `commands.rs` (bus commands), `isolation.rs` (handler panics cost one connection),
+//!     `recovery.rs` (a join of a channel with history: live frames held per worker until
+//!     the store's replay or position is out).
 //!   - `frames.rs`: client frames to messages (checks, unmasking, reassembly, UTF-8), on
 //!     tungstenite's frame header.
 //!   - `outqueue.rs`: a connection's queue of shared frames and its vectored write.

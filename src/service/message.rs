@@ -4,7 +4,9 @@
 //! Inbound, `param` stays raw JSON (`RawValue`) borrowed from the frame, so it passes to the
 //! handler without being parsed or copied. Outbound, a message is serialized once, behind
 //! room reserved for the frame header, and the header is written in front: the result is
-//! the frame every recipient's out-queue shares. No I/O, no routing.
+//! the frame every recipient's out-queue shares. In a channel with history the serialized
+//! message is sealed with its `offset` and `epoch` (`seal`, a few bytes appended) inside the
+//! history store's critical section, still once for every recipient. No I/O, no routing.
 
 use std::borrow::Cow;
 
