@@ -120,6 +120,38 @@ fn publish_with_history(c: &mut Criterion) {
     ratios.sort_by(f64::total_cmp);
     let median = ratios[ratios.len() / 2];
     println!("publish_1000 with history / without, interleaved: median ratio {median:.3}");
+    chat_from_a_member();
+}
+
+/// The same from a member's `chat` (frame read, handler, write on its worker: in place
+/// without history, through the worker's own inbox with it), interleaved, median ratio.
+fn chat_from_a_member() {
+    let member_core = |history_size| {
+        let mut harness = publishing_core(history_size);
+        let peer = harness.connect().expect("connect");
+        harness.feed(peer.slot, String::from_utf8_lossy(UPGRADE).replace("ch=bench", "ch=wide").as_bytes());
+        harness.deliver_inbox();
+        harness.discard_output();
+        (harness, peer)
+    };
+    let chat = frames::client_frame(
+        0x81,
+        br#"{"cmd":"chat","param":{"text":"hello, this is a 64-byte chat message for the bench!"}}"#,
+    );
+    let mut time = |(harness, peer): &mut (Harness, switchyard::server::harness::Peer)| {
+        let start = std::time::Instant::now();
+        for _ in 0..20 {
+            harness.feed_unflushed(peer.slot, &chat);
+            harness.deliver_inbox();
+            harness.discard_output();
+        }
+        switchyard::server::harness::drain(&mut peer.client);
+        start.elapsed().as_secs_f64()
+    };
+    let (mut plain, mut kept) = (member_core(0), member_core(100));
+    let mut ratios: Vec<f64> = (0..300).map(|_| time(&mut kept) / time(&mut plain)).collect();
+    ratios.sort_by(f64::total_cmp);
+    println!("chat from a member to 1,000, with history / without: median ratio {:.3}", ratios[ratios.len() / 2]);
 }
 
 fn upgrade_parsing(c: &mut Criterion) {

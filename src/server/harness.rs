@@ -105,6 +105,14 @@ impl Harness {
         self.turn();
     }
 
+    /// Bytes from the peer, handled but not flushed (what they queue stays queued: measure
+    /// with `discard_output`).
+    pub fn feed_unflushed(&mut self, slot: Slot, bytes: &[u8]) {
+        let mut data = bytes.to_vec();
+        self.core.now = Instant::now();
+        self.core.on_bytes(slot, &mut data);
+    }
+
     /// Bytes from the peer, read in place (the core unmasks them there), as the worker feeds
     /// its scratch buffer; no copy, so allocation counts see only the core's own.
     pub fn feed_in_place(&mut self, slot: Slot, data: &mut [u8]) {

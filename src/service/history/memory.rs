@@ -170,11 +170,14 @@ impl HistoryStore for MemoryHistory {
         let frame = seal(body, Some(Stamp { offset, epoch: &ring.epoch }));
         let stamped = Stamped { frame: frame.clone(), offset, epoch: ring.epoch.clone() };
         let (added, removed, count) = ring.push(frame, now, cutoff.is_some(), size);
+        let newest = ring.touched + 1 == state.next_touch;
         state.bytes = state.bytes + added - removed;
         state.messages = state.messages + 1 - count;
-        if let Some((name, _)) = state.channels.get_key_value(channel) {
-            let name = name.clone();
-            state.touch(&name);
+        if !newest {
+            if let Some((name, _)) = state.channels.get_key_value(channel) {
+                let name = name.clone();
+                state.touch(&name);
+            }
         }
         deliver(&stamped);
         state.enforce(self.limits.memory, channel);
