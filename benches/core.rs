@@ -138,7 +138,7 @@ fn chat_from_a_member() {
         0x81,
         br#"{"cmd":"chat","param":{"text":"hello, this is a 64-byte chat message for the bench!"}}"#,
     );
-    let mut time = |(harness, peer): &mut (Harness, switchyard::server::harness::Peer)| {
+    let time = |(harness, peer): &mut (Harness, switchyard::server::harness::Peer)| {
         let start = std::time::Instant::now();
         for _ in 0..20 {
             harness.feed_unflushed(peer.slot, &chat);
