@@ -234,12 +234,22 @@ fn a_plain_join_is_told_the_position_and_later_joins_the_same_epoch() {
     assert_eq!(offset, 0);
     assert_eq!(epoch.len(), 8);
     publish(&mut first, "pos", "m", 3);
-    let (_second, offset, again) = join(server.addr, "pos");
-    assert_eq!((offset, again), (3, epoch));
+    let (second, offset, again) = join(server.addr, "pos");
+    assert_eq!((offset, &again), (3, &epoch));
     let (_, body) = http_call(server.addr, "GET", "/admin/api/channels", &[], b"");
     let channels: Value = serde_json::from_str(&body).unwrap();
     let pos = channels["channels"].as_array().unwrap().iter().find(|c| c["name"] == "pos").cloned();
     assert_eq!(pos.map(|c| c["history"].clone()), Some(json!(3)), "{body}");
+    // The history outlives the channel's last member.
+    drop((first, second));
+    eventually(Duration::from_secs(5), "the channel is empty", || {
+        let (_, body) = http_call(server.addr, "GET", "/admin/api/channels", &[], b"");
+        !body.contains("\"pos\"")
+    });
+    let mut back = connect(server.addr, &format!("/example/socket?ch=pos&since=1&epoch={epoch}"));
+    let replayed: Vec<Value> = (0..3).map(|_| next_in(&mut back, "pos", &["chat", "recovered"])).collect();
+    assert_eq!((text_of(&replayed[0]), text_of(&replayed[1])), ("m1", "m2"));
+    assert_eq!(replayed[2]["param"], json!({"recovered": true, "offset": 3, "epoch": epoch}));
 }
 
 /// The raw text of the next text frame.

@@ -38,7 +38,8 @@ struct State {
     channels: HashMap<Arc<str>, Ring, foldhash::fast::RandomState>,
     /// Channels by their last write, oldest first (the memory cap's victims).
     by_age: BTreeMap<u64, Arc<str>>,
-    next_touch: u64,
+    /// The last place given in `by_age` (places start at 1; 0 is a ring not placed yet).
+    last_touch: u64,
     bytes: usize,
     messages: usize,
     dropped: u64,
@@ -100,8 +101,8 @@ impl State {
 
     /// Moves a channel to the newest end of the age order.
     fn touch(&mut self, name: &Arc<str>) {
-        let touch = self.next_touch;
-        self.next_touch += 1;
+        self.last_touch += 1;
+        let touch = self.last_touch;
         if let Some(ring) = self.channels.get_mut(name) {
             self.by_age.remove(&ring.touched);
             ring.touched = touch;
@@ -170,7 +171,7 @@ impl HistoryStore for MemoryHistory {
         let frame = seal(body, Some(Stamp { offset, epoch: &ring.epoch }));
         let stamped = Stamped { frame: frame.clone(), offset, epoch: ring.epoch.clone() };
         let (added, removed, count) = ring.push(frame, now, cutoff.is_some(), size);
-        let newest = ring.touched + 1 == state.next_touch;
+        let newest = ring.touched == state.last_touch;
         state.bytes = state.bytes + added - removed;
         state.messages = state.messages + 1 - count;
         if !newest {

@@ -26,7 +26,7 @@ pub(super) struct Ring {
     times: VecDeque<u32>,
     /// When the history last changed (created or appended to).
     pub(super) active: u32,
-    /// Its place in the store's least-recently-written order.
+    /// Its place in the store's least-recently-written order (0: not placed yet).
     pub(super) touched: u64,
     /// Bytes of frames and slots held.
     pub(super) bytes: usize,

@@ -129,3 +129,18 @@ fn bytes_are_accounted_to_zero_and_a_slot_costs_32_bytes() {
     assert_eq!(store.stats().messages, 2);
     assert_eq!(before.offset, 0);
 }
+
+#[test]
+fn the_first_channel_ever_written_is_dropped_first_too() {
+    let one = {
+        let probe = store(Duration::ZERO, 1 << 20);
+        publish(&probe, "c0", 100, 0);
+        probe.stats().bytes as usize
+    };
+    let store = store(Duration::ZERO, one * 2 + one / 2);
+    for channel in ["c0", "c1", "c2"] {
+        publish(&store, channel, 100, 0);
+    }
+    assert_eq!(store.stats().channels_dropped, 1);
+    assert_eq!((store.len("c0"), store.len("c1"), store.len("c2")), (0, 1, 1));
+}
