@@ -92,7 +92,9 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// a snapshot: the worker holds the channel's live frames for the connection until the
     /// answer arrives, then sends only those of the answer's epoch with a higher offset. So
     /// a frame of a new epoch must not be delivered between the snapshot and the answer
-    /// (the memory store answers inside the snapshot's critical section).
+    /// (the memory store answers inside the snapshot's critical section). Always answer,
+    /// if only `recovered: false` with no frames (a store that is down): the connection's
+    /// live frames of the channel wait for it.
     fn recover(&self, channel: &str, since: Option<&Position>, ticket: RecoveryTicket);
 
     /// Messages stored for `channel` (admin).
