@@ -10,74 +10,15 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::redis::Redis;
 use common::{connect, eventually, recv, recv_cmd, send, sync, Binary, Client};
 use serde_json::{json, Value};
 
 const SECRET: &str = "a cluster test secret of at least thirty-two bytes";
 const PREFIX: &str = "switchyard";
-
-struct Redis {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/redis.sh")).arg("install").status();
-        assert!(status.is_ok_and(|s| s.success()), "redis-server is not installed and could not be");
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let mut redis = Redis { child: None, port };
-        redis.restart();
-        redis
-    }
-
-    fn restart(&mut self) {
-        let port = self.port.to_string();
-        let child = Command::new("redis-server")
-            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--port", &port, "--daemonize", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        self.child = Some(child);
-        eventually(Duration::from_secs(10), "redis answers PING", || self.cli(&["PING"]).trim() == "PONG");
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let output = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output();
-        output.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
-    }
-
-    /// How many nodes subscribe to a Redis channel.
-    fn subscribers(&self, topic: &str) -> u64 {
-        let reply = self.cli(&["PUBSUB", "NUMSUB", topic]);
-        reply.lines().nth(1).and_then(|n| n.trim().parse().ok()).unwrap_or(0)
-    }
-
-    fn channels(&self, pattern: &str) -> Vec<String> {
-        self.cli(&["PUBSUB", "CHANNELS", pattern]).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn node(redis: &Redis, extra: &[&str]) -> Binary {
     node_at(&redis.url(), extra)

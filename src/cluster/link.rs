@@ -3,10 +3,11 @@
 //! subscription changes), batches publishes on one connection (so one node's writes reach
 //! the others in order), keeps the subscriptions matching this node's members, sends the
 //! heartbeat and presence changes (`heartbeat.rs`, with the expiry of silent nodes and the
-//! goodbye), and reconnects with capped backoff when Redis goes away, resubscribing to
-//! everything currently occupied. Nothing here runs on an event loop.
+//! goodbye), runs the history scripts (`history.rs`), and reconnects with capped backoff
+//! when Redis goes away, resubscribing to everything currently occupied. Nothing here runs
+//! on an event loop.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering::Relaxed;
@@ -19,7 +20,7 @@ use super::conn::RedisConn;
 use super::envelope;
 use super::nodes::NodeMessage;
 use super::presence::{self, LocalPresence, Source};
-use super::resp::{self, Value};
+use super::resp;
 use super::shared::{ClusterShared, LinkJob};
 use super::subscriber::Subscriber;
 use super::topics::OwnedScope;
@@ -27,6 +28,9 @@ use crate::service::{ConnId, Service};
 use crate::wire::frame::SharedFrame;
 
 mod heartbeat;
+mod history;
+
+use history::{Expect, HistoryState};
 
 /// The longest the link thread sleeps: presence changes go out at least this often.
 const TICK: Duration = Duration::from_millis(100);
@@ -40,7 +44,8 @@ struct Connected {
     /// The subscriber connection, for writing (its reader thread reads).
     sub: TcpStream,
     out: Vec<u8>,
-    replies: usize,
+    /// What each reply to `out` answers, in order.
+    expect: VecDeque<Expect>,
 }
 
 pub struct Link {
@@ -64,6 +69,7 @@ pub struct Link {
     left: bool,
     /// Another node asked for the full snapshot that is due: it is no news (see `send_state`).
     snapshot_asked: bool,
+    history: HistoryState,
 }
 
 /// This node's presence, read from its registry.
@@ -104,6 +110,7 @@ impl Link {
             next_heartbeat: now,
             left: false,
             snapshot_asked: false,
+            history: HistoryState::default(),
         };
         std::thread::Builder::new().name("switchyard-redis".into()).spawn(move || link.run())?;
         Ok(())
@@ -159,6 +166,9 @@ impl Link {
             LinkJob::AskSync(node) => {
                 self.send_node_message(&NodeMessage::Sync { node, from: self.shared.node });
             }
+            LinkJob::PublishHistory(job) => self.publish_history(job),
+            LinkJob::Recover(request) => self.recover(request),
+            LinkJob::Subscribed { generation, topic } => self.subscribed(generation, &topic),
             LinkJob::Goodbye(done) => {
                 self.say_goodbye();
                 let _ = done.send(());
@@ -182,7 +192,7 @@ impl Link {
         };
         let head = envelope::head(&self.shared.node, except);
         resp::publish(&mut conn.out, self.shared.topics.of(scope).as_bytes(), &head, frame);
-        conn.replies += 1;
+        conn.expect.push_back(Expect::Ack);
         stats.published.fetch_add(1, Relaxed);
     }
 
@@ -190,7 +200,7 @@ impl Link {
     fn queue(&mut self, args: &[&[u8]]) {
         if let Some(conn) = &mut self.conn {
             resp::command(&mut conn.out, args);
-            conn.replies += 1;
+            conn.expect.push_back(Expect::Ack);
         }
     }
 
@@ -203,17 +213,7 @@ impl Link {
 
     /// Writes the batch and reads its replies; a failure drops the link.
     fn flush(&mut self) {
-        let Some(conn) = &mut self.conn else { return };
-        if conn.out.is_empty() {
-            return;
-        }
-        let result = write_and_confirm(conn, &self.shared.stats.reply_errors);
-        conn.out.clear();
-        conn.replies = 0;
-        if conn.out.capacity() > 1 << 20 {
-            conn.out.shrink_to(64 << 10);
-        }
-        if let Err(e) = result {
+        if let Err(e) = self.write_batch() {
             self.disconnect(&format!("publisher connection: {e}"));
         }
     }
@@ -232,6 +232,7 @@ impl Link {
         };
         let topic = self.shared.topics.of(scope);
         if present && self.wanted.insert(topic.clone()) {
+            self.subscribing(&topic);
             self.sub_command(&[b"SUBSCRIBE", topic.as_bytes()]);
         } else if !present && self.wanted.remove(&topic) {
             self.sub_command(&[b"UNSUBSCRIBE", topic.as_bytes()]);
@@ -274,6 +275,10 @@ impl Link {
         let topics = &self.shared.topics;
         let mut all: Vec<String> = vec![topics.of(&OwnedScope::All), topics.nodes()];
         all.extend(self.wanted.iter().cloned());
+        self.history_down(VecDeque::new());
+        for topic in &all {
+            self.subscribing(topic);
+        }
         for chunk in all.chunks(SUBSCRIBE_CHUNK) {
             let mut args: Vec<&[u8]> = vec![b"SUBSCRIBE"];
             args.extend(chunk.iter().map(|t| t.as_bytes()));
@@ -291,7 +296,7 @@ impl Link {
             shared: self.shared.clone(),
         };
         reader.spawn()?;
-        Ok(Connected { publisher, sub, out: Vec::with_capacity(64 << 10), replies: 0 })
+        Ok(Connected { publisher, sub, out: Vec::with_capacity(64 << 10), expect: VecDeque::new() })
     }
 
     fn connected(&mut self, conn: Connected) {
@@ -339,6 +344,7 @@ impl Link {
         if let Some(conn) = self.conn.take() {
             conn.publisher.shutdown();
             let _ = conn.sub.shutdown(Shutdown::Both);
+            self.history_down(conn.expect);
         }
         self.shared.stats.down(error);
         log::warn!(
@@ -347,20 +353,4 @@ impl Link {
         );
         self.next_attempt = Instant::now() + self.backoff.next();
     }
-}
-
-/// Writes the queued commands and reads one reply per command.
-fn write_and_confirm(conn: &mut Connected, reply_errors: &std::sync::atomic::AtomicU64) -> std::io::Result<()> {
-    conn.publisher.write_all(&conn.out)?;
-    for _ in 0..conn.replies {
-        conn.publisher.next(|value| {
-            if let Value::Error(e) = value {
-                if reply_errors.fetch_add(1, Relaxed) == 0 {
-                    log::warn!("redis refused a command: {}", String::from_utf8_lossy(e));
-                }
-            }
-            Ok(())
-        })?;
-    }
-    Ok(())
 }

@@ -27,6 +27,8 @@ mod backplane;
 mod conn;
 mod envelope;
 mod healing;
+#[doc(hidden)]
+pub mod history;
 mod link;
 mod nodes;
 mod presence;

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::history::port::RecoveryRequest;
+use super::history::scripts::Retention;
 use super::stats::Stats;
 use super::topics::{OwnedScope, Topics};
 use super::url::RedisUrl;
@@ -57,6 +59,15 @@ impl ClusterShared {
     }
 }
 
+/// A write to a channel with history, as the core encoded it (without offset and epoch).
+#[derive(Debug, Clone)]
+pub struct HistoryPublish {
+    pub channel: String,
+    pub frame: SharedFrame,
+    pub except: Option<ConnId>,
+    pub retention: Retention,
+}
+
 /// Work for the link thread, in the order it was asked for.
 pub enum LinkJob {
     /// A write made here, for the other nodes.
@@ -69,6 +80,13 @@ pub enum LinkJob {
     SendFull,
     /// We missed states from this node: ask it for a snapshot.
     AskSync(Uuid),
+    /// A write to a channel with history: Redis gives it its offset and publishes it to
+    /// every node, this one included.
+    PublishHistory(Box<HistoryPublish>),
+    /// A worker asks for a channel's position and the messages after the client's.
+    Recover(Box<RecoveryRequest>),
+    /// Redis confirmed a subscription of the subscriber connection of this generation.
+    Subscribed { generation: u64, topic: String },
     /// This node is shutting down and its sessions have ended: tell the others, stop, then
     /// answer on the sender.
     Goodbye(Sender<()>),

@@ -36,6 +36,13 @@ pub struct Stats {
     pub presence_healed: AtomicU64,
     /// Other nodes' `online-update`s dropped as no news here.
     pub presence_repeats: AtomicU64,
+    /// Writes to channels with history: given an offset by Redis, and delivered on this
+    /// node only without one (Redis down, or its reply lost).
+    pub history_published: AtomicU64,
+    pub history_unrecorded: AtomicU64,
+    /// Recoveries (and positions) read from Redis, and answered unavailable.
+    pub history_reads: AtomicU64,
+    pub history_unavailable: AtomicU64,
     /// Frame bytes handed to the link thread and not yet written.
     pub queued_bytes: AtomicUsize,
     down: Mutex<Down>,
@@ -110,6 +117,10 @@ impl Stats {
             "presence_healed": self.presence_healed.load(Relaxed),
             "presence_repeats": self.presence_repeats.load(Relaxed),
             "queued_bytes": self.queued_bytes.load(Relaxed),
+            "history_published": self.history_published.load(Relaxed),
+            "history_unrecorded": self.history_unrecorded.load(Relaxed),
+            "history_reads": self.history_reads.load(Relaxed),
+            "history_unavailable": self.history_unavailable.load(Relaxed),
         })
     }
 }

@@ -1,9 +1,11 @@
 //! The subscriber connection's reader thread: reads pub/sub pushes from Redis and hands
 //! each write from another node to the workers (`Service::deliver_from_cluster`, never
-//! published again; an `online-update` that is no news here is dropped, see `healing`), and each node message to the cluster view (presence the view says
-//! changed unannounced goes to `healing`). It never writes to Redis
-//! (the link thread does) and never blocks a worker; when the connection fails it tells the
-//! link thread and ends.
+//! published again; an `online-update` that is no news here is dropped, see `healing`),
+//! each write to a channel with history to `history::port` (from every node, this one
+//! included: its offset comes from Redis), each confirmed subscription to the link thread,
+//! and each node message to the cluster view (presence the view says changed unannounced
+//! goes to `healing`). It never writes to Redis (the link thread does) and never blocks a
+//! worker; when the connection fails it tells the link thread and ends.
 
 use std::io;
 use std::sync::atomic::Ordering::Relaxed;
@@ -17,6 +19,7 @@ use uuid::Uuid;
 use super::conn::RedisConn;
 use super::envelope;
 use super::healing;
+use super::history::port;
 use super::nodes::{NodeMessage, NodeState};
 use super::presence;
 use super::resp::Value;
@@ -24,6 +27,7 @@ use super::shared::{ClusterShared, LinkJob};
 use super::topics::Topic;
 use crate::service::backplane::Scope;
 use crate::service::Service;
+use crate::wire::frame;
 
 pub struct Subscriber {
     pub conn: RedisConn,
@@ -41,9 +45,9 @@ impl Subscriber {
 
     fn run(mut self) {
         let error = loop {
-            let Subscriber { conn, service, shared, link, .. } = &mut self;
+            let Subscriber { conn, service, shared, link, generation } = &mut self;
             if let Err(e) = conn.next(|value| {
-                on_push(&value, service, shared, link);
+                on_push(&value, service, shared, link, *generation);
                 Ok(())
             }) {
                 break e;
@@ -54,7 +58,7 @@ impl Subscriber {
 }
 
 /// One push: `message`, `subscribe`/`unsubscribe` confirmations, `pong`, or an error.
-fn on_push(value: &Value<'_>, service: &Service, shared: &ClusterShared, link: &Sender<LinkJob>) {
+fn on_push(value: &Value<'_>, service: &Service, shared: &ClusterShared, link: &Sender<LinkJob>, generation: u64) {
     let Some(items) = value.items() else {
         if let Value::Error(e) = value {
             log::warn!("redis: {}", String::from_utf8_lossy(e));
@@ -67,8 +71,11 @@ fn on_push(value: &Value<'_>, service: &Service, shared: &ClusterShared, link: &
                 on_message(topic, payload, service, shared, link);
             }
         }
-        (Some(b"subscribe" | b"unsubscribe"), _, Some(Value::Int(count))) => {
+        (Some(kind @ (b"subscribe" | b"unsubscribe")), topic, Some(Value::Int(count))) => {
             shared.stats.subscriptions.store(u64::try_from(*count).unwrap_or(0), Relaxed);
+            if let (b"subscribe", Some(Ok(topic))) = (kind, topic.map(std::str::from_utf8)) {
+                let _ = link.send(LinkJob::Subscribed { generation, topic: topic.to_string() });
+            }
         }
         _ => {}
     }
@@ -85,6 +92,12 @@ fn on_message(topic: &str, payload: &[u8], service: &Service, shared: &ClusterSh
 }
 
 fn on_write(scope: Scope<'_>, payload: &[u8], service: &Service, shared: &ClusterShared) {
+    if let (Scope::Channel(channel), Some(write)) = (scope, envelope::decode_history(payload)) {
+        // Every node delivers these from here, the origin included: order is Redis order.
+        shared.stats.received.fetch_add(1, Relaxed);
+        port::deliver_live(service, channel, frame::text(write.json), write.offset, write.except);
+        return;
+    }
     let Some(envelope) = envelope::decode(payload) else {
         shared.stats.malformed.fetch_add(1, Relaxed);
         return;

@@ -1,6 +1,7 @@
 //! Names of the cluster's Redis channels and keys, from the prefix: `{prefix}:ch:{channel}`,
 //! `{prefix}:user:{id}`, `{prefix}:all`, the presence and heartbeat channel
-//! `{prefix}:nodes` and the expiring keys `{prefix}:node:{id}`. Naming only.
+//! `{prefix}:nodes`, the expiring keys `{prefix}:node:{id}`, and a channel's history keys
+//! `{prefix}:hist:{channel}` and `{prefix}:meta:{channel}`. Naming only.
 
 use crate::service::backplane::Scope;
 
@@ -57,6 +58,15 @@ impl Topics {
 
     pub fn node_key(&self, node: &uuid::Uuid) -> String {
         format!("{}:node:{node}", self.prefix)
+    }
+
+    /// A channel's stored messages and its position (see `history/scripts.rs`).
+    pub fn history(&self, channel: &str) -> super::history::scripts::HistoryKeys {
+        let prefix = &self.prefix;
+        super::history::scripts::HistoryKeys {
+            stream: format!("{prefix}:hist:{channel}"),
+            meta: format!("{prefix}:meta:{channel}"),
+        }
     }
 
     /// What a Redis channel name means, if it is one of ours.

@@ -55,6 +55,22 @@ pub fn text(payload: &[u8]) -> SharedFrame {
     encode(OpCode::Data(Data::Text), payload)
 }
 
+/// The payload of a complete, unfragmented, unmasked text frame (as `text` makes it),
+/// sharing its bytes; `None` for anything else.
+pub fn text_payload(frame: &SharedFrame) -> Option<SharedFrame> {
+    let (&first, rest) = frame.split_first()?;
+    let (&second, _) = rest.split_first()?;
+    if first != 0x81 || second & 0x80 != 0 {
+        return None;
+    }
+    let (header, length) = match second {
+        126 => (4, u64::from(u16::from_be_bytes([*frame.get(2)?, *frame.get(3)?]))),
+        127 => (10, u64::from_be_bytes(frame.get(2..10)?.try_into().ok()?)),
+        n => (2, u64::from(n)),
+    };
+    (frame.len() as u64 == header as u64 + length).then(|| frame.slice(header..))
+}
+
 /// A close frame with a status code and a short reason.
 pub fn close(code: u16, reason: &str) -> SharedFrame {
     let mut payload = Vec::with_capacity(2 + reason.len());
@@ -122,6 +138,18 @@ mod tests {
         let huge = text(&vec![b'a'; 70000]);
         assert_eq!(&huge[..2], &[0x81, 127]);
         assert_eq!(&close(1001, "bye")[..], &[0x88, 5, 0x03, 0xE9, b'b', b'y', b'e']);
+    }
+
+    #[test]
+    fn text_payloads_are_shared_slices_of_whole_text_frames() {
+        for len in [0, 2, 125, 126, 300, 70000] {
+            let payload = vec![b'a'; len];
+            assert_eq!(text_payload(&text(&payload)).as_deref(), Some(&payload[..]), "{len}");
+        }
+        assert_eq!(text_payload(&close(1000, "x")), None);
+        assert_eq!(text_payload(&Bytes::from_static(&[0x81, 3, b'a'])), None, "short");
+        assert_eq!(text_payload(&Bytes::from_static(&[0x81, 0x81, 0, 0, 0, 0, b'a'])), None, "masked");
+        assert_eq!(text_payload(&Bytes::from_static(&[0x81])), None);
     }
 
     #[test]

@@ -16,6 +16,7 @@ impl Link {
     pub(super) fn tick(&mut self) {
         let now = Instant::now();
         self.expire_silent_nodes(now);
+        self.expire_waiting(now);
         if self.conn.is_none() {
             return;
         }

@@ -1,0 +1,295 @@
+//! The link thread's side of channel history: history publishes and recovery reads queued
+//! on the publisher connection as script calls (`EVALSHA`, sent again with `EVAL` when Redis
+//! answers `NOSCRIPT`), their replies read back in order, and recoveries held until their
+//! channel's subscription is confirmed (so no message falls between the read and the live
+//! stream). When Redis is down or a reply is lost, a publish is delivered on this node
+//! without offset and a recovery is answered unavailable. Runs on the link thread only.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::{Connected, Link};
+use crate::cluster::envelope;
+use crate::cluster::history::port::{self, Outcome, Position, RecoveryAnswer, RecoveryRequest};
+use crate::cluster::history::reply::{self, ReplyError};
+use crate::cluster::history::scripts::{self, Call, PublishArgs, ReadArgs};
+use crate::cluster::resp::Value;
+use crate::cluster::shared::{ClusterShared, HistoryPublish};
+use crate::cluster::topics::OwnedScope;
+use crate::service::Service;
+use crate::wire::frame;
+
+/// How long a recovery waits for its channel's subscription to be confirmed.
+const CONFIRM_WAIT: Duration = Duration::from_secs(2);
+
+/// What the next reply on the publisher connection answers.
+pub(super) enum Expect {
+    Ack,
+    Published(Box<HistoryPublish>),
+    Read(Box<RecoveryRequest>),
+}
+
+#[derive(Default)]
+pub(super) struct HistoryState {
+    /// SUBSCRIBEs sent on this connection and not confirmed yet, per topic.
+    unconfirmed: HashMap<String, u32>,
+    waiting: Vec<Waiting>,
+}
+
+struct Waiting {
+    topic: String,
+    request: Box<RecoveryRequest>,
+    deadline: Instant,
+}
+
+/// The scripts' SHA1s, as `EVALSHA` wants them.
+fn sha(script: &'static str) -> &'static str {
+    static SHAS: OnceLock<(String, String)> = OnceLock::new();
+    let (publish, read) = SHAS.get_or_init(|| {
+        let of = |text: &str| sha1_smol::Sha1::from(text).digest().to_string();
+        (of(scripts::PUBLISH), of(scripts::READ))
+    });
+    if script == scripts::PUBLISH {
+        publish
+    } else {
+        read
+    }
+}
+
+impl Link {
+    /// A SUBSCRIBE went out for `topic`.
+    pub(super) fn subscribing(&mut self, topic: &str) {
+        *self.history.unconfirmed.entry(topic.to_string()).or_default() += 1;
+    }
+
+    /// Redis confirmed one: the recoveries waiting for it are read now.
+    pub(super) fn subscribed(&mut self, generation: u64, topic: &str) {
+        if generation != self.generation {
+            return;
+        }
+        if let Some(count) = self.history.unconfirmed.get_mut(topic) {
+            *count -= 1;
+            if *count > 0 {
+                return;
+            }
+            self.history.unconfirmed.remove(topic);
+        }
+        let (ready, waiting) = std::mem::take(&mut self.history.waiting).into_iter().partition(|w| w.topic == topic);
+        self.history.waiting = waiting;
+        for Waiting { request, .. } in ready {
+            self.read(request, Call::Sha(sha(scripts::READ)));
+        }
+    }
+
+    pub(super) fn publish_history(&mut self, job: Box<HistoryPublish>) {
+        self.shared.stats.queued_bytes.fetch_sub(job.frame.len(), Relaxed);
+        self.queue_publish(job, Call::Sha(sha(scripts::PUBLISH)));
+    }
+
+    fn queue_publish(&mut self, job: Box<HistoryPublish>, call: Call<'_>) {
+        let json = frame::text_payload(&job.frame).filter(|j| j.len() > 2 && j.starts_with(b"{") && j.ends_with(b"}"));
+        let (Some(conn), Some(json)) = (&mut self.conn, json) else {
+            return unrecorded(&self.service, &self.shared, *job);
+        };
+        let topics = &self.shared.topics;
+        let (keys, topic) = (topics.history(&job.channel), topics.of(&OwnedScope::Channel(job.channel.clone())));
+        let head = envelope::history_head(&self.shared.node, job.except);
+        let new_epoch = scripts::new_epoch();
+        let args = PublishArgs {
+            keys: &keys,
+            topic: &topic,
+            head: &head,
+            json: &json,
+            retention: job.retention,
+            new_epoch: &new_epoch,
+        };
+        scripts::publish_command(&mut conn.out, call, &args);
+        conn.expect.push_back(Expect::Published(job));
+    }
+
+    /// A recovery (or a plain join's position): read once this node hears the channel live.
+    pub(super) fn recover(&mut self, request: Box<RecoveryRequest>) {
+        if self.conn.is_none() {
+            return unavailable(&self.service, &self.shared, &request);
+        }
+        let scope = OwnedScope::Channel(request.channel.to_string());
+        let topic = self.shared.topics.of(&scope);
+        if !self.wanted.contains(&topic) {
+            self.reconcile(&scope);
+        }
+        if self.history.unconfirmed.contains_key(&topic) {
+            self.history.waiting.push(Waiting { topic, request, deadline: Instant::now() + CONFIRM_WAIT });
+        } else {
+            self.read(request, Call::Sha(sha(scripts::READ)));
+        }
+    }
+
+    fn read(&mut self, request: Box<RecoveryRequest>, call: Call<'_>) {
+        let Some(conn) = &mut self.conn else {
+            return unavailable(&self.service, &self.shared, &request);
+        };
+        let keys = self.shared.topics.history(&request.channel);
+        let since = request.since.as_ref().map(|p| (p.offset, p.epoch.as_str()));
+        let new_epoch = scripts::new_epoch();
+        scripts::read_command(
+            &mut conn.out,
+            call,
+            &ReadArgs { keys: &keys, since, retention: request.retention, new_epoch: &new_epoch },
+        );
+        conn.expect.push_back(Expect::Read(request));
+    }
+
+    /// Recoveries whose subscription was not confirmed in time: answered unavailable.
+    pub(super) fn expire_waiting(&mut self, now: Instant) {
+        if self.history.waiting.iter().all(|w| w.deadline > now) {
+            return;
+        }
+        let (expired, waiting) = std::mem::take(&mut self.history.waiting).into_iter().partition(|w| w.deadline <= now);
+        self.history.waiting = waiting;
+        for Waiting { request, .. } in expired {
+            unavailable(&self.service, &self.shared, &request);
+        }
+    }
+
+    /// The connection is gone: what it still owed is settled without Redis.
+    pub(super) fn history_down(&mut self, owed: VecDeque<Expect>) {
+        self.history.unconfirmed.clear();
+        for Waiting { request, .. } in std::mem::take(&mut self.history.waiting) {
+            unavailable(&self.service, &self.shared, &request);
+        }
+        settle_without_redis(&self.service, &self.shared, owed);
+    }
+
+    /// Writes the batch and reads its replies; scripts Redis had lost go again with their text.
+    pub(super) fn write_batch(&mut self) -> io::Result<()> {
+        for _ in 0..3 {
+            let Some(conn) = &mut self.conn else { return Ok(()) };
+            if conn.out.is_empty() {
+                return Ok(());
+            }
+            let expected = std::mem::take(&mut conn.expect);
+            let confirmed = confirm(conn, expected, &self.service, &self.shared);
+            conn.out.clear();
+            if conn.out.capacity() > 1 << 20 {
+                conn.out.shrink_to(64 << 10);
+            }
+            let retry = match confirmed {
+                Ok(retry) => retry,
+                Err((e, owed)) => {
+                    settle_without_redis(&self.service, &self.shared, owed);
+                    return Err(e);
+                }
+            };
+            for again in retry {
+                match again {
+                    Expect::Published(job) => self.queue_publish(job, Call::Text(scripts::PUBLISH)),
+                    Expect::Read(request) => self.read(request, Call::Text(scripts::READ)),
+                    Expect::Ack => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes the queued commands and reads one reply per command: the calls to send again
+/// (`NOSCRIPT`), or the error and what was not answered.
+fn confirm(
+    conn: &mut Connected,
+    expected: VecDeque<Expect>,
+    service: &Service,
+    shared: &ClusterShared,
+) -> Result<Vec<Expect>, (io::Error, VecDeque<Expect>)> {
+    if let Err(e) = conn.publisher.write_all(&conn.out) {
+        return Err((e, expected));
+    }
+    let mut retry = Vec::new();
+    let mut expected = expected;
+    while let Some(expect) = expected.pop_front() {
+        let mut slot = Some(expect);
+        match conn.publisher.next(|value| Ok(slot.take().and_then(|e| on_reply(&value, e, service, shared)))) {
+            Ok(again) => retry.extend(again),
+            Err(e) => {
+                expected.extend(slot);
+                return Err((e, expected));
+            }
+        }
+    }
+    Ok(retry)
+}
+
+/// One reply; returns the call to send again if Redis had lost the script.
+fn on_reply(value: &Value<'_>, expect: Expect, service: &Service, shared: &ClusterShared) -> Option<Expect> {
+    match expect {
+        Expect::Ack => {
+            if let Value::Error(e) = value {
+                refused(shared, &String::from_utf8_lossy(e));
+            }
+            None
+        }
+        Expect::Published(job) => match reply::publish(value) {
+            Ok(_) => {
+                shared.stats.history_published.fetch_add(1, Relaxed);
+                None
+            }
+            Err(ReplyError::NoScript) => Some(Expect::Published(job)),
+            Err(e) => {
+                refused(shared, &e.to_string());
+                unrecorded(service, shared, *job);
+                None
+            }
+        },
+        Expect::Read(request) => match reply::read(value) {
+            Ok(read) => {
+                shared.stats.history_reads.fetch_add(1, Relaxed);
+                let replay = read.entries.iter().map(|&(offset, json)| (offset, frame::text(json))).collect();
+                let position = Position { offset: read.offset, epoch: read.epoch };
+                let outcome = Outcome::Answered { position, replay, recovered: read.recovered };
+                let asked_since = request.since.is_some();
+                port::answer(
+                    service,
+                    RecoveryAnswer { conn: request.conn, channel: request.channel, asked_since, outcome },
+                );
+                None
+            }
+            Err(ReplyError::NoScript) => Some(Expect::Read(request)),
+            Err(e) => {
+                refused(shared, &e.to_string());
+                unavailable(service, shared, &request);
+                None
+            }
+        },
+    }
+}
+
+fn refused(shared: &ClusterShared, error: &str) {
+    if shared.stats.reply_errors.fetch_add(1, Relaxed) == 0 {
+        log::warn!("redis refused a command: {error}");
+    }
+}
+
+/// Publishes whose reply never came are delivered here without offset (the script may have
+/// run: a member of this node may then get the message twice, rather than not at all);
+/// reads are answered unavailable.
+fn settle_without_redis(service: &Service, shared: &ClusterShared, owed: VecDeque<Expect>) {
+    for expect in owed {
+        match expect {
+            Expect::Published(job) => unrecorded(service, shared, *job),
+            Expect::Read(request) => unavailable(service, shared, &request),
+            Expect::Ack => {}
+        }
+    }
+}
+
+fn unrecorded(service: &Service, shared: &ClusterShared, job: HistoryPublish) {
+    shared.stats.history_unrecorded.fetch_add(1, Relaxed);
+    port::deliver_unrecorded(service, &job.channel, job.frame, job.except);
+}
+
+fn unavailable(service: &Service, shared: &ClusterShared, request: &RecoveryRequest) {
+    shared.stats.history_unavailable.fetch_add(1, Relaxed);
+    port::answer(service, RecoveryAnswer::unavailable(request));
+}
