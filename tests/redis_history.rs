@@ -48,18 +48,29 @@ struct Read {
 }
 
 fn read(client: &mut RespClient, since: Option<(u64, &str)>, retention: Retention) -> Read {
+    read_marked(client, since, retention, b"")
+}
+
+/// A read that publishes `marker` on the channel after reading.
+fn read_marked(client: &mut RespClient, since: Option<(u64, &str)>, retention: Retention, marker: &[u8]) -> Read {
     let keys = keys();
     let mut out = Vec::new();
-    scripts::read_command(
-        &mut out,
-        Call::Text(scripts::READ),
-        &ReadArgs { keys: &keys, since, retention, new_epoch: "e0000002" },
-    );
+    let args = ReadArgs { keys: &keys, since, retention, new_epoch: "e0000002", topic: TOPIC, marker };
+    scripts::read_command(&mut out, Call::Text(scripts::READ), &args);
     client.send_raw(&out);
     client.reply(|v| {
         let r = reply::read(v).expect("a read reply");
         let entries = r.entries.iter().map(|(n, json)| (*n, String::from_utf8_lossy(json).into_owned())).collect();
         Read { epoch: r.epoch, offset: r.offset, recovered: r.recovered, entries }
+    })
+}
+
+/// The next pub/sub message's payload.
+fn next_payload(subscriber: &mut RespClient) -> String {
+    subscriber.reply(|v| {
+        let items = v.items().expect("a push");
+        assert_eq!(items[0].bytes(), Some(&b"message"[..]));
+        items[2].bytes().map(|b| String::from_utf8_lossy(b).into_owned()).expect("a payload")
     })
 }
 
@@ -80,11 +91,7 @@ fn publishes_get_consecutive_offsets_are_stored_and_published_with_them() {
     }
     for (i, text) in ["a", "b", "c"].iter().enumerate() {
         let n = i as u64 + 1;
-        let payload = subscriber.reply(|v| {
-            let items = v.items().expect("a push");
-            assert_eq!(items[0].bytes(), Some(&b"message"[..]));
-            items[2].bytes().map(|b| String::from_utf8_lossy(b).into_owned()).expect("a payload")
-        });
+        let payload = next_payload(&mut subscriber);
         assert_eq!(payload, format!("HEAD{n}:e0000001:{}", message(n, text, "e0000001")));
     }
     let all = read(&mut client, Some((0, "e0000001")), KEEP_10);
@@ -226,4 +233,26 @@ fn concurrent_publishers_get_distinct_offsets_in_the_order_subscribers_see() {
             subscriber.reply(|v| v.items().and_then(|i| i[2].bytes()).map(<[u8]>::to_vec)).expect("a message");
         assert!(payload.starts_with(format!("HEAD{n}:").as_bytes()), "published in offset order: {n}");
     }
+}
+
+#[test]
+fn a_read_publishes_its_marker_after_every_earlier_message_and_before_later_ones() {
+    let redis = Redis::start();
+    let mut subscriber = redis.client();
+    subscriber.call(&[b"SUBSCRIBE", TOPIC.as_bytes()]);
+    let mut client = redis.client();
+    publish(&mut client, "before", KEEP_10);
+    let recovery = read_marked(&mut client, Some((0, "e0000001")), KEEP_10, b"MARK-1");
+    assert_eq!((recovery.offset, recovery.recovered), (1, true));
+    publish(&mut client, "after", KEEP_10);
+    let position = read_marked(&mut client, None, KEEP_10, b"MARK-2");
+    assert_eq!(position.offset, 2);
+    let seen: Vec<String> = (0..4).map(|_| next_payload(&mut subscriber)).collect();
+    assert!(seen[0].starts_with("HEAD1:"), "{seen:?}");
+    assert_eq!(seen[1], "MARK-1");
+    assert!(seen[2].starts_with("HEAD2:"), "{seen:?}");
+    assert_eq!(seen[3], "MARK-2", "a position read is marked too");
+    read(&mut client, Some((0, "e0000001")), KEEP_10);
+    publish(&mut client, "last", KEEP_10);
+    assert!(next_payload(&mut subscriber).starts_with("HEAD3:"), "no marker without one asked");
 }

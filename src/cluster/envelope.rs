@@ -11,6 +11,7 @@ use crate::service::ConnId;
 
 const MAGIC: [u8; 3] = *b"SY1";
 const HISTORY_MAGIC: [u8; 3] = *b"SYH";
+const MARKER_MAGIC: [u8; 3] = *b"SYM";
 const HAS_EXCEPT: u8 = 1;
 
 /// The bytes before the frame: at most 3 + 1 + 16 + 16.
@@ -40,6 +41,22 @@ pub struct Envelope<'a> {
     pub origin: Uuid,
     pub except: Option<ConnId>,
     pub frame: &'a [u8],
+}
+
+/// The marker a recovery read publishes on the channel (`history/scripts.rs`): the asking
+/// node and the recovery's number.
+pub fn marker(node: &Uuid, recovery: u64) -> Vec<u8> {
+    let mut marker = Vec::with_capacity(3 + 16 + 20);
+    marker.extend_from_slice(&MARKER_MAGIC);
+    marker.extend_from_slice(node.as_bytes());
+    marker.extend_from_slice(recovery.to_string().as_bytes());
+    marker
+}
+
+/// Decodes a marker; `None` if it is not one.
+pub fn decode_marker(bytes: &[u8]) -> Option<(Uuid, u64)> {
+    let (node, number) = uuid_at(bytes.strip_prefix(&MARKER_MAGIC)?)?;
+    Some((node, std::str::from_utf8(number).ok()?.parse().ok()?))
 }
 
 /// A decoded write to a channel with history, borrowing the JSON.
@@ -128,6 +145,16 @@ mod tests {
             bytes.extend_from_slice(tail);
             assert_eq!(decode_history(&bytes), None, "{tail:?}");
         }
+    }
+
+    #[test]
+    fn markers_round_trip_and_are_no_envelope() {
+        let node = Uuid::new_v4();
+        let marker = marker(&node, 42);
+        assert_eq!(decode_marker(&marker), Some((node, 42)));
+        assert_eq!((decode(&marker), decode_history(&marker)), (None, None));
+        assert_eq!(decode_marker(&marker[..19]), None, "no number");
+        assert_eq!(decode_marker(&head(&node, None)), None);
     }
 
     #[test]

@@ -3,12 +3,13 @@
 //! loops and the subscriber thread send to the link thread. Data only.
 
 use std::sync::mpsc::Sender;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use uuid::Uuid;
 
 use super::history::port::RecoveryRequest;
+use super::history::rendezvous::Rendezvous;
 use super::history::scripts::Retention;
 use super::stats::Stats;
 use super::topics::{OwnedScope, Topics};
@@ -32,6 +33,8 @@ pub struct ClusterShared {
     /// A node silent this long is dropped with its presence.
     pub expiry: Duration,
     view: RwLock<View>,
+    /// Recovery answers and their markers (link and subscriber threads).
+    rendezvous: Mutex<Rendezvous>,
 }
 
 impl ClusterShared {
@@ -47,6 +50,7 @@ impl ClusterShared {
             heartbeat,
             expiry,
             view: RwLock::new(View::default()),
+            rendezvous: Mutex::new(Rendezvous::default()),
         }
     }
 
@@ -56,6 +60,10 @@ impl ClusterShared {
 
     pub fn view_mut(&self) -> RwLockWriteGuard<'_, View> {
         self.view.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn rendezvous(&self) -> MutexGuard<'_, Rendezvous> {
+        self.rendezvous.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

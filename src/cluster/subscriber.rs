@@ -92,6 +92,14 @@ fn on_message(topic: &str, payload: &[u8], service: &Service, shared: &ClusterSh
 }
 
 fn on_write(scope: Scope<'_>, payload: &[u8], service: &Service, shared: &ClusterShared) {
+    if let Some((node, number)) = envelope::decode_marker(payload) {
+        // A recovery read's marker: every earlier message of the channel is handed on.
+        let answer = if node == shared.node { shared.rendezvous().marker(number) } else { None };
+        if let Some(answer) = answer {
+            port::answer(service, answer);
+        }
+        return;
+    }
     if let (Scope::Channel(channel), Some(write)) = (scope, envelope::decode_history(payload)) {
         // Every node delivers these from here, the origin included: order is Redis order.
         shared.stats.received.fetch_add(1, Relaxed);

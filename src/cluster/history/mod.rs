@@ -6,9 +6,11 @@
 //! - `scripts.rs`: the publish and read scripts and their arguments.
 //! - `reply.rs`: their replies, parsed.
 //! - `port.rs`: recovery requests and answers, and what the cluster needs from the core.
+//! - `rendezvous.rs`: a recovery's answer waits for its marker (order with the live stream).
 
 #[doc(hidden)]
 pub mod port;
+pub mod rendezvous;
 #[doc(hidden)]
 pub mod reply;
 #[doc(hidden)]

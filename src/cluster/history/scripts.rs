@@ -38,13 +38,22 @@ redis.call('PUBLISH', ARGV[1], ARGV[2] .. n .. ':' .. epoch .. ':' .. json)
 return offset
 "#;
 
-/// Reads a channel's position and, for a recovery, the messages after `since`.
+/// Reads a channel's position and, for a recovery, the messages after `since`, then
+/// publishes the marker on the channel's pub/sub subject: the asking node's subscriber sees
+/// every message published before the read before it, every later one after it.
 /// KEYS: stream, meta. ARGV: since ('' for the position only), the client's epoch, stream
-/// TTL ms (0: none), meta TTL ms (0: none), epoch to use if there is none, most entries.
+/// TTL ms (0: none), meta TTL ms (0: none), epoch to use if there is none, most entries,
+/// pub/sub topic, marker ('' for none).
 /// Returns `{epoch, offset, recovered (0|1), offset1, json1, offset2, json2, ...}`: the
 /// entries only when the epoch matches; `recovered` when every message after `since` is
 /// still stored (and younger than the TTL).
 pub const READ: &str = r#"
+local function answer(reply)
+  if ARGV[8] ~= '' then
+    redis.call('PUBLISH', ARGV[7], ARGV[8])
+  end
+  return reply
+end
 local epoch = redis.call('HGET', KEYS[2], 'e')
 if not epoch then
   epoch = ARGV[5]
@@ -56,15 +65,15 @@ end
 local offset = tonumber(redis.call('HGET', KEYS[2], 'o') or '0')
 local reply = {epoch, offset, 0}
 if ARGV[1] == '' or ARGV[2] ~= epoch then
-  return reply
+  return answer(reply)
 end
 local since = tonumber(ARGV[1])
 if not since or since > offset then
-  return reply
+  return answer(reply)
 end
 if since == offset then
   reply[3] = 1
-  return reply
+  return answer(reply)
 end
 local ttl = tonumber(ARGV[3])
 local oldest = 0
@@ -91,7 +100,7 @@ end
 if first == since + 1 and count == offset - since then
   reply[3] = 1
 end
-return reply
+return answer(reply)
 "#;
 
 /// The Redis names of a channel's history.
@@ -157,6 +166,9 @@ pub struct ReadArgs<'a> {
     pub since: Option<(u64, &'a str)>,
     pub retention: Retention,
     pub new_epoch: &'a str,
+    /// The channel's pub/sub subject and the marker to publish there after the read.
+    pub topic: &'a str,
+    pub marker: &'a [u8],
 }
 
 /// `EVALSHA sha 2 keys... argv...` (or `EVAL script ...`) for a read.
@@ -166,13 +178,15 @@ pub fn read_command(out: &mut Vec<u8>, call: Call<'_>, args: &ReadArgs<'_>) {
         Some((offset, epoch)) => (offset.to_string(), epoch),
         None => (String::new(), ""),
     };
-    let argv: [&[u8]; 6] = [
+    let argv: [&[u8]; 8] = [
         since.as_bytes(),
         epoch.as_bytes(),
         ttl.as_bytes(),
         meta_ttl.as_bytes(),
         args.new_epoch.as_bytes(),
         size.as_bytes(),
+        args.topic.as_bytes(),
+        args.marker,
     ];
     script_command(out, call, args.keys, &argv);
 }
@@ -260,13 +274,27 @@ mod tests {
         read_command(
             &mut out,
             Call::Text("return 1"),
-            &ReadArgs { keys: &keys, since: Some((17, "e1")), retention, new_epoch: "n" },
+            &ReadArgs { keys: &keys, since: Some((17, "e1")), retention, new_epoch: "n", topic: "t", marker: b"M" },
         );
-        let expected: Vec<&[u8]> =
-            vec![b"EVAL", b"return 1", b"2", b"sy:hist:room", b"sy:meta:room", b"17", b"e1", b"0", b"0", b"n", b"5"];
+        let expected: Vec<&[u8]> = vec![
+            b"EVAL",
+            b"return 1",
+            b"2",
+            b"sy:hist:room",
+            b"sy:meta:room",
+            b"17",
+            b"e1",
+            b"0",
+            b"0",
+            b"n",
+            b"5",
+            b"t",
+            b"M",
+        ];
         assert_eq!(strings(&out), expected);
         out.clear();
-        read_command(&mut out, Call::Sha("s"), &ReadArgs { keys: &keys, since: None, retention, new_epoch: "n" });
+        let args = ReadArgs { keys: &keys, since: None, retention, new_epoch: "n", topic: "t", marker: b"" };
+        read_command(&mut out, Call::Sha("s"), &args);
         assert_eq!(strings(&out)[5..7], [b"".to_vec(), b"".to_vec()]);
     }
 

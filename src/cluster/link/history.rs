@@ -1,9 +1,11 @@
 //! The link thread's side of channel history: history publishes and recovery reads queued
 //! on the publisher connection as script calls (`EVALSHA`, sent again with `EVAL` when Redis
-//! answers `NOSCRIPT`), their replies read back in order, and recoveries held until their
-//! channel's subscription is confirmed (so no message falls between the read and the live
-//! stream). When Redis is down or a reply is lost, a publish is delivered on this node
-//! without offset and a recovery is answered unavailable. Runs on the link thread only.
+//! answers `NOSCRIPT`), their replies read back in order. A recovery subscribes to its
+//! channel and waits for Redis to confirm it before reading (so no message falls between
+//! the read and the live stream); its answer then meets the read's marker
+//! (`history/rendezvous.rs`). When Redis is down or a reply is lost, a publish is delivered
+//! on this node without offset and a recovery is answered unavailable. Runs on the link
+//! thread only.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -29,7 +31,13 @@ const CONFIRM_WAIT: Duration = Duration::from_secs(2);
 pub(super) enum Expect {
     Ack,
     Published(Box<HistoryPublish>),
-    Read(Box<RecoveryRequest>),
+    Read(Box<PendingRead>),
+}
+
+/// A read on its way: the request and its rendezvous number.
+pub(super) struct PendingRead {
+    request: RecoveryRequest,
+    number: u64,
 }
 
 #[derive(Default)]
@@ -80,7 +88,7 @@ impl Link {
         let (ready, waiting) = std::mem::take(&mut self.history.waiting).into_iter().partition(|w| w.topic == topic);
         self.history.waiting = waiting;
         for Waiting { request, .. } in ready {
-            self.read(request, Call::Sha(sha(scripts::READ)));
+            self.start_read(*request);
         }
     }
 
@@ -98,52 +106,60 @@ impl Link {
         let (keys, topic) = (topics.history(&job.channel), topics.of(&OwnedScope::Channel(job.channel.clone())));
         let head = envelope::history_head(&self.shared.node, job.except);
         let new_epoch = scripts::new_epoch();
-        let args = PublishArgs {
-            keys: &keys,
-            topic: &topic,
-            head: &head,
-            json: &json,
-            retention: job.retention,
-            new_epoch: &new_epoch,
-        };
+        let retention = job.retention;
+        let args =
+            PublishArgs { keys: &keys, topic: &topic, head: &head, json: &json, retention, new_epoch: &new_epoch };
         scripts::publish_command(&mut conn.out, call, &args);
         conn.expect.push_back(Expect::Published(job));
     }
 
     /// A recovery (or a plain join's position): read once this node hears the channel live.
+    /// The worker asks before its registry shows the new member, so the subscription is
+    /// made here (a later reconcile finds it wanted already).
     pub(super) fn recover(&mut self, request: Box<RecoveryRequest>) {
         if self.conn.is_none() {
             return unavailable(&self.service, &self.shared, &request);
         }
-        let scope = OwnedScope::Channel(request.channel.to_string());
-        let topic = self.shared.topics.of(&scope);
-        if !self.wanted.contains(&topic) {
-            self.reconcile(&scope);
+        let topic = self.shared.topics.of(&OwnedScope::Channel(request.channel.to_string()));
+        if self.wanted.insert(topic.clone()) {
+            self.subscribing(&topic);
+            self.sub_command(&[b"SUBSCRIBE", topic.as_bytes()]);
         }
         if self.history.unconfirmed.contains_key(&topic) {
             self.history.waiting.push(Waiting { topic, request, deadline: Instant::now() + CONFIRM_WAIT });
         } else {
-            self.read(request, Call::Sha(sha(scripts::READ)));
+            self.start_read(*request);
         }
     }
 
-    fn read(&mut self, request: Box<RecoveryRequest>, call: Call<'_>) {
-        let Some(conn) = &mut self.conn else {
-            return unavailable(&self.service, &self.shared, &request);
-        };
-        let keys = self.shared.topics.history(&request.channel);
-        let since = request.since.as_ref().map(|p| (p.offset, p.epoch.as_str()));
-        let new_epoch = scripts::new_epoch();
-        scripts::read_command(
-            &mut conn.out,
-            call,
-            &ReadArgs { keys: &keys, since, retention: request.retention, new_epoch: &new_epoch },
-        );
-        conn.expect.push_back(Expect::Read(request));
+    fn start_read(&mut self, request: RecoveryRequest) {
+        let number = self.shared.rendezvous().open();
+        self.read(Box::new(PendingRead { request, number }), Call::Sha(sha(scripts::READ)));
     }
 
-    /// Recoveries whose subscription was not confirmed in time: answered unavailable.
+    fn read(&mut self, pending: Box<PendingRead>, call: Call<'_>) {
+        let Some(conn) = &mut self.conn else {
+            return settle_without_redis(&self.service, &self.shared, VecDeque::from([Expect::Read(pending)]));
+        };
+        let request = &pending.request;
+        let topics = &self.shared.topics;
+        let scope = OwnedScope::Channel(request.channel.to_string());
+        let (keys, topic) = (topics.history(&request.channel), topics.of(&scope));
+        let since = request.since.as_ref().map(|p| (p.offset, p.epoch.as_str()));
+        let (new_epoch, marker) = (scripts::new_epoch(), envelope::marker(&self.shared.node, pending.number));
+        let retention = request.retention;
+        let args = ReadArgs { keys: &keys, since, retention, new_epoch: &new_epoch, topic: &topic, marker: &marker };
+        scripts::read_command(&mut conn.out, call, &args);
+        conn.expect.push_back(Expect::Read(pending));
+    }
+
+    /// Recoveries whose subscription was not confirmed in time: answered unavailable;
+    /// answers whose marker did not come: delivered anyway.
     pub(super) fn expire_waiting(&mut self, now: Instant) {
+        let overdue = self.shared.rendezvous().overdue(Some(now));
+        for answer in overdue {
+            port::answer(&self.service, answer);
+        }
         if self.history.waiting.iter().all(|w| w.deadline > now) {
             return;
         }
@@ -154,13 +170,18 @@ impl Link {
         }
     }
 
-    /// The connection is gone: what it still owed is settled without Redis.
+    /// The connection is gone: what it still owed is settled without Redis, and answers
+    /// waiting for a marker go as they are.
     pub(super) fn history_down(&mut self, owed: VecDeque<Expect>) {
         self.history.unconfirmed.clear();
         for Waiting { request, .. } in std::mem::take(&mut self.history.waiting) {
             unavailable(&self.service, &self.shared, &request);
         }
         settle_without_redis(&self.service, &self.shared, owed);
+        let parked = self.shared.rendezvous().overdue(None);
+        for answer in parked {
+            port::answer(&self.service, answer);
+        }
     }
 
     /// Writes the batch and reads its replies; scripts Redis had lost go again with their text.
@@ -186,7 +207,7 @@ impl Link {
             for again in retry {
                 match again {
                     Expect::Published(job) => self.queue_publish(job, Call::Text(scripts::PUBLISH)),
-                    Expect::Read(request) => self.read(request, Call::Text(scripts::READ)),
+                    Expect::Read(pending) => self.read(pending, Call::Text(scripts::READ)),
                     Expect::Ack => {}
                 }
             }
@@ -213,7 +234,9 @@ fn confirm(
         match conn.publisher.next(|value| Ok(slot.take().and_then(|e| on_reply(&value, e, service, shared)))) {
             Ok(again) => retry.extend(again),
             Err(e) => {
-                expected.extend(slot);
+                if let Some(unanswered) = slot {
+                    expected.push_front(unanswered);
+                }
                 return Err((e, expected));
             }
         }
@@ -242,23 +265,25 @@ fn on_reply(value: &Value<'_>, expect: Expect, service: &Service, shared: &Clust
                 None
             }
         },
-        Expect::Read(request) => match reply::read(value) {
+        Expect::Read(pending) => match reply::read(value) {
             Ok(read) => {
                 shared.stats.history_reads.fetch_add(1, Relaxed);
                 let replay = read.entries.iter().map(|&(offset, json)| (offset, frame::text(json))).collect();
                 let position = Position { offset: read.offset, epoch: read.epoch };
                 let outcome = Outcome::Answered { position, replay, recovered: read.recovered };
+                let PendingRead { request, number } = *pending;
                 let asked_since = request.since.is_some();
-                port::answer(
-                    service,
-                    RecoveryAnswer { conn: request.conn, channel: request.channel, asked_since, outcome },
-                );
+                let answer = RecoveryAnswer { conn: request.conn, channel: request.channel, asked_since, outcome };
+                let ready = shared.rendezvous().answer(number, answer, Instant::now());
+                if let Some(answer) = ready {
+                    port::answer(service, answer);
+                }
                 None
             }
-            Err(ReplyError::NoScript) => Some(Expect::Read(request)),
+            Err(ReplyError::NoScript) => Some(Expect::Read(pending)),
             Err(e) => {
                 refused(shared, &e.to_string());
-                unavailable(service, shared, &request);
+                settle_without_redis(service, shared, VecDeque::from([Expect::Read(pending)]));
                 None
             }
         },
@@ -278,7 +303,10 @@ fn settle_without_redis(service: &Service, shared: &ClusterShared, owed: VecDequ
     for expect in owed {
         match expect {
             Expect::Published(job) => unrecorded(service, shared, *job),
-            Expect::Read(request) => unavailable(service, shared, &request),
+            Expect::Read(pending) => {
+                shared.rendezvous().forget(pending.number);
+                unavailable(service, shared, &pending.request);
+            }
             Expect::Ack => {}
         }
     }
