@@ -13,10 +13,10 @@ use common::*;
 use serde_json::{json, Value};
 use switchyard::auth::{ChannelAction, ChannelAuthorizer};
 use switchyard::service::history::{
-    HistoryLimits, HistoryStats, HistoryStore, MemoryHistory, Position, RecoveryTicket, Stamped,
+    Appended, HistoryLimits, HistoryStats, HistoryStore, MemoryHistory, Position, RecoveryTicket, Stamped,
 };
 use switchyard::service::message::Body;
-use switchyard::{example, Profile, Server};
+use switchyard::{example, ConnId, Profile, Server};
 
 /// History only for `log-*` channels, 20 messages each.
 struct LogsOnly;
@@ -44,9 +44,10 @@ impl HistoryStore for Deferred {
         channel: &str,
         size: usize,
         body: Body,
+        except: Option<ConnId>,
         deliver: &mut dyn FnMut(&Stamped),
-    ) -> Result<Stamped, Body> {
-        self.0.append(channel, size, body, deliver)
+    ) -> Result<Appended, Body> {
+        self.0.append(channel, size, body, except, deliver)
     }
 
     fn recover(&self, channel: &str, since: Option<&Position>, ticket: RecoveryTicket) {

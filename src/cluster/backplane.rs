@@ -1,6 +1,5 @@
 //! `RedisBackplane`, the `Backplane` the core calls: on the event loops it only counts and
-//! queues work for the link thread (never blocks, never touches a socket), history
-//! publishes and recoveries included (with the link down: not taken, answered unavailable); `online()` and
+//! queues work for the link thread (never blocks, never touches a socket); `online()` and
 //! `cluster_status()` answer from memory (the registry and the cluster view).
 
 use std::collections::BTreeSet;
@@ -11,17 +10,15 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::history::port::{self, Position, RecoveryAnswer, RecoveryRequest};
-use super::history::scripts::Retention;
-use super::shared::{ClusterShared, HistoryPublish, LinkJob};
+use super::shared::{ClusterShared, LinkJob};
 use super::topics::OwnedScope;
-use crate::service::backplane::{Backplane, HistoryLimits, Scope};
+use crate::service::backplane::{Backplane, Scope};
 use crate::service::{ConnId, Shared};
 use crate::wire::frame::SharedFrame;
 
 /// Frame bytes that may wait for the link thread; past this, writes for other nodes are
 /// dropped (and counted) rather than queued without bound.
-const MAX_QUEUED_BYTES: usize = 64 << 20;
+pub(crate) const MAX_QUEUED_BYTES: usize = 64 << 20;
 /// How long shutdown waits for the link thread to say goodbye.
 const GOODBYE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -37,10 +34,6 @@ impl RedisBackplane {
         // The link thread lives as long as the process; a send can only fail at exit.
         let _ = self.link.send(command);
     }
-}
-
-fn retention(limits: HistoryLimits) -> Retention {
-    Retention { size: limits.size, ttl_ms: u64::try_from(limits.ttl.as_millis()).unwrap_or(u64::MAX) }
 }
 
 impl Backplane for RedisBackplane {
@@ -80,41 +73,6 @@ impl Backplane for RedisBackplane {
         self.send(LinkJob::Goodbye(done));
         if confirmed.recv_timeout(GOODBYE_WAIT).is_err() {
             log::warn!("cluster: the goodbye was not confirmed within {GOODBYE_WAIT:?}");
-        }
-    }
-
-    fn keeps_history(&self) -> bool {
-        true
-    }
-
-    fn publish_history(
-        &self,
-        channel: &str,
-        frame: &SharedFrame,
-        except: Option<ConnId>,
-        limits: HistoryLimits,
-    ) -> bool {
-        let stats = &self.shared.stats;
-        if !stats.is_up() || stats.queued_bytes.load(Relaxed) + frame.len() > MAX_QUEUED_BYTES {
-            stats.history_unrecorded.fetch_add(1, Relaxed);
-            return false;
-        }
-        stats.queued_bytes.fetch_add(frame.len(), Relaxed);
-        let retention = retention(limits);
-        let job = HistoryPublish { channel: channel.to_string(), frame: frame.clone(), except, retention };
-        self.send(LinkJob::PublishHistory(Box::new(job)));
-        true
-    }
-
-    fn recover(&self, conn: ConnId, channel: &str, since: Option<(u64, &str)>, limits: HistoryLimits) {
-        let since = since.map(|(offset, epoch)| Position { offset, epoch: epoch.to_string() });
-        let request = RecoveryRequest { conn, channel: Arc::from(channel), since, retention: retention(limits) };
-        if self.shared.stats.is_up() {
-            return self.send(LinkJob::Recover(Box::new(request)));
-        }
-        self.shared.stats.history_unavailable.fetch_add(1, Relaxed);
-        if let Some(shared) = self.service.upgrade() {
-            port::answer(&crate::service::Service { shared }, RecoveryAnswer::unavailable(&request));
         }
     }
 

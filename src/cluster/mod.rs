@@ -46,6 +46,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::service::Service;
 use backplane::RedisBackplane;
+use history::store::RedisHistory;
 use shared::ClusterShared;
 
 /// The shortest heartbeat period accepted: the link thread's tick (each heartbeat is a publish per node).
@@ -68,6 +69,15 @@ pub fn join(service: &Service, url: &str, config: &Config) -> Result<(), crate::
     }
     let shared = Arc::new(ClusterShared::new(url, &config.redis_prefix, config.listen.to_string(), timing));
     let (tx, rx) = std::sync::mpsc::channel();
+    let store = RedisHistory {
+        shared: shared.clone(),
+        link: tx.clone(),
+        ttl: config.history_ttl,
+        service: Arc::downgrade(&service.shared),
+    };
+    if !service.set_history_store(Arc::new(store)) {
+        return Err(invalid("this service already has a history store".into()));
+    }
     let backplane =
         RedisBackplane { shared: shared.clone(), link: tx.clone(), service: Arc::downgrade(&service.shared) };
     if !service.set_backplane(Arc::new(backplane)) {

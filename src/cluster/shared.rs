@@ -2,13 +2,14 @@
 //! names, the link's counters and the view of the other nodes; and the commands the event
 //! loops and the subscriber thread send to the link thread. Data only.
 
+use std::collections::HashMap;
 use std::sync::mpsc::Sender;
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::history::port::RecoveryRequest;
+use super::history::port::{RecoveryAnswer, RecoveryRequest};
 use super::history::rendezvous::Rendezvous;
 use super::history::scripts::Retention;
 use super::stats::Stats;
@@ -34,7 +35,9 @@ pub struct ClusterShared {
     pub expiry: Duration,
     view: RwLock<View>,
     /// Recovery answers and their markers (link and subscriber threads).
-    rendezvous: Mutex<Rendezvous>,
+    rendezvous: Mutex<Rendezvous<RecoveryAnswer>>,
+    /// The last offset this node saw published in each channel with history (admin sizes).
+    history_seen: Mutex<HashMap<String, u64>>,
 }
 
 impl ClusterShared {
@@ -51,6 +54,7 @@ impl ClusterShared {
             expiry,
             view: RwLock::new(View::default()),
             rendezvous: Mutex::new(Rendezvous::default()),
+            history_seen: Mutex::new(HashMap::new()),
         }
     }
 
@@ -62,13 +66,32 @@ impl ClusterShared {
         self.view.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn rendezvous(&self) -> MutexGuard<'_, Rendezvous> {
+    /// A message of `channel` was published with `offset`.
+    pub fn history_seen(&self, channel: &str, offset: u64) {
+        let mut seen = self.history_seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match seen.get_mut(channel) {
+            Some(last) => *last = offset,
+            None => {
+                seen.insert(channel.to_string(), offset);
+            }
+        }
+    }
+
+    pub fn history_seen_offset(&self, channel: &str) -> Option<u64> {
+        self.history_seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(channel).copied()
+    }
+
+    pub fn history_seen_all(&self) -> Vec<(String, u64)> {
+        let seen = self.history_seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        seen.iter().map(|(c, o)| (c.clone(), *o)).collect()
+    }
+
+    pub fn rendezvous(&self) -> MutexGuard<'_, Rendezvous<RecoveryAnswer>> {
         self.rendezvous.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 /// A write to a channel with history, as the core encoded it (without offset and epoch).
-#[derive(Debug, Clone)]
 pub struct HistoryPublish {
     pub channel: String,
     pub frame: SharedFrame,

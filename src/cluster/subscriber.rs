@@ -26,6 +26,7 @@ use super::resp::Value;
 use super::shared::{ClusterShared, LinkJob};
 use super::topics::Topic;
 use crate::service::backplane::Scope;
+use crate::service::history::Stamped;
 use crate::service::Service;
 use crate::wire::frame;
 
@@ -95,15 +96,15 @@ fn on_write(scope: Scope<'_>, payload: &[u8], service: &Service, shared: &Cluste
     if let Some((node, number)) = envelope::decode_marker(payload) {
         // A recovery read's marker: every earlier message of the channel is handed on.
         let answer = if node == shared.node { shared.rendezvous().marker(number) } else { None };
-        if let Some(answer) = answer {
-            port::answer(service, answer);
-        }
+        answer.into_iter().for_each(port::answer);
         return;
     }
     if let (Scope::Channel(channel), Some(write)) = (scope, envelope::decode_history(payload)) {
         // Every node delivers these from here, the origin included: order is Redis order.
         shared.stats.received.fetch_add(1, Relaxed);
-        port::deliver_live(service, channel, frame::text(write.json), write.offset, write.except);
+        shared.history_seen(channel, write.offset);
+        let stamped = Stamped { frame: frame::text(write.json), offset: write.offset, epoch: write.epoch.into() };
+        port::deliver_live(service, channel, stamped, write.except);
         return;
     }
     let Some(envelope) = envelope::decode(payload) else {

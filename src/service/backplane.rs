@@ -19,15 +19,6 @@ pub enum Scope<'a> {
     All,
 }
 
-/// What a channel's history keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HistoryLimits {
-    /// Messages kept.
-    pub size: u32,
-    /// Age limit of a message (zero: none).
-    pub ttl: std::time::Duration,
-}
-
 /// A node's link to the others.
 pub trait Backplane: Send + Sync + 'static {
     /// A write made on this node (already delivered here), for the other nodes.
@@ -53,33 +44,6 @@ pub trait Backplane: Send + Sync + 'static {
     /// This node is shutting down and its sessions have ended (their departures are
     /// published): tell the other nodes to drop it now. May wait, briefly and bounded.
     fn goodbye(&self) {}
-
-    /// Whether this backplane keeps channel history itself (offsets the same on every
-    /// node): then a write to a channel with history goes to `publish_history` instead of
-    /// being delivered here first, and positions and recoveries come from `recover`.
-    fn keeps_history(&self) -> bool {
-        false
-    }
-
-    /// A write to a channel with history, encoded without offset and epoch: the backplane
-    /// gives it its offset and delivers it on every node, this one included, in the order
-    /// it assigned. False if it cannot now (link down): the caller delivers it as any other
-    /// write, without offset.
-    fn publish_history(
-        &self,
-        _channel: &str,
-        _frame: &SharedFrame,
-        _except: Option<ConnId>,
-        _limits: HistoryLimits,
-    ) -> bool {
-        false
-    }
-
-    /// A connection joined a channel with history: its position and, with `since` (the
-    /// client's offset and epoch), the messages after it are answered later to the
-    /// connection's worker. Exactly one answer follows (unavailable when the backplane
-    /// cannot read the history now).
-    fn recover(&self, _conn: ConnId, _channel: &str, _since: Option<(u64, &str)>, _limits: HistoryLimits) {}
 
     /// A JSON view of the cluster for the admin interface (nodes, link state).
     fn cluster_status(&self) -> serde_json::Value {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::backplane::Scope;
 use super::bus::Command;
 use super::connection::ConnId;
-use super::history::{Position, Stamped};
+use super::history::{Appended, Position, Stamped};
 use super::message::{encode, seal, serialize_body, Envelope};
 use super::proxy::{ProxyEvent, ProxyRequest};
 use super::tap::TapEvent;
@@ -211,8 +211,9 @@ fn write_with_history<P: Serialize + ?Sized>(
             inbox.send(Command::ToChannelAt { channel: name.clone(), stamped: stamped.clone(), except });
         }
     };
-    let frame = match shared.history().append(channel, size, body, &mut deliver) {
-        Ok(stamped) => stamped.frame,
+    let frame = match shared.history().append(channel, size, body, except, &mut deliver) {
+        Ok(Appended::Here(stamped)) => stamped.frame,
+        Ok(Appended::Cluster) => return Ok(()),
         Err(body) => {
             let frame = seal(body, None);
             send_to_channel(d, channel, &frame, except);

@@ -6,6 +6,7 @@
 //! - `scripts.rs`: the publish and read scripts and their arguments.
 //! - `reply.rs`: their replies, parsed.
 //! - `port.rs`: recovery requests and answers, and what the cluster needs from the core.
+//! - `store.rs`: `RedisHistory`, the node's `HistoryStore` (queues work for the link thread).
 //! - `rendezvous.rs`: a recovery's answer waits for its marker (order with the live stream).
 
 #[doc(hidden)]
@@ -15,3 +16,4 @@ pub mod rendezvous;
 pub mod reply;
 #[doc(hidden)]
 pub mod scripts;
+pub mod store;

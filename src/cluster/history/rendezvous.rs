@@ -8,24 +8,28 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::port::RecoveryAnswer;
-
 /// How long an answer waits for its marker (the subscription dropped meanwhile): then it
 /// goes anyway.
 pub const MARKER_WAIT: Duration = Duration::from_secs(3);
 
-enum Meeting {
+enum Meeting<A> {
     MarkerSeen,
-    Parked { answer: RecoveryAnswer, since: Instant },
+    Parked { answer: A, since: Instant },
 }
 
-#[derive(Default)]
-pub struct Rendezvous {
+/// Answers of type `A` (a `RecoveryAnswer`) and their markers, by recovery number.
+pub struct Rendezvous<A> {
     next: u64,
-    meetings: HashMap<u64, Meeting>,
+    meetings: HashMap<u64, Meeting<A>>,
 }
 
-impl Rendezvous {
+impl<A> Default for Rendezvous<A> {
+    fn default() -> Self {
+        Rendezvous { next: 0, meetings: HashMap::new() }
+    }
+}
+
+impl<A> Rendezvous<A> {
     /// A number for a new recovery read.
     pub fn open(&mut self) -> u64 {
         self.next += 1;
@@ -33,7 +37,7 @@ impl Rendezvous {
     }
 
     /// The read's answer: back to the caller to deliver if its marker was seen, else parked.
-    pub fn answer(&mut self, number: u64, answer: RecoveryAnswer, now: Instant) -> Option<RecoveryAnswer> {
+    pub fn answer(&mut self, number: u64, answer: A, now: Instant) -> Option<A> {
         match self.meetings.remove(&number) {
             Some(Meeting::MarkerSeen) => Some(answer),
             _ => {
@@ -44,7 +48,7 @@ impl Rendezvous {
     }
 
     /// The marker: the parked answer to deliver, if it came first.
-    pub fn marker(&mut self, number: u64) -> Option<RecoveryAnswer> {
+    pub fn marker(&mut self, number: u64) -> Option<A> {
         match self.meetings.remove(&number) {
             Some(Meeting::Parked { answer, .. }) => Some(answer),
             _ if number <= self.next => {
@@ -62,7 +66,7 @@ impl Rendezvous {
 
     /// Answers that waited too long for their marker (or all, `now` = `None`: the link is
     /// down); markers seen long ago are dropped with them.
-    pub fn overdue(&mut self, now: Option<Instant>) -> Vec<RecoveryAnswer> {
+    pub fn overdue(&mut self, now: Option<Instant>) -> Vec<A> {
         let late = |since: &Instant| now.is_none_or(|now| now.duration_since(*since) >= MARKER_WAIT);
         let numbers: Vec<u64> = self
             .meetings
@@ -90,20 +94,14 @@ impl Rendezvous {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::history::port::{Outcome, RecoveryAnswer};
 
-    fn answer() -> RecoveryAnswer {
-        RecoveryAnswer {
-            conn: uuid::Uuid::new_v4(),
-            channel: std::sync::Arc::from("room"),
-            asked_since: true,
-            outcome: Outcome::Unavailable,
-        }
+    fn answer() -> &'static str {
+        "an answer"
     }
 
     #[test]
     fn the_second_to_arrive_delivers() {
-        let mut r = Rendezvous::default();
+        let mut r: Rendezvous<&str> = Rendezvous::default();
         let now = Instant::now();
         let (a, b) = (r.open(), r.open());
         assert!(r.answer(a, answer(), now).is_none(), "parked until its marker");
@@ -116,7 +114,7 @@ mod tests {
 
     #[test]
     fn overdue_answers_go_anyway_and_a_link_down_flushes_all() {
-        let mut r = Rendezvous::default();
+        let mut r: Rendezvous<&str> = Rendezvous::default();
         let now = Instant::now();
         let (a, b, c) = (r.open(), r.open(), r.open());
         r.answer(a, answer(), now - MARKER_WAIT);

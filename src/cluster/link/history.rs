@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 
 use super::{Connected, Link};
 use crate::cluster::envelope;
-use crate::cluster::history::port::{self, Outcome, Position, RecoveryAnswer, RecoveryRequest};
+use crate::cluster::history::port::{self, RecoveryAnswer, RecoveryRequest};
 use crate::cluster::history::reply::{self, ReplyError};
 use crate::cluster::history::scripts::{self, Call, PublishArgs, ReadArgs};
 use crate::cluster::resp::Value;
 use crate::cluster::shared::{ClusterShared, HistoryPublish};
 use crate::cluster::topics::OwnedScope;
+use crate::service::history::Replay;
 use crate::service::Service;
 use crate::wire::frame;
 
@@ -118,9 +119,9 @@ impl Link {
     /// made here (a later reconcile finds it wanted already).
     pub(super) fn recover(&mut self, request: Box<RecoveryRequest>) {
         if self.conn.is_none() {
-            return unavailable(&self.service, &self.shared, &request);
+            return unavailable(&self.shared, *request);
         }
-        let topic = self.shared.topics.of(&OwnedScope::Channel(request.channel.to_string()));
+        let topic = self.shared.topics.of(&OwnedScope::Channel(request.channel().to_string()));
         if self.wanted.insert(topic.clone()) {
             self.subscribing(&topic);
             self.sub_command(&[b"SUBSCRIBE", topic.as_bytes()]);
@@ -143,8 +144,8 @@ impl Link {
         };
         let request = &pending.request;
         let topics = &self.shared.topics;
-        let scope = OwnedScope::Channel(request.channel.to_string());
-        let (keys, topic) = (topics.history(&request.channel), topics.of(&scope));
+        let scope = OwnedScope::Channel(request.channel().to_string());
+        let (keys, topic) = (topics.history(request.channel()), topics.of(&scope));
         let since = request.since.as_ref().map(|p| (p.offset, p.epoch.as_str()));
         let (new_epoch, marker) = (scripts::new_epoch(), envelope::marker(&self.shared.node, pending.number));
         let retention = request.retention;
@@ -157,16 +158,14 @@ impl Link {
     /// answers whose marker did not come: delivered anyway.
     pub(super) fn expire_waiting(&mut self, now: Instant) {
         let overdue = self.shared.rendezvous().overdue(Some(now));
-        for answer in overdue {
-            port::answer(&self.service, answer);
-        }
+        overdue.into_iter().for_each(port::answer);
         if self.history.waiting.iter().all(|w| w.deadline > now) {
             return;
         }
         let (expired, waiting) = std::mem::take(&mut self.history.waiting).into_iter().partition(|w| w.deadline <= now);
         self.history.waiting = waiting;
         for Waiting { request, .. } in expired {
-            unavailable(&self.service, &self.shared, &request);
+            unavailable(&self.shared, *request);
         }
     }
 
@@ -175,13 +174,11 @@ impl Link {
     pub(super) fn history_down(&mut self, owed: VecDeque<Expect>) {
         self.history.unconfirmed.clear();
         for Waiting { request, .. } in std::mem::take(&mut self.history.waiting) {
-            unavailable(&self.service, &self.shared, &request);
+            unavailable(&self.shared, *request);
         }
         settle_without_redis(&self.service, &self.shared, owed);
         let parked = self.shared.rendezvous().overdue(None);
-        for answer in parked {
-            port::answer(&self.service, answer);
-        }
+        parked.into_iter().for_each(port::answer);
     }
 
     /// Writes the batch and reads its replies; scripts Redis had lost go again with their text.
@@ -268,16 +265,13 @@ fn on_reply(value: &Value<'_>, expect: Expect, service: &Service, shared: &Clust
         Expect::Read(pending) => match reply::read(value) {
             Ok(read) => {
                 shared.stats.history_reads.fetch_add(1, Relaxed);
-                let replay = read.entries.iter().map(|&(offset, json)| (offset, frame::text(json))).collect();
-                let position = Position { offset: read.offset, epoch: read.epoch };
-                let outcome = Outcome::Answered { position, replay, recovered: read.recovered };
+                let frames = read.entries.iter().map(|&(_, json)| frame::text(json)).collect();
+                let replay =
+                    Replay { frames, offset: read.offset, epoch: read.epoch.into(), recovered: read.recovered };
                 let PendingRead { request, number } = *pending;
-                let asked_since = request.since.is_some();
-                let answer = RecoveryAnswer { conn: request.conn, channel: request.channel, asked_since, outcome };
+                let answer = RecoveryAnswer { ticket: request.ticket, replay };
                 let ready = shared.rendezvous().answer(number, answer, Instant::now());
-                if let Some(answer) = ready {
-                    port::answer(service, answer);
-                }
+                ready.into_iter().for_each(port::answer);
                 None
             }
             Err(ReplyError::NoScript) => Some(Expect::Read(pending)),
@@ -305,7 +299,7 @@ fn settle_without_redis(service: &Service, shared: &ClusterShared, owed: VecDequ
             Expect::Published(job) => unrecorded(service, shared, *job),
             Expect::Read(pending) => {
                 shared.rendezvous().forget(pending.number);
-                unavailable(service, shared, &pending.request);
+                unavailable(shared, pending.request);
             }
             Expect::Ack => {}
         }
@@ -317,7 +311,7 @@ fn unrecorded(service: &Service, shared: &ClusterShared, job: HistoryPublish) {
     port::deliver_unrecorded(service, &job.channel, job.frame, job.except);
 }
 
-fn unavailable(service: &Service, shared: &ClusterShared, request: &RecoveryRequest) {
+fn unavailable(shared: &ClusterShared, request: RecoveryRequest) {
     shared.stats.history_unavailable.fetch_add(1, Relaxed);
-    port::answer(service, RecoveryAnswer::unavailable(request));
+    port::answer(RecoveryAnswer::unavailable(request.ticket));
 }

@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::ring::{Ring, CHANNEL_BYTES};
-use super::{HistoryStats, HistoryStore, Position, RecoveryTicket, Replay, Stamped};
+use super::{Appended, HistoryStats, HistoryStore, Position, RecoveryTicket, Replay, Stamped};
 use crate::service::message::{seal, Body, Stamp};
+use crate::service::ConnId;
 
 /// The bounds of a node's history.
 #[derive(Debug, Clone, Copy)]
@@ -157,8 +158,9 @@ impl HistoryStore for MemoryHistory {
         channel: &str,
         size: usize,
         body: Body,
+        _except: Option<ConnId>,
         deliver: &mut dyn FnMut(&Stamped),
-    ) -> Result<Stamped, Body> {
+    ) -> Result<Appended, Body> {
         if size == 0 {
             return Err(body);
         }
@@ -182,7 +184,7 @@ impl HistoryStore for MemoryHistory {
         }
         deliver(&stamped);
         state.enforce(self.limits.memory, channel);
-        Ok(stamped)
+        Ok(Appended::Here(stamped))
     }
 
     /// Answers inside the critical section of the snapshot: every frame appended after it

@@ -77,15 +77,19 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// Appends one message to `channel`'s history (keeping at most `size`): assigns the next
     /// offset, seals `body` into the frame with it (`message::seal`), stores the frame, and
     /// calls `deliver` with it, all in one critical section of the channel, so the order of
-    /// `deliver` calls of a channel is the order of its offsets. If it cannot (a store that
-    /// is down), it gives `body` back undelivered: the caller sends it without a stamp.
+    /// `deliver` calls of a channel is the order of its offsets. A store shared by a cluster
+    /// may instead take the message and deliver it itself, later, stamped, on every node
+    /// (this one included, to every member but `except`): `Appended::Cluster`. If it cannot
+    /// (a store that is down), it gives `body` back undelivered: the caller sends it without
+    /// a stamp.
     fn append(
         &self,
         channel: &str,
         size: usize,
         body: Body,
+        except: Option<ConnId>,
         deliver: &mut dyn FnMut(&Stamped),
-    ) -> Result<Stamped, Body>;
+    ) -> Result<Appended, Body>;
 
     /// The messages after `since` (or, with `None`, only the current position), answered
     /// through `ticket.answer(replay)`, now or later, from any thread. The answer describes
@@ -105,6 +109,15 @@ pub trait HistoryStore: Send + Sync + 'static {
 
     /// The store's counters.
     fn stats(&self) -> HistoryStats;
+}
+
+/// What became of an appended message.
+#[derive(Debug)]
+pub enum Appended {
+    /// Stamped, stored and handed to `deliver`: the caller passes the frame to the backplane.
+    Here(Stamped),
+    /// Taken by a store shared by the cluster, which delivers it on every node itself.
+    Cluster,
 }
 
 /// Where a recovery's answer goes: the worker of the connection, through its inbox.

@@ -12,7 +12,9 @@ fn store(ttl: Duration, memory: usize) -> MemoryHistory {
 fn publish(store: &MemoryHistory, channel: &str, size: usize, n: u64) -> Stamped {
     let body = serialize_body(Envelope { from: None, channel: Some(channel) }, "chat", &n).unwrap();
     let mut delivered = Vec::new();
-    let stamped = store.append(channel, size, body, &mut |s| delivered.push(s.offset)).ok().unwrap();
+    let Ok(Appended::Here(stamped)) = store.append(channel, size, body, None, &mut |s| delivered.push(s.offset)) else {
+        panic!("the memory store stamps every append")
+    };
     assert_eq!(delivered, vec![stamped.offset], "delivered once, inside the append");
     stamped
 }
