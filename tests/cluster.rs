@@ -13,7 +13,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::redis::Redis;
+use common::redis::{Proxy, Redis};
 use common::{connect, eventually, recv, recv_cmd, send, sync, Binary, Client};
 use serde_json::{json, Value};
 
@@ -372,61 +372,6 @@ fn all_agree(nodes: &[&Binary], channel: &str, users: &[&str]) {
             online(node, channel) == users
         });
     }
-}
-
-/// A TCP proxy on loopback in front of Redis for one node: `cut` closes its connections and
-/// refuses new ones (that node is cut off while the others are not), `restore` lets them in.
-struct Proxy {
-    port: u16,
-    /// Open, and every live socket (both sides), under one lock.
-    state: std::sync::Arc<std::sync::Mutex<(bool, Vec<TcpStream>)>>,
-}
-
-impl Proxy {
-    fn start(upstream: u16) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        let port = listener.local_addr().expect("proxy address").port();
-        let state = std::sync::Arc::new(std::sync::Mutex::new((true, Vec::new())));
-        let shared = state.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let mut state = shared.lock().expect("proxy lock");
-                if !state.0 {
-                    continue; // cut off: the connection is dropped at once
-                }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
-                let (Ok(c), Ok(s)) = (client.try_clone(), server.try_clone()) else { continue };
-                state.1.extend([c, s]);
-                pipe(client.try_clone().expect("clone"), server.try_clone().expect("clone"));
-                pipe(server, client);
-            }
-        });
-        Proxy { port, state }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn cut(&self) {
-        let mut state = self.state.lock().expect("proxy lock");
-        state.0 = false;
-        for socket in state.1.drain(..) {
-            let _ = socket.shutdown(std::net::Shutdown::Both);
-        }
-    }
-
-    fn restore(&self) {
-        self.state.lock().expect("proxy lock").0 = true;
-    }
-}
-
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut from, &mut to);
-        let _ = to.shutdown(std::net::Shutdown::Both);
-        let _ = from.shutdown(std::net::Shutdown::Both);
-    });
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::redis::Redis;
+use common::redis::{Proxy, Redis};
 use common::{connect, eventually, http_call, recv, send, set_timeout, Binary, Client};
 use serde_json::{json, Value};
 
@@ -20,8 +20,12 @@ fn node(redis: &Redis) -> Binary {
 }
 
 fn node_keeping(redis: &Redis, size: usize) -> Binary {
-    let (url, size) = (redis.url(), size.to_string());
-    let mut node = Binary::start(&["--redis", &url, "--workers", "2", "--history-size", &size]);
+    node_at(&redis.url(), size)
+}
+
+fn node_at(url: &str, size: usize) -> Binary {
+    let size = size.to_string();
+    let mut node = Binary::start(&["--redis", url, "--workers", "2", "--history-size", &size]);
     eventually(Duration::from_secs(15), "the node joined", || {
         node.drain_log().iter().any(|l| l.contains("cluster: joined through"))
     });
@@ -248,4 +252,33 @@ fn with_redis_down_recovery_says_false_and_live_delivery_carries_on() {
     assert_eq!(next_chat(&mut remote), back, "across nodes again, with the same offset");
     let mut late = connect(b.addr, &format!("/example/socket?ch=room&since=1&epoch={epoch}"));
     assert_eq!(recovery(&mut late).1["recovered"], false, "the old epoch is gone");
+}
+
+#[test]
+fn writes_made_while_cut_off_from_redis_start_a_new_epoch_so_no_recovery_skips_them() {
+    let redis = Redis::start();
+    let proxy = Proxy::start(redis.port);
+    let (a, b) = (node_at(&proxy.url(), 100), node(&redis));
+    let mut sender = connect(a.addr, "/example/socket?ch=room");
+    let (_, epoch) = position(&mut sender);
+    let mut away = connect(a.addr, "/example/socket?ch=room");
+    position(&mut away);
+    say(&mut sender, "seen");
+    assert_eq!(next_chat(&mut away).offset, 1);
+    drop(away);
+    proxy.cut();
+    eventually(Duration::from_secs(10), "node A cut off", || link_state(&a) == "down");
+    let mut local = connect(a.addr, "/example/socket?ch=room");
+    say(&mut sender, "missed, never in Redis");
+    assert_eq!(next_chat(&mut local).offset, 0, "delivered on A without offset");
+    proxy.restore();
+    eventually(Duration::from_secs(15), "node A back", || link_state(&a) == "up");
+    let mut back = connect(b.addr, &format!("/example/socket?ch=room&since=1&epoch={epoch}"));
+    let (replayed, recovered) = recovery(&mut back);
+    assert!(replayed.is_empty());
+    assert_eq!(recovered["recovered"], false, "the history has a hole: a new epoch, not a silent gap");
+    assert_ne!(recovered["epoch"], epoch.as_str());
+    say(&mut sender, "after");
+    let after = next_chat(&mut back);
+    assert_eq!((after.offset, after.epoch.as_str()), (1, recovered["epoch"].as_str().unwrap_or_default()));
 }

@@ -169,6 +169,7 @@ impl Link {
             LinkJob::PublishHistory(job) => self.publish_history(job),
             LinkJob::Recover(request) => self.recover(request),
             LinkJob::Subscribed { generation, topic } => self.subscribed(generation, &topic),
+            LinkJob::Unrecorded(channel) => self.unrecorded(channel),
             LinkJob::Goodbye(done) => {
                 self.say_goodbye();
                 let _ = done.send(());
@@ -323,6 +324,7 @@ impl Link {
         self.presence.force_full();
         self.next_heartbeat = Instant::now();
         self.send_node_message(&NodeMessage::Hello { node: self.shared.node });
+        self.restart_unrecorded();
     }
 
     fn failed(&mut self, error: &str) {

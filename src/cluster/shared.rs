@@ -116,6 +116,9 @@ pub enum LinkJob {
     PublishHistory(Box<HistoryPublish>),
     /// A worker asks for a channel's position and the messages after the client's.
     Recover(Box<RecoveryRequest>),
+    /// A write to this channel with history was delivered here without Redis: its history
+    /// restarts (a new epoch) once the link is up, so no recovery skips it.
+    Unrecorded(String),
     /// Redis confirmed a subscription of the subscriber connection of this generation.
     Subscribed { generation: u64, topic: String },
     /// This node is shutting down and its sessions have ended: tell the others, stop, then

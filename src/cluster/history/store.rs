@@ -3,7 +3,8 @@
 //! node. On the event loops it only queues work for the link thread, like the backplane:
 //! an append is taken (`Appended::Cluster`: the script stamps it and every node, this one
 //! included, delivers it from the pub/sub stream) or, with the link down, given back (the
-//! core delivers it here without offset); a recovery is read by the link thread and
+//! core delivers it here without offset, and the channel's history restarts with a new
+//! epoch once Redis is back); a recovery is read by the link thread and
 //! answered through its ticket, or answered unavailable at once with the link down.
 //! The admin's sizes are what this node last saw (the offset, capped at the channel's
 //! size); bytes are Redis's, not counted here.
@@ -53,8 +54,12 @@ impl HistoryStore for RedisHistory {
         _deliver: &mut dyn FnMut(&Stamped),
     ) -> Result<Appended, Body> {
         let stats = &self.shared.stats;
-        if size == 0 || !stats.is_up() || stats.queued_bytes.load(Relaxed) > MAX_QUEUED_BYTES {
-            stats.history_unrecorded.fetch_add(u64::from(size > 0), Relaxed);
+        if size == 0 {
+            return Err(body);
+        }
+        if !stats.is_up() || stats.queued_bytes.load(Relaxed) > MAX_QUEUED_BYTES {
+            stats.history_unrecorded.fetch_add(1, Relaxed);
+            let _ = self.link.send(LinkJob::Unrecorded(channel.to_string()));
             return Err(body);
         }
         let frame = seal(body, None);

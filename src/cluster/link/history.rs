@@ -7,7 +7,7 @@
 //! on this node without offset and a recovery is answered unavailable. Runs on the link
 //! thread only.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::OnceLock;
@@ -45,6 +45,8 @@ pub(super) struct PendingRead {
 pub(super) struct HistoryState {
     /// SUBSCRIBEs sent on this connection and not confirmed yet, per topic.
     unconfirmed: HashMap<String, u32>,
+    /// Channels with writes delivered without Redis since the link was last up.
+    unrecorded: HashSet<String>,
     waiting: Vec<Waiting>,
 }
 
@@ -93,6 +95,29 @@ impl Link {
         }
     }
 
+    /// A write to `channel` went out on this node only (Redis down).
+    pub(super) fn unrecorded(&mut self, channel: String) {
+        self.history.unrecorded.insert(channel);
+    }
+
+    /// The link is up again: every channel written to meanwhile loses its history in Redis,
+    /// so the next read or write starts a new epoch and no recovery claims to be complete
+    /// over messages Redis never had.
+    pub(super) fn restart_unrecorded(&mut self) {
+        let channels = std::mem::take(&mut self.history.unrecorded);
+        if channels.is_empty() {
+            return;
+        }
+        for channel in &channels {
+            let keys = self.shared.topics.history(channel);
+            self.queue(&[b"DEL", keys.stream.as_bytes(), keys.meta.as_bytes()]);
+        }
+        log::warn!(
+            "redis history: {} channels written to while Redis was unreachable start a new epoch",
+            channels.len()
+        );
+    }
+
     pub(super) fn publish_history(&mut self, job: Box<HistoryPublish>) {
         self.shared.stats.queued_bytes.fetch_sub(job.frame.len(), Relaxed);
         self.queue_publish(job, Call::Sha(sha(scripts::PUBLISH)));
@@ -101,7 +126,7 @@ impl Link {
     fn queue_publish(&mut self, job: Box<HistoryPublish>, call: Call<'_>) {
         let json = frame::text_payload(&job.frame).filter(|j| j.len() > 2 && j.starts_with(b"{") && j.ends_with(b"}"));
         let (Some(conn), Some(json)) = (&mut self.conn, json) else {
-            return unrecorded(&self.service, &self.shared, *job);
+            return unrecorded(&self.service, &self.shared, &mut self.history.unrecorded, *job);
         };
         let topics = &self.shared.topics;
         let (keys, topic) = (topics.history(&job.channel), topics.of(&OwnedScope::Channel(job.channel.clone())));
@@ -140,7 +165,8 @@ impl Link {
 
     fn read(&mut self, pending: Box<PendingRead>, call: Call<'_>) {
         let Some(conn) = &mut self.conn else {
-            return settle_without_redis(&self.service, &self.shared, VecDeque::from([Expect::Read(pending)]));
+            let owed = VecDeque::from([Expect::Read(pending)]);
+            return settle_without_redis(&self.service, &self.shared, &mut self.history.unrecorded, owed);
         };
         let request = &pending.request;
         let topics = &self.shared.topics;
@@ -176,7 +202,7 @@ impl Link {
         for Waiting { request, .. } in std::mem::take(&mut self.history.waiting) {
             unavailable(&self.shared, *request);
         }
-        settle_without_redis(&self.service, &self.shared, owed);
+        settle_without_redis(&self.service, &self.shared, &mut self.history.unrecorded, owed);
         let parked = self.shared.rendezvous().overdue(None);
         parked.into_iter().for_each(port::answer);
     }
@@ -189,7 +215,8 @@ impl Link {
                 return Ok(());
             }
             let expected = std::mem::take(&mut conn.expect);
-            let confirmed = confirm(conn, expected, &self.service, &self.shared);
+            let marks = &mut self.history.unrecorded;
+            let confirmed = confirm(conn, expected, (&self.service, &self.shared, marks));
             conn.out.clear();
             if conn.out.capacity() > 1 << 20 {
                 conn.out.shrink_to(64 << 10);
@@ -197,7 +224,7 @@ impl Link {
             let retry = match confirmed {
                 Ok(retry) => retry,
                 Err((e, owed)) => {
-                    settle_without_redis(&self.service, &self.shared, owed);
+                    settle_without_redis(&self.service, &self.shared, &mut self.history.unrecorded, owed);
                     return Err(e);
                 }
             };
@@ -218,8 +245,7 @@ impl Link {
 fn confirm(
     conn: &mut Connected,
     expected: VecDeque<Expect>,
-    service: &Service,
-    shared: &ClusterShared,
+    (service, shared, marks): (&Service, &ClusterShared, &mut HashSet<String>),
 ) -> Result<Vec<Expect>, (io::Error, VecDeque<Expect>)> {
     if let Err(e) = conn.publisher.write_all(&conn.out) {
         return Err((e, expected));
@@ -228,7 +254,10 @@ fn confirm(
     let mut expected = expected;
     while let Some(expect) = expected.pop_front() {
         let mut slot = Some(expect);
-        match conn.publisher.next(|value| Ok(slot.take().and_then(|e| on_reply(&value, e, service, shared)))) {
+        match conn
+            .publisher
+            .next(|value| Ok(slot.take().and_then(|e| on_reply(&value, e, (service, shared, &mut *marks)))))
+        {
             Ok(again) => retry.extend(again),
             Err(e) => {
                 if let Some(unanswered) = slot {
@@ -242,7 +271,11 @@ fn confirm(
 }
 
 /// One reply; returns the call to send again if Redis had lost the script.
-fn on_reply(value: &Value<'_>, expect: Expect, service: &Service, shared: &ClusterShared) -> Option<Expect> {
+fn on_reply(
+    value: &Value<'_>,
+    expect: Expect,
+    (service, shared, marks): (&Service, &ClusterShared, &mut HashSet<String>),
+) -> Option<Expect> {
     match expect {
         Expect::Ack => {
             if let Value::Error(e) = value {
@@ -258,7 +291,7 @@ fn on_reply(value: &Value<'_>, expect: Expect, service: &Service, shared: &Clust
             Err(ReplyError::NoScript) => Some(Expect::Published(job)),
             Err(e) => {
                 refused(shared, &e.to_string());
-                unrecorded(service, shared, *job);
+                unrecorded(service, shared, marks, *job);
                 None
             }
         },
@@ -277,7 +310,7 @@ fn on_reply(value: &Value<'_>, expect: Expect, service: &Service, shared: &Clust
             Err(ReplyError::NoScript) => Some(Expect::Read(pending)),
             Err(e) => {
                 refused(shared, &e.to_string());
-                settle_without_redis(service, shared, VecDeque::from([Expect::Read(pending)]));
+                settle_without_redis(service, shared, marks, VecDeque::from([Expect::Read(pending)]));
                 None
             }
         },
@@ -293,10 +326,15 @@ fn refused(shared: &ClusterShared, error: &str) {
 /// Publishes whose reply never came are delivered here without offset (the script may have
 /// run: a member of this node may then get the message twice, rather than not at all);
 /// reads are answered unavailable.
-fn settle_without_redis(service: &Service, shared: &ClusterShared, owed: VecDeque<Expect>) {
+fn settle_without_redis(
+    service: &Service,
+    shared: &ClusterShared,
+    marks: &mut HashSet<String>,
+    owed: VecDeque<Expect>,
+) {
     for expect in owed {
         match expect {
-            Expect::Published(job) => unrecorded(service, shared, *job),
+            Expect::Published(job) => unrecorded(service, shared, marks, *job),
             Expect::Read(pending) => {
                 shared.rendezvous().forget(pending.number);
                 unavailable(shared, pending.request);
@@ -306,8 +344,12 @@ fn settle_without_redis(service: &Service, shared: &ClusterShared, owed: VecDequ
     }
 }
 
-fn unrecorded(service: &Service, shared: &ClusterShared, job: HistoryPublish) {
+/// A publish delivered here without Redis; its channel's history restarts when Redis is back.
+fn unrecorded(service: &Service, shared: &ClusterShared, marks: &mut HashSet<String>, job: HistoryPublish) {
     shared.stats.history_unrecorded.fetch_add(1, Relaxed);
+    if !marks.contains(&job.channel) {
+        marks.insert(job.channel.clone());
+    }
     port::deliver_unrecorded(service, &job.channel, job.frame, job.except);
 }
 
