@@ -54,8 +54,12 @@
 //!   `conn.rs`, `url.rs`), the link thread that publishes and subscribes (`link.rs`), the
 //!   subscriber thread that delivers (`subscriber.rs`), the wire envelope, node heartbeats,
 //!   expiry and goodbye (`link/heartbeat.rs`), the cluster-wide presence view (`nodes.rs`,
-//!   `presence.rs`, `view.rs`), and `healing.rs`, which tells this node's members about users
-//!   of a node gone or back (`Service::announce_presence`, a `Command::Presence` per worker).
+//!   `presence.rs`, `view.rs`), `healing.rs`, which tells this node's members about users
+//!   of a node gone or back (`Service::announce_presence`, a `Command::Presence` per worker),
+//!   and `history/`, channel history in Redis: `RedisHistory`, the node's `HistoryStore`
+//!   (`store.rs`), the Lua scripts that stamp, keep and read messages (`scripts.rs`,
+//!   `reply.rs`), the recovery's answer meeting its marker (`rendezvous.rs`) and the way
+//!   back into the core (`port.rs`); the link thread runs them (`link/history.rs`).
 //! - [`api`]: edge mode, for a backend in any language: the server API under `/api/`
 //!   (`auth.rs` API key or loopback, `calls.rs` the write calls, `batch.rs`, `queries.rs`),
 //!   the event proxy (`proxy/`: `client.rs` ureq with keep-alive, `events.rs` the JSON of

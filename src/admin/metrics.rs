@@ -253,6 +253,10 @@ fn render_cluster(out: &mut String, cluster: &Value) {
         ("goodbyes", "Other nodes dropped on their goodbye (clean shutdown)."),
         ("presence_healed", "online-updates sent here for other nodes' users gone or back unannounced."),
         ("presence_repeats", "online-updates from other nodes dropped as no news here."),
+        ("history_published", "Writes to channels with history given an offset by Redis."),
+        ("history_unrecorded", "Writes to channels with history delivered here only, without offset (Redis down)."),
+        ("history_reads", "Recoveries and positions read from Redis."),
+        ("history_unavailable", "Recoveries answered recovered:false because Redis was down or did not answer."),
     ];
     for (field, help) in counters {
         if let Some(value) = cluster.get(field).filter(|v| v.is_number()) {

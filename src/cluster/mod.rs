@@ -9,6 +9,8 @@
 //! - `view.rs`, `presence.rs`, `nodes.rs`: the other nodes, our presence, their messages.
 //! - `healing.rs`: presence changes no `online-update` carried (a node gone or back), told
 //!   to this node's members.
+//! - `history/`: channel history in Redis (`RedisHistory`, the node's `HistoryStore`, and
+//!   its scripts), run by the link thread (`link/history.rs`).
 //! - `envelope.rs`, `topics.rs`: what a carried write looks like, and Redis names.
 //! - `conn.rs`, `resp.rs`, `url.rs`: a minimal blocking Redis client.
 //! - `stats.rs`, `backoff.rs`, `shared.rs`: counters, reconnect delays, shared state.
