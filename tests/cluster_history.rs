@@ -1,18 +1,19 @@
 //! Channel history through Redis (`--redis` with `--history-size`), against a real
 //! redis-server and two switchyard processes: a client away from node A recovers on node B
 //! with the same offsets, every node sees the same offsets in the same order, publishes
-//! racing a recovery are neither lost nor duplicated, and with Redis down a recovery says
-//! `recovered:false` while live delivery carries on (offsets again once Redis is back).
+//! racing a recovery are neither lost nor duplicated, and with Redis down, hung or out of
+//! reach a recovery says `recovered:false` while live delivery carries on (offsets again, in
+//! a new epoch where writes bypassed Redis, once it is back).
 //! Owns nothing but its Redis and nodes.
 
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::redis::{Proxy, Redis};
-use common::{connect, eventually, http_call, recv, send, set_timeout, Binary, Client};
+use common::{connect, eventually, http_call, recv, send, set_timeout, sync, Binary, Client};
 use serde_json::{json, Value};
 
 fn node(redis: &Redis) -> Binary {
@@ -281,4 +282,27 @@ fn writes_made_while_cut_off_from_redis_start_a_new_epoch_so_no_recovery_skips_t
     say(&mut sender, "after");
     let after = next_chat(&mut back);
     assert_eq!((after.offset, after.epoch.as_str()), (1, recovered["epoch"].as_str().unwrap_or_default()));
+}
+
+#[test]
+fn a_hung_redis_blocks_no_event_loop_and_recovery_says_false_after_the_link_timeout() {
+    let redis = Redis::start();
+    let a = node(&redis);
+    let mut member = connect(a.addr, "/example/socket?ch=room");
+    let (_, epoch) = position(&mut member);
+    say(&mut member, "one");
+    assert_eq!(next_chat(&mut member).offset, 1);
+    assert_eq!(redis.cli(&["CLIENT", "PAUSE", "6000", "ALL"]).trim(), "OK");
+    say(&mut member, "while Redis hangs");
+    let asked = Instant::now();
+    sync(&mut member);
+    assert!(asked.elapsed() < Duration::from_millis(500), "the event loop answers at once: {:?}", asked.elapsed());
+    let mut returning = connect(a.addr, &format!("/example/socket?ch=room&since=1&epoch={epoch}"));
+    sync(&mut returning);
+    let (before, recovered) = recovery(&mut returning);
+    let waited = asked.elapsed();
+    // The write stuck in the link is delivered here, without offset, when the link gives up.
+    assert!(before.iter().all(|c| c.offset == 0 && c.text == "while Redis hangs"), "{before:?}");
+    assert_eq!(recovered["recovered"], false, "after {waited:?}");
+    assert!(waited < Duration::from_secs(8), "answered once the link gave up: {waited:?}");
 }
