@@ -7,6 +7,13 @@ export interface Message<P = unknown> {
     cmd: string;
     /** Any JSON value; `null` when the sender gave none. */
     param: P;
+    /**
+     * Position of this message in its channel's history (1 for the first of an epoch, +1 each):
+     * only on messages of channels the server keeps history for.
+     */
+    offset?: number;
+    /** The channel history's epoch; it changes whenever the server lost that history. */
+    epoch?: string;
 }
 /** A message to the server. `channel` defaults to the channel joined at upgrade (`?ch=`). */
 export interface OutgoingMessage {
@@ -102,6 +109,57 @@ export type PresenceHandler = (change: PresenceChange) => void;
  * Throws a SocketError (`protocol`) for a presence command whose param has the wrong shape.
  */
 export declare function presenceChange(message: Message): PresenceChange | undefined;
+/**
+ * Where a client stands in a channel with history: the offset of the last message it saw (0 when
+ * it saw none yet) and the history's epoch. The server replays what came after it on a reconnect.
+ */
+export interface StreamPosition {
+    offset: number;
+    epoch: string;
+}
+/**
+ * The server's answer to a recovery request (`since`/`epoch` at the upgrade or in `join-room`),
+ * sent after the replayed messages. `recovered: false` means messages were lost for good (the
+ * epoch changed, or the gap is older than the history kept): the application must reload the
+ * channel's state from its source of truth. `offset`/`epoch` are the channel's position now.
+ */
+export interface RecoveryOutcome extends StreamPosition {
+    channel: string;
+    recovered: boolean;
+}
+export type RecoveredHandler = (outcome: RecoveryOutcome) => void;
+/** A position the server stated in a `position` (on a plain join) or `recovered` message. */
+export type PositionUpdate = {
+    cmd: "position";
+    channel: string;
+    position: StreamPosition;
+} | {
+    cmd: "recovered";
+    channel: string;
+    position: StreamPosition;
+    outcome: RecoveryOutcome;
+};
+/**
+ * Reads a `position {offset, epoch}` or `recovered {recovered, offset, epoch}` message;
+ * `undefined` for any other command. Throws a SocketError (`protocol`) when one of those two
+ * has no channel or a param of the wrong shape.
+ */
+export declare function positionUpdate(message: Message): PositionUpdate | undefined;
+/**
+ * The last position seen per channel. `observe` is fed every channel message: it adopts the
+ * message's (offset, epoch) and says whether the message is new. In the same epoch a message at
+ * or below the last offset seen is a duplicate (a replay overlapping what was already delivered);
+ * a message of another epoch is new and its epoch is adopted (the server lost its history).
+ */
+export declare class ChannelPositions {
+    #private;
+    get(channel: string): StreamPosition | undefined;
+    /** Sets the position the server stated (`position` or `recovered`). */
+    set(channel: string, position: StreamPosition): void;
+    forget(channel: string): void;
+    /** False for a duplicate (drop it); true otherwise, with the position adopted when it has one. */
+    observe(message: Message): boolean;
+}
 /** A WebSocket class: the browser's global, or `WebSocket` from the `ws` package in Node. */
 export type WebSocketConstructor = new (url: string) => unknown;
 export interface HeartbeatOptions {
@@ -154,6 +212,12 @@ export interface SocketOptions {
     WebSocket?: WebSocketConstructor;
     /** Random source for the backoff jitter (tests). Default Math.random. */
     random?: () => number;
+    /**
+     * Ask the server to replay what was missed (`since`/`epoch` on every reconnect and re-join) in
+     * channels with history. Default true. With `false` nothing is asked; positions are still
+     * tracked (`position(channel)`) and duplicates still dropped.
+     */
+    recover?: boolean;
 }
 /**
  * A switchyard connection that stays connected: it reconnects with capped, jittered backoff,
@@ -189,9 +253,25 @@ export declare class Socket {
      * `onMessage` still see the raw messages.)
      */
     onPresence(handler: PresenceHandler): () => void;
-    /** Joins a room (the example protocol's `join-room`); it is joined again after reconnects. */
+    /**
+     * Registers a handler for the outcome of each recovery: after a reconnect or re-join the
+     * server replays the messages missed in a channel with history, then says `recovered: true`,
+     * or `recovered: false` when it could not (history lost or too short): **the app must then
+     * reload that channel's state**, messages were lost. Returns a function that removes it.
+     */
+    onRecovered(handler: RecoveredHandler): () => void;
+    /**
+     * The last position seen in a channel with history (from its messages, `position` or
+     * `recovered`); `undefined` before any, for channels without history, and after `leave`.
+     */
+    position(channel: string): StreamPosition | undefined;
+    /**
+     * Joins a room (the example protocol's `join-room`); it is joined again after reconnects.
+     * When the room's position is known, the join carries it (`since`/`epoch`) and the server
+     * replays what came after it.
+     */
     join(room: string): void;
-    /** Leaves a room (`leave-room`) and stops restoring it. */
+    /** Leaves a room (`leave-room`), stops restoring it and forgets its position. */
     leave(room: string): void;
     /** Closes for good: no reconnect. Queued messages are discarded. */
     close(code?: number, reason?: string): void;

@@ -9,7 +9,9 @@
 //                          the outage so far, full jitter
 //   4. send queue        — SendQueue: bounded FIFO, oldest dropped
 //   5. presence          — presenceChange: online-update / online-updates → one PresenceChange
-//   6. Socket            — connection lifecycle, reconnect, rooms, heartbeat, handler dispatch
+//   6. positions         — ChannelPositions: (offset, epoch) per channel, duplicates by offset;
+//                          positionUpdate: the server's `position` / `recovered` replies
+//   7. Socket            — connection lifecycle, reconnect, rooms, recovery, heartbeat, dispatch
 // Zero runtime dependencies; works in browsers and in Node ≥ 20 (pass a WebSocket constructor,
 // e.g. the `ws` package, where there is no global one).
 /** Everything passed to `onError` is a SocketError; `kind` says where it came from. */
@@ -155,6 +157,61 @@ function countAtLeast(value, listed) {
 function isObject(value) {
     return typeof value === "object" && value !== null && !Array.isArray(value);
 }
+/**
+ * Reads a `position {offset, epoch}` or `recovered {recovered, offset, epoch}` message;
+ * `undefined` for any other command. Throws a SocketError (`protocol`) when one of those two
+ * has no channel or a param of the wrong shape.
+ */
+export function positionUpdate(message) {
+    if (message.cmd !== "position" && message.cmd !== "recovered")
+        return undefined;
+    const param = message.param;
+    const channel = message.channel;
+    if (typeof channel !== "string" || !isObject(param) || !isOffset(param.offset) || typeof param.epoch !== "string") {
+        throw new SocketError("protocol", `${message.cmd} needs a channel and param {offset: number, epoch: string}`, message);
+    }
+    const position = { offset: param.offset, epoch: param.epoch };
+    if (message.cmd === "position")
+        return { cmd: "position", channel, position };
+    if (typeof param.recovered !== "boolean") {
+        throw new SocketError("protocol", "recovered needs param {recovered: boolean, ...}", message);
+    }
+    return { cmd: "recovered", channel, position, outcome: { channel, recovered: param.recovered, ...position } };
+}
+/**
+ * The last position seen per channel. `observe` is fed every channel message: it adopts the
+ * message's (offset, epoch) and says whether the message is new. In the same epoch a message at
+ * or below the last offset seen is a duplicate (a replay overlapping what was already delivered);
+ * a message of another epoch is new and its epoch is adopted (the server lost its history).
+ */
+export class ChannelPositions {
+    #positions = new Map();
+    get(channel) {
+        const position = this.#positions.get(channel);
+        return position === undefined ? undefined : { ...position };
+    }
+    /** Sets the position the server stated (`position` or `recovered`). */
+    set(channel, position) {
+        this.#positions.set(channel, { offset: position.offset, epoch: position.epoch });
+    }
+    forget(channel) {
+        this.#positions.delete(channel);
+    }
+    /** False for a duplicate (drop it); true otherwise, with the position adopted when it has one. */
+    observe(message) {
+        const { channel, offset, epoch } = message;
+        if (typeof channel !== "string" || !isOffset(offset) || typeof epoch !== "string")
+            return true;
+        const last = this.#positions.get(channel);
+        if (last !== undefined && last.epoch === epoch && offset <= last.offset)
+            return false;
+        this.#positions.set(channel, { offset, epoch });
+        return true;
+    }
+}
+function isOffset(value) {
+    return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
 const WS_OPEN = 1;
 export const DEFAULT_HEARTBEAT = Object.freeze({
     idleMs: 20_000,
@@ -199,6 +256,11 @@ export class Socket {
     #rooms = new Set();
     #handlers = new Map();
     #presenceHandlers = new Set();
+    #recover;
+    #positions = new ChannelPositions();
+    #recoveredHandlers = new Set();
+    /** The channel joined at the upgrade (`?ch=`), whose position goes in the reconnect URL. */
+    #upgradeChannel;
     #page;
     constructor(debugOrOptions = {}, onOpen, onMessage, onError, url) {
         const options = typeof debugOrOptions === "boolean"
@@ -234,6 +296,8 @@ export class Socket {
         }
         this.#WebSocket = WebSocketClass;
         this.url = resolveSocketUrl(options.url ?? "/example/socket", options.base);
+        this.#upgradeChannel = queryParam(this.url, "ch");
+        this.#recover = options.recover ?? true;
         this.#watchPageUnload();
         this.#connect();
     }
@@ -308,16 +372,42 @@ export class Socket {
             this.#presenceHandlers.delete(handler);
         };
     }
-    /** Joins a room (the example protocol's `join-room`); it is joined again after reconnects. */
+    /**
+     * Registers a handler for the outcome of each recovery: after a reconnect or re-join the
+     * server replays the messages missed in a channel with history, then says `recovered: true`,
+     * or `recovered: false` when it could not (history lost or too short): **the app must then
+     * reload that channel's state**, messages were lost. Returns a function that removes it.
+     */
+    onRecovered(handler) {
+        if (typeof handler !== "function")
+            throw new SocketError("config", "onRecovered needs a function");
+        this.#recoveredHandlers.add(handler);
+        return () => {
+            this.#recoveredHandlers.delete(handler);
+        };
+    }
+    /**
+     * The last position seen in a channel with history (from its messages, `position` or
+     * `recovered`); `undefined` before any, for channels without history, and after `leave`.
+     */
+    position(channel) {
+        return this.#positions.get(channel);
+    }
+    /**
+     * Joins a room (the example protocol's `join-room`); it is joined again after reconnects.
+     * When the room's position is known, the join carries it (`since`/`epoch`) and the server
+     * replays what came after it.
+     */
     join(room) {
         checkRoom(room);
         this.#rooms.add(room);
-        this.#trySend(roomFrame("join-room", room));
+        this.#trySend(this.#joinFrame(room));
     }
-    /** Leaves a room (`leave-room`) and stops restoring it. */
+    /** Leaves a room (`leave-room`), stops restoring it and forgets its position. */
     leave(room) {
         checkRoom(room);
         this.#rooms.delete(room);
+        this.#positions.forget(room);
         this.#trySend(roomFrame("leave-room", room));
     }
     /** Closes for good: no reconnect. Queued messages are discarded. */
@@ -328,13 +418,14 @@ export class Socket {
     #connect() {
         this.#reconnectTimer = undefined;
         this.#state = "connecting";
-        this.#log("connecting to", this.url);
+        const url = this.#connectUrl();
+        this.#log("connecting to", url);
         let ws;
         try {
-            ws = new this.#WebSocket(this.url);
+            ws = new this.#WebSocket(url);
         }
         catch (error) {
-            this.#report(new SocketError("transport", `cannot open ${this.url}: ${describe(error)}`, error));
+            this.#report(new SocketError("transport", `cannot open ${url}: ${describe(error)}`, error));
             this.#afterDisconnect(1006, "constructor failed");
             return;
         }
@@ -361,7 +452,7 @@ export class Socket {
         this.#heartbeatSentAt = 0;
         this.#log(reconnected ? "reopened" : "open");
         for (const room of this.#rooms)
-            this.#trySend(roomFrame("join-room", room));
+            this.#trySend(this.#joinFrame(room));
         for (const frame of this.#queue.drain())
             this.#trySend(frame);
         this.#checkLiveness();
@@ -391,7 +482,17 @@ export class Socket {
             this.#log("heartbeat answered");
             return;
         }
+        const update = this.#readPositionUpdate(message);
+        if (update !== undefined) {
+            this.#positions.set(update.channel, update.position);
+        }
+        else if (!this.#positions.observe(message)) {
+            this.#log(`duplicate dropped: ${message.channel} offset ${message.offset} (epoch ${message.epoch})`);
+            return;
+        }
         this.#dispatch(message);
+        if (update?.cmd === "recovered")
+            this.#dispatchRecovered(update.outcome);
         if (message.cmd === "close-connection") {
             this.#log("server asked to close for good");
             this.#stop(1000, "close-connection");
@@ -420,6 +521,33 @@ export class Socket {
             return;
         for (const handler of [...this.#presenceHandlers])
             this.#call("onPresence", () => handler(change));
+    }
+    #readPositionUpdate(message) {
+        try {
+            return positionUpdate(message);
+        }
+        catch (error) {
+            this.#report(error instanceof SocketError ? error : new SocketError("protocol", describe(error), message));
+            return undefined;
+        }
+    }
+    #dispatchRecovered(outcome) {
+        this.#log(`${outcome.channel}: recovered ${outcome.recovered} at ${outcome.offset} (epoch ${outcome.epoch})`);
+        for (const handler of [...this.#recoveredHandlers])
+            this.#call("onRecovered", () => handler({ ...outcome }));
+    }
+    // ── recovery requests: where the client stands, sent at the upgrade and with each join ──
+    /** The URL to connect to: with `since`/`epoch` of the upgrade channel once its position is known. */
+    #connectUrl() {
+        const channel = this.#upgradeChannel;
+        const position = this.#recover && channel !== undefined ? this.#positions.get(channel) : undefined;
+        if (position === undefined)
+            return this.url;
+        return withQueryParams(this.url, { since: String(position.offset), epoch: position.epoch });
+    }
+    #joinFrame(room) {
+        const position = this.#recover ? this.#positions.get(room) : undefined;
+        return roomFrame("join-room", room, position);
     }
     /** The connection is gone (closed, failed, or abandoned): reconnect unless stopped. */
     #afterDisconnect(code, reason) {
@@ -600,8 +728,37 @@ function isMessage(value) {
         !Array.isArray(value) &&
         typeof value.cmd === "string");
 }
-function roomFrame(cmd, room) {
-    return JSON.stringify({ cmd, param: { room } });
+function roomFrame(cmd, room, since) {
+    const param = since === undefined ? { room } : { room, since: since.offset, epoch: since.epoch };
+    return JSON.stringify({ cmd, param });
+}
+/** A query parameter of a URL, decoded as the server decodes it (form-urlencoded). */
+function queryParam(url, name) {
+    const query = url.indexOf("?");
+    if (query < 0)
+        return undefined;
+    return new URLSearchParams(url.slice(query + 1)).get(name) ?? undefined;
+}
+/** `url` with the given query parameters set (replacing any of the same name), the rest untouched. */
+function withQueryParams(url, params) {
+    const query = url.indexOf("?");
+    const path = query < 0 ? url : url.slice(0, query);
+    const kept = query < 0 ? [] : url.slice(query + 1).split("&");
+    const names = new Set(Object.keys(params));
+    const parts = kept.filter((part) => part !== "" && !names.has(decodeQueryName(part)));
+    for (const [name, value] of Object.entries(params)) {
+        parts.push(`${encodeURIComponent(name)}=${encodeURIComponent(value)}`);
+    }
+    return `${path}?${parts.join("&")}`;
+}
+function decodeQueryName(part) {
+    const name = part.split("=", 1)[0] ?? "";
+    try {
+        return decodeURIComponent(name.replace(/\+/g, " "));
+    }
+    catch {
+        return name;
+    }
 }
 function checkRoom(room) {
     if (typeof room !== "string" || room === "") {

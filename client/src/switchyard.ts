@@ -9,7 +9,9 @@
 //                          the outage so far, full jitter
 //   4. send queue        — SendQueue: bounded FIFO, oldest dropped
 //   5. presence          — presenceChange: online-update / online-updates → one PresenceChange
-//   6. Socket            — connection lifecycle, reconnect, rooms, heartbeat, handler dispatch
+//   6. positions         — ChannelPositions: (offset, epoch) per channel, duplicates by offset;
+//                          positionUpdate: the server's `position` / `recovered` replies
+//   7. Socket            — connection lifecycle, reconnect, rooms, recovery, heartbeat, dispatch
 // Zero runtime dependencies; works in browsers and in Node ≥ 20 (pass a WebSocket constructor,
 // e.g. the `ws` package, where there is no global one).
 
@@ -24,6 +26,13 @@ export interface Message<P = unknown> {
   cmd: string;
   /** Any JSON value; `null` when the sender gave none. */
   param: P;
+  /**
+   * Position of this message in its channel's history (1 for the first of an epoch, +1 each):
+   * only on messages of channels the server keeps history for.
+   */
+  offset?: number;
+  /** The channel history's epoch; it changes whenever the server lost that history. */
+  epoch?: string;
 }
 
 /** A message to the server. `channel` defaults to the channel joined at upgrade (`?ch=`). */
@@ -45,7 +54,7 @@ export type SocketErrorKind =
   | "parse" // the server sent a frame that is not JSON; the connection is kept
   | "protocol" // the server sent JSON that is not a message, or a binary frame
   | "timeout" // no answer to a heartbeat, or a handshake that took too long
-  | "handler" // an onMessage / on(cmd) / onPresence / onOpen handler threw
+  | "handler" // an onMessage / on(cmd) / onPresence / onRecovered / onOpen handler threw
   | "queue"; // the send queue was full and dropped its oldest message
 
 /** Everything passed to `onError` is a SocketError; `kind` says where it came from. */
@@ -259,7 +268,94 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-// ─── 6. Socket ──────────────────────────────────────────────────────────────────────────────
+// ─── 6. positions ───────────────────────────────────────────────────────────────────────────
+
+/**
+ * Where a client stands in a channel with history: the offset of the last message it saw (0 when
+ * it saw none yet) and the history's epoch. The server replays what came after it on a reconnect.
+ */
+export interface StreamPosition {
+  offset: number;
+  epoch: string;
+}
+
+/**
+ * The server's answer to a recovery request (`since`/`epoch` at the upgrade or in `join-room`),
+ * sent after the replayed messages. `recovered: false` means messages were lost for good (the
+ * epoch changed, or the gap is older than the history kept): the application must reload the
+ * channel's state from its source of truth. `offset`/`epoch` are the channel's position now.
+ */
+export interface RecoveryOutcome extends StreamPosition {
+  channel: string;
+  recovered: boolean;
+}
+
+export type RecoveredHandler = (outcome: RecoveryOutcome) => void;
+
+/** A position the server stated in a `position` (on a plain join) or `recovered` message. */
+export type PositionUpdate =
+  | { cmd: "position"; channel: string; position: StreamPosition }
+  | { cmd: "recovered"; channel: string; position: StreamPosition; outcome: RecoveryOutcome };
+
+/**
+ * Reads a `position {offset, epoch}` or `recovered {recovered, offset, epoch}` message;
+ * `undefined` for any other command. Throws a SocketError (`protocol`) when one of those two
+ * has no channel or a param of the wrong shape.
+ */
+export function positionUpdate(message: Message): PositionUpdate | undefined {
+  if (message.cmd !== "position" && message.cmd !== "recovered") return undefined;
+  const param = message.param as Record<string, unknown> | null;
+  const channel = message.channel;
+  if (typeof channel !== "string" || !isObject(param) || !isOffset(param.offset) || typeof param.epoch !== "string") {
+    throw new SocketError("protocol", `${message.cmd} needs a channel and param {offset: number, epoch: string}`, message);
+  }
+  const position = { offset: param.offset, epoch: param.epoch };
+  if (message.cmd === "position") return { cmd: "position", channel, position };
+  if (typeof param.recovered !== "boolean") {
+    throw new SocketError("protocol", "recovered needs param {recovered: boolean, ...}", message);
+  }
+  return { cmd: "recovered", channel, position, outcome: { channel, recovered: param.recovered, ...position } };
+}
+
+/**
+ * The last position seen per channel. `observe` is fed every channel message: it adopts the
+ * message's (offset, epoch) and says whether the message is new. In the same epoch a message at
+ * or below the last offset seen is a duplicate (a replay overlapping what was already delivered);
+ * a message of another epoch is new and its epoch is adopted (the server lost its history).
+ */
+export class ChannelPositions {
+  #positions = new Map<string, StreamPosition>();
+
+  get(channel: string): StreamPosition | undefined {
+    const position = this.#positions.get(channel);
+    return position === undefined ? undefined : { ...position };
+  }
+
+  /** Sets the position the server stated (`position` or `recovered`). */
+  set(channel: string, position: StreamPosition): void {
+    this.#positions.set(channel, { offset: position.offset, epoch: position.epoch });
+  }
+
+  forget(channel: string): void {
+    this.#positions.delete(channel);
+  }
+
+  /** False for a duplicate (drop it); true otherwise, with the position adopted when it has one. */
+  observe(message: Message): boolean {
+    const { channel, offset, epoch } = message;
+    if (typeof channel !== "string" || !isOffset(offset) || typeof epoch !== "string") return true;
+    const last = this.#positions.get(channel);
+    if (last !== undefined && last.epoch === epoch && offset <= last.offset) return false;
+    this.#positions.set(channel, { offset, epoch });
+    return true;
+  }
+}
+
+function isOffset(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+// ─── 7. Socket ──────────────────────────────────────────────────────────────────────────────
 
 /** The subset of the WebSocket API the client uses; browsers' and `ws`'s both fit. */
 interface WebSocketLike {
@@ -336,6 +432,12 @@ export interface SocketOptions {
   WebSocket?: WebSocketConstructor;
   /** Random source for the backoff jitter (tests). Default Math.random. */
   random?: () => number;
+  /**
+   * Ask the server to replay what was missed (`since`/`epoch` on every reconnect and re-join) in
+   * channels with history. Default true. With `false` nothing is asked; positions are still
+   * tracked (`position(channel)`) and duplicates still dropped.
+   */
+  recover?: boolean;
 }
 
 /** Listener target for page-unload detection (a browser `window`). */
@@ -386,6 +488,11 @@ export class Socket {
   #rooms = new Set<string>();
   #handlers = new Map<string, Set<MessageHandler>>();
   #presenceHandlers = new Set<PresenceHandler>();
+  #recover: boolean;
+  #positions = new ChannelPositions();
+  #recoveredHandlers = new Set<RecoveredHandler>();
+  /** The channel joined at the upgrade (`?ch=`), whose position goes in the reconnect URL. */
+  #upgradeChannel: string | undefined;
   #page: PageEvents | undefined;
 
   constructor(options?: SocketOptions);
@@ -441,6 +548,8 @@ export class Socket {
     }
     this.#WebSocket = WebSocketClass;
     this.url = resolveSocketUrl(options.url ?? "/example/socket", options.base);
+    this.#upgradeChannel = queryParam(this.url, "ch");
+    this.#recover = options.recover ?? true;
 
     this.#watchPageUnload();
     this.#connect();
@@ -525,17 +634,44 @@ export class Socket {
     };
   }
 
-  /** Joins a room (the example protocol's `join-room`); it is joined again after reconnects. */
+  /**
+   * Registers a handler for the outcome of each recovery: after a reconnect or re-join the
+   * server replays the messages missed in a channel with history, then says `recovered: true`,
+   * or `recovered: false` when it could not (history lost or too short): **the app must then
+   * reload that channel's state**, messages were lost. Returns a function that removes it.
+   */
+  onRecovered(handler: RecoveredHandler): () => void {
+    if (typeof handler !== "function") throw new SocketError("config", "onRecovered needs a function");
+    this.#recoveredHandlers.add(handler);
+    return () => {
+      this.#recoveredHandlers.delete(handler);
+    };
+  }
+
+  /**
+   * The last position seen in a channel with history (from its messages, `position` or
+   * `recovered`); `undefined` before any, for channels without history, and after `leave`.
+   */
+  position(channel: string): StreamPosition | undefined {
+    return this.#positions.get(channel);
+  }
+
+  /**
+   * Joins a room (the example protocol's `join-room`); it is joined again after reconnects.
+   * When the room's position is known, the join carries it (`since`/`epoch`) and the server
+   * replays what came after it.
+   */
   join(room: string): void {
     checkRoom(room);
     this.#rooms.add(room);
-    this.#trySend(roomFrame("join-room", room));
+    this.#trySend(this.#joinFrame(room));
   }
 
-  /** Leaves a room (`leave-room`) and stops restoring it. */
+  /** Leaves a room (`leave-room`), stops restoring it and forgets its position. */
   leave(room: string): void {
     checkRoom(room);
     this.#rooms.delete(room);
+    this.#positions.forget(room);
     this.#trySend(roomFrame("leave-room", room));
   }
 
@@ -549,12 +685,13 @@ export class Socket {
   #connect(): void {
     this.#reconnectTimer = undefined;
     this.#state = "connecting";
-    this.#log("connecting to", this.url);
+    const url = this.#connectUrl();
+    this.#log("connecting to", url);
     let ws: WebSocketLike;
     try {
-      ws = new this.#WebSocket(this.url) as WebSocketLike;
+      ws = new this.#WebSocket(url) as WebSocketLike;
     } catch (error) {
-      this.#report(new SocketError("transport", `cannot open ${this.url}: ${describe(error)}`, error));
+      this.#report(new SocketError("transport", `cannot open ${url}: ${describe(error)}`, error));
       this.#afterDisconnect(1006, "constructor failed");
       return;
     }
@@ -581,7 +718,7 @@ export class Socket {
     this.#openedAt = this.#lastHeardAt = Date.now();
     this.#heartbeatSentAt = 0;
     this.#log(reconnected ? "reopened" : "open");
-    for (const room of this.#rooms) this.#trySend(roomFrame("join-room", room));
+    for (const room of this.#rooms) this.#trySend(this.#joinFrame(room));
     for (const frame of this.#queue.drain()) this.#trySend(frame);
     this.#checkLiveness();
     this.#call("onOpen", () => this.#onOpen?.({ reconnected }));
@@ -609,7 +746,15 @@ export class Socket {
       this.#log("heartbeat answered");
       return;
     }
+    const update = this.#readPositionUpdate(message);
+    if (update !== undefined) {
+      this.#positions.set(update.channel, update.position);
+    } else if (!this.#positions.observe(message)) {
+      this.#log(`duplicate dropped: ${message.channel} offset ${message.offset} (epoch ${message.epoch})`);
+      return;
+    }
     this.#dispatch(message);
+    if (update?.cmd === "recovered") this.#dispatchRecovered(update.outcome);
     if (message.cmd === "close-connection") {
       this.#log("server asked to close for good");
       this.#stop(1000, "close-connection");
@@ -635,6 +780,35 @@ export class Socket {
     }
     if (change === undefined) return;
     for (const handler of [...this.#presenceHandlers]) this.#call("onPresence", () => handler(change));
+  }
+
+  #readPositionUpdate(message: Message): PositionUpdate | undefined {
+    try {
+      return positionUpdate(message);
+    } catch (error) {
+      this.#report(error instanceof SocketError ? error : new SocketError("protocol", describe(error), message));
+      return undefined;
+    }
+  }
+
+  #dispatchRecovered(outcome: RecoveryOutcome): void {
+    this.#log(`${outcome.channel}: recovered ${outcome.recovered} at ${outcome.offset} (epoch ${outcome.epoch})`);
+    for (const handler of [...this.#recoveredHandlers]) this.#call("onRecovered", () => handler({ ...outcome }));
+  }
+
+  // ── recovery requests: where the client stands, sent at the upgrade and with each join ──
+
+  /** The URL to connect to: with `since`/`epoch` of the upgrade channel once its position is known. */
+  #connectUrl(): string {
+    const channel = this.#upgradeChannel;
+    const position = this.#recover && channel !== undefined ? this.#positions.get(channel) : undefined;
+    if (position === undefined) return this.url;
+    return withQueryParams(this.url, { since: String(position.offset), epoch: position.epoch });
+  }
+
+  #joinFrame(room: string): string {
+    const position = this.#recover ? this.#positions.get(room) : undefined;
+    return roomFrame("join-room", room, position);
   }
 
   /** The connection is gone (closed, failed, or abandoned): reconnect unless stopped. */
@@ -818,8 +992,38 @@ function isMessage(value: unknown): value is Message {
   );
 }
 
-function roomFrame(cmd: "join-room" | "leave-room", room: string): string {
-  return JSON.stringify({ cmd, param: { room } });
+function roomFrame(cmd: "join-room" | "leave-room", room: string, since?: StreamPosition): string {
+  const param = since === undefined ? { room } : { room, since: since.offset, epoch: since.epoch };
+  return JSON.stringify({ cmd, param });
+}
+
+/** A query parameter of a URL, decoded as the server decodes it (form-urlencoded). */
+function queryParam(url: string, name: string): string | undefined {
+  const query = url.indexOf("?");
+  if (query < 0) return undefined;
+  return new URLSearchParams(url.slice(query + 1)).get(name) ?? undefined;
+}
+
+/** `url` with the given query parameters set (replacing any of the same name), the rest untouched. */
+function withQueryParams(url: string, params: Record<string, string>): string {
+  const query = url.indexOf("?");
+  const path = query < 0 ? url : url.slice(0, query);
+  const kept = query < 0 ? [] : url.slice(query + 1).split("&");
+  const names = new Set(Object.keys(params));
+  const parts = kept.filter((part) => part !== "" && !names.has(decodeQueryName(part)));
+  for (const [name, value] of Object.entries(params)) {
+    parts.push(`${encodeURIComponent(name)}=${encodeURIComponent(value)}`);
+  }
+  return `${path}?${parts.join("&")}`;
+}
+
+function decodeQueryName(part: string): string {
+  const name = part.split("=", 1)[0] ?? "";
+  try {
+    return decodeURIComponent(name.replace(/\+/g, " "));
+  } catch {
+    return name;
+  }
 }
 
 function checkRoom(room: string): void {
