@@ -32,8 +32,12 @@ async function historyServer({ epoch = "ep-1", overlap = 0 } = {}) {
       log.push(frame);
       for (const ws of this.members.get(channel) ?? []) ws.send(frame);
     },
-    /** Closes every connection from the server side, as a restart or a lost network does. */
+    /**
+     * Closes every connection from the server side, as a restart or a lost network does. What
+     * the test publishes in the same tick is missed: no client can be back before it runs.
+     */
     dropAll(code = 1001) {
+      this.members.clear();
       for (const ws of wss.clients) ws.close(code, "dropped by the test");
     },
     join(ws, channel, since, sinceEpoch) {
@@ -90,7 +94,6 @@ test("messages published while the client was away are replayed once, in order, 
   assert.deepEqual(client.socket.position("news"), { offset: 3, epoch: "ep-1" });
 
   fake.dropAll();
-  await waitFor(() => client.socket.state === "connecting", { what: "disconnected" });
   for (const n of range(4, 8)) fake.publish("news", { n }); // nobody there to hear them
   for (const n of range(3, 4)) fake.publish("room", { n });
   await client.opened(2);
@@ -121,7 +124,6 @@ test("a server that lost the history (new epoch) answers recovered:false; the ne
   await waitFor(() => chats(client, "news").length === 5, { what: "live" });
 
   fake.dropAll();
-  await waitFor(() => client.socket.state === "connecting", { what: "disconnected" });
   fake.epoch = "after"; // a restart without Redis: history gone, offsets start again
   fake.logs.clear();
   fake.publish("news", { n: 101 }); // offset 1 of the new epoch, missed: lost for good
