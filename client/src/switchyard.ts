@@ -450,8 +450,8 @@ type Timer = ReturnType<typeof setTimeout>;
 
 /**
  * A switchyard connection that stays connected: it reconnects with capped, jittered backoff,
- * queues sends while down, restores rooms joined through `join`, and detects dead connections
- * with a heartbeat.
+ * queues sends while down, restores rooms joined through `join`, recovers the messages it missed
+ * in channels with history (see `onRecovered`), and detects dead connections with a heartbeat.
  *
  *     new Socket(debug, onOpen, onMessage, onError, url?)   // the Go client's signature
  *     new Socket({ url, onMessage, WebSocket, ... })         // options form
