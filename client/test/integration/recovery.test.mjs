@@ -5,8 +5,7 @@
 // gives recovered:false.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { binaryPath, startServer } from "../helpers/server.mjs";
+import { binaryHasFlag, binaryPath, startServer } from "../helpers/server.mjs";
 import { closeAllClients, connectClient } from "../helpers/clients.mjs";
 import { sleep, waitFor } from "../helpers/wait.mjs";
 
@@ -15,16 +14,10 @@ const HISTORY_SIZE = 100;
 const AWAY = { backoff: { initialMs: 1000, maxMs: 1000 }, random: () => 0.99 };
 
 // Until the server's history (issue 14) is in the binary, these tests are skipped, loudly.
-const NO_HISTORY = binaryHasHistory() ? false : `${binaryPath()} has no --history-size: rebuild it with channel history`;
+const NO_HISTORY = binaryHasFlag("--history-size")
+  ? false
+  : `${binaryPath()} has no --history-size: rebuild it with channel history`;
 if (NO_HISTORY) console.warn(`!!!!!!!! recovery.test.mjs SKIPPED: ${NO_HISTORY}`);
-
-function binaryHasHistory() {
-  try {
-    return execFileSync(binaryPath(), ["--help"], { encoding: "utf8" }).includes("--history-size");
-  } catch {
-    return true; // no binary: let startServer explain
-  }
-}
 
 let server;
 before(async () => {
