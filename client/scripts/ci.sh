@@ -2,7 +2,8 @@
 # ci.sh — the client's whole check from a fresh machine: installs Chromium (Debian package) if
 # missing, `npm ci`, builds with tsc, checks that the committed dist/ is that build, makes sure a
 # switchyard binary exists (SWITCHYARD_BIN, else ../target/release/switchyard, built with cargo
-# if absent), then `npm test` (unit + integration against the binary + headless Chromium).
+# if absent), installs redis-server if missing (../scripts/redis.sh), then `npm test` (unit +
+# integration against the binary + headless Chromium).
 # Usage: bash client/scripts/ci.sh    (from anywhere; exits non-zero on any failure)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -32,6 +33,12 @@ else
   echo "!!!!!!!! (needs root and apt-get): the browser test will be SKIPPED" >&2
 fi
 export CHROMIUM_PATH
+
+step "redis-server (the browser recovery test runs a two-node cluster)"
+if ! command -v redis-server >/dev/null; then
+  bash ../scripts/redis.sh install || echo "!!!!!!!! client ci: no redis-server: the browser recovery test will be SKIPPED" >&2
+fi
+command -v redis-server >/dev/null && redis-server --version
 
 step "npm ci"
 npm ci --no-audit --no-fund --loglevel=error
