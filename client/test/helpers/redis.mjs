@@ -15,7 +15,7 @@ export function redisInstalled() {
   }
 }
 
-/** Starts redis-server; resolves `{ url, stop() }` once it answers PING. */
+/** Starts redis-server; resolves `{ url, stop(), keys(pattern) }` once it answers PING. */
 export async function startRedis() {
   const port = await freePort();
   const child = spawn(
@@ -37,7 +37,12 @@ export async function startRedis() {
     }
     await sleep(50);
   }
-  return { url: `redis://127.0.0.1:${port}`, stop };
+  /** Names of the keys matching a glob pattern (through redis-cli, installed with the server). */
+  const keys = (pattern) =>
+    execFileSync("redis-cli", ["-p", String(port), "--scan", "--pattern", pattern], { encoding: "utf8" })
+      .split("\n")
+      .filter((line) => line !== "");
+  return { url: `redis://127.0.0.1:${port}`, stop, keys };
 }
 
 function answersPing(port) {
