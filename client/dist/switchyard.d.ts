@@ -194,7 +194,11 @@ export interface SocketOptions {
     /** Log lifecycle events with console.debug. */
     debug?: boolean;
     onOpen?: (info: OpenInfo) => void;
-    /** Every message from the server except the client's own heartbeat replies. */
+    /**
+     * Every message from the server except the client's own plumbing (heartbeat replies, the
+     * `position` the server states on a join) and duplicates dropped by offset. `recovered` is
+     * delivered here too (and to `onRecovered`).
+     */
     onMessage?: (message: Message) => void;
     onError?: (error: SocketError) => void;
     /** A connection that was open closed, or the socket stopped for good (not each failed attempt). */

@@ -485,6 +485,8 @@ export class Socket {
         const update = this.#readPositionUpdate(message);
         if (update !== undefined) {
             this.#positions.set(update.channel, update.position);
+            if (update.cmd === "position")
+                return; // plumbing, like the heartbeat reply
         }
         else if (!this.#positions.observe(message)) {
             this.#log(`duplicate dropped: ${message.channel} offset ${message.offset} (epoch ${message.epoch})`);

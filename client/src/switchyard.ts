@@ -414,7 +414,11 @@ export interface SocketOptions {
   /** Log lifecycle events with console.debug. */
   debug?: boolean;
   onOpen?: (info: OpenInfo) => void;
-  /** Every message from the server except the client's own heartbeat replies. */
+  /**
+   * Every message from the server except the client's own plumbing (heartbeat replies, the
+   * `position` the server states on a join) and duplicates dropped by offset. `recovered` is
+   * delivered here too (and to `onRecovered`).
+   */
   onMessage?: (message: Message) => void;
   onError?: (error: SocketError) => void;
   /** A connection that was open closed, or the socket stopped for good (not each failed attempt). */
@@ -749,6 +753,7 @@ export class Socket {
     const update = this.#readPositionUpdate(message);
     if (update !== undefined) {
       this.#positions.set(update.channel, update.position);
+      if (update.cmd === "position") return; // plumbing, like the heartbeat reply
     } else if (!this.#positions.observe(message)) {
       this.#log(`duplicate dropped: ${message.channel} offset ${message.offset} (epoch ${message.epoch})`);
       return;
