@@ -3,12 +3,11 @@
 // page's node is stopped (SIGTERM), messages are published through the other node while it is
 // down, the node is started again on the same port, and the page's client reconnects by itself
 // and gets exactly the missed messages, in order and once, then live ones, with recovered:true.
-// Skipped, loudly, without Chromium, without redis-server, with a binary without history, or
-// with one that keeps history in memory only (no Redis key names the channel after a publish).
+// Skipped, loudly, without Chromium or without redis-server.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { binaryHasFlag, binaryPath, startServer } from "../helpers/server.mjs";
+import { startServer } from "../helpers/server.mjs";
 import { closeAllClients, connectClient } from "../helpers/clients.mjs";
 import { redisInstalled, startRedis } from "../helpers/redis.mjs";
 import { waitFor } from "../helpers/wait.mjs";
@@ -16,9 +15,7 @@ import { launchChromium, skipWithoutChromium } from "../../../tests/browser-supp
 
 const CHANNEL = "browser-history";
 const skip =
-  skipWithoutChromium("BROWSER RECOVERY TEST") ||
-  (redisInstalled() ? false : "no redis-server: scripts/redis.sh install") ||
-  (binaryHasFlag("--history-size") ? false : `${binaryPath()} has no --history-size`);
+  skipWithoutChromium("BROWSER RECOVERY TEST") || (redisInstalled() ? false : "no redis-server: scripts/redis.sh install");
 if (skip) console.warn(`!!!!!!!! browser recovery.test.mjs SKIPPED: ${skip}`);
 
 let redis;
@@ -83,19 +80,13 @@ async function publish(client, from, count) {
   return texts;
 }
 
-test("Chromium: the client misses 20 messages during a restart and recovers them from Redis", { skip, timeout: 60_000 }, async (t) => {
+test("Chromium: the client misses 20 messages during a restart and recovers them from Redis", { skip, timeout: 60_000 }, async () => {
   const page = await openPage(pageNode);
   await waitFor(async () => (await seen(page)).opens === 1, { what: "page open" });
   const publisher = await connectClient(otherNode.socketUrl(CHANNEL));
   const live = await publish(publisher, 1, 3);
   await waitFor(async () => (await seen(page)).chats.length === 3, { what: "live messages in the page" });
-  const historyKeys = redis.keys(`*${CHANNEL}*`);
-  if (historyKeys.length === 0) {
-    const reason = "this binary keeps channel history in memory only: no Redis key names the channel";
-    console.warn(`!!!!!!!! browser recovery.test.mjs SKIPPED: ${reason}`);
-    t.skip(reason);
-    return;
-  }
+  assert.ok(redis.keys(`*${CHANNEL}*`).length > 0, "the channel's history is kept in Redis");
 
   await pageNode.stop("SIGTERM");
   await waitFor(async () => (await seen(page)).state === "connecting", { what: "page disconnected" });

@@ -1,7 +1,7 @@
 // server.mjs — runs the real switchyard binary for integration and browser tests: finds it
 // (env SWITCHYARD_BIN, default ../target/release/switchyard from client/), starts it on a free
 // loopback port, waits for /healthz, and stops, kills or restarts it on the same port.
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -12,18 +12,6 @@ const clientDir = fileURLToPath(new URL("../..", import.meta.url));
 
 export function binaryPath() {
   return resolve(clientDir, process.env.SWITCHYARD_BIN ?? "../target/release/switchyard");
-}
-
-/**
- * Whether the binary knows a command-line flag (from its --help), for suites that need a feature
- * the binary may not have yet. True when there is no binary: startServer then says what is wrong.
- */
-export function binaryHasFlag(flag) {
-  try {
-    return execFileSync(binaryPath(), ["--help"], { encoding: "utf8" }).includes(flag);
-  } catch {
-    return true;
-  }
 }
 
 /** A loopback port nobody listens on right now. */

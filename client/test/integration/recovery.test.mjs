@@ -5,7 +5,7 @@
 // gives recovered:false.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { binaryHasFlag, binaryPath, startServer } from "../helpers/server.mjs";
+import { startServer } from "../helpers/server.mjs";
 import { closeAllClients, connectClient } from "../helpers/clients.mjs";
 import { sleep, waitFor } from "../helpers/wait.mjs";
 
@@ -13,15 +13,9 @@ const HISTORY_SIZE = 100;
 // Retries wait exactly ~initialMs (random 0.99): the client stays away long enough to miss messages.
 const AWAY = { backoff: { initialMs: 1000, maxMs: 1000 }, random: () => 0.99 };
 
-// Until the server's history (issue 14) is in the binary, these tests are skipped, loudly.
-const NO_HISTORY = binaryHasFlag("--history-size")
-  ? false
-  : `${binaryPath()} has no --history-size: rebuild it with channel history`;
-if (NO_HISTORY) console.warn(`!!!!!!!! recovery.test.mjs SKIPPED: ${NO_HISTORY}`);
-
 let server;
 before(async () => {
-  if (!NO_HISTORY) server = await startServer({ args: ["--history-size", String(HISTORY_SIZE)] });
+  server = await startServer({ args: ["--history-size", String(HISTORY_SIZE)] });
 });
 after(async () => {
   closeAllClients();
@@ -63,7 +57,7 @@ async function publish(b, channel, prefix, from, count) {
   return sent;
 }
 
-test("a client away for 50 messages gets exactly those, in order, once, then live ones; recovered:true", { timeout: 30_000, skip: NO_HISTORY }, async () => {
+test("a client away for 50 messages gets exactly those, in order, once, then live ones; recovered:true", { timeout: 30_000 }, async () => {
   const channel = "it-history";
   const room = "it-history-room";
   const a = await recoveringClient(channel, AWAY);
@@ -107,7 +101,7 @@ test("a client away for 50 messages gets exactly those, in order, once, then liv
   assert.deepEqual(a.socket.position(channel), { offset: offsets.at(-1), epoch });
 });
 
-test("a gap longer than --history-size: recovered:false, then live messages again", { timeout: 30_000, skip: NO_HISTORY }, async () => {
+test("a gap longer than --history-size: recovered:false, then live messages again", { timeout: 30_000 }, async () => {
   const channel = "it-history-gap";
   const a = await recoveringClient(channel, AWAY);
   const b = await connectClient(server.socketUrl(channel));
