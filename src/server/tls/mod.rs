@@ -5,12 +5,15 @@
 //! - `certs.rs`     the certificate and key: loading, checks, the shared `ServerConfig`,
 //!   reload on SIGHUP (new handshakes get the new pair; open connections keep theirs)
 //! - `transport.rs` per-connection TLS state in a side table keyed by slot; decrypts reads
-//!   into the core, encrypts the out-queue onto the socket
+//!   into the core, encrypts the out-queue onto the socket, through the worker's buffers
+//! - `session.rs`   one connection on rustls' unbuffered API: its record buffers are ours and
+//!   hold no memory while the connection is idle
 //!
 //! Neither decides anything about HTTP or WebSocket: the core sees plaintext bytes and
 //! queues plaintext frames exactly as for a plain connection.
 
 pub mod certs;
+mod session;
 pub mod transport;
 
 pub use certs::{CertFiles, Certificates};

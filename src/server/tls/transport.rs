@@ -2,54 +2,63 @@
 //! core (which sees the same plaintext bytes a plain connection gives it), and the out-queue
 //! is written through the connection's encryption onto the socket.
 //!
-//! Owns each TLS connection's `rustls::ServerConnection`, boxed in a side table keyed by slot
-//! (a plain server has no table; a plain connection pays nothing). It does the socket reads
-//! and writes of TLS connections on the worker's behalf and never blocks: reads and writes
-//! stop at `WouldBlock`, and what rustls still holds to send is written on the next writable
-//! event. It decides nothing about WebSocket or HTTP: that is the core's.
+//! Owns the side table of TLS sessions (`session.rs`), boxed and keyed by slot (a plain
+//! server has no table; a plain connection pays nothing), and the worker's two shared TLS
+//! buffers: the plaintext of one record, and one record sealed. It does the socket reads and
+//! writes of TLS connections on the worker's behalf and never blocks: reads and writes stop
+//! at `WouldBlock`, and records the socket refused are written on the next writable event.
+//! It decides nothing about WebSocket or HTTP: that is the core's.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
 
 use mio::net::TcpStream;
-use rustls::{ServerConfig, ServerConnection};
+use rustls::ServerConfig;
 
+use super::session::{Opened, Session};
 use crate::server::conn::{Conn, Slot};
 use crate::server::core::WorkerCore;
 use crate::server::outqueue::Flushed;
 use crate::service::stats::bump;
 
-/// Plaintext taken out of rustls per call (one TLS record at most is 16 KiB).
-const PLAINTEXT_BYTES: usize = 16 * 1024 + 256;
+/// Plaintext per record at most (TLS caps a record's plaintext at 16 KiB): the size of the
+/// worker's buffer that decrypted records are handed to the core from, and that queued frames
+/// are gathered into to be sealed as one record.
+const PLAINTEXT_BYTES: usize = 16 * 1024;
+
+/// Room for one sealed record (plaintext, header, tag, explicit nonce, content type).
+const SEALED_BYTES: usize = PLAINTEXT_BYTES + 256;
 
 /// What a plain HTTP client sent to the TLS port gets before the connection closes.
 const PLAIN_HTTP_REFUSAL: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 46\r\nConnection: close\r\n\r\nThis port speaks TLS: use https:// or wss://\r\n";
 
-/// One TLS connection: its rustls state, and whether any byte of it has arrived yet.
-struct Session {
-    tls: ServerConnection,
-    heard: bool,
-}
-
-/// The TLS connections of one worker.
+/// The TLS connections of one worker, and the buffers they share.
 pub struct TlsTransport {
     config: Arc<ServerConfig>,
     sessions: Vec<Option<Box<Session>>>,
+    /// Decrypted records on their way to the core; queued frames on their way to be sealed.
     plaintext: Vec<u8>,
+    /// Records just sealed, on their way to the socket.
+    sealed: Vec<u8>,
 }
 
 impl TlsTransport {
     pub fn new(config: Arc<ServerConfig>) -> Self {
-        TlsTransport { config, sessions: Vec::new(), plaintext: vec![0; PLAINTEXT_BYTES] }
+        TlsTransport {
+            config,
+            sessions: Vec::new(),
+            plaintext: vec![0; PLAINTEXT_BYTES],
+            sealed: Vec::with_capacity(SEALED_BYTES),
+        }
     }
 
     /// A new connection in `slot` starts its handshake.
     pub fn open(&mut self, slot: Slot) -> Result<(), rustls::Error> {
-        let tls = ServerConnection::new(self.config.clone())?;
+        let session = Session::new(self.config.clone())?;
         if self.sessions.len() <= slot {
             self.sessions.resize_with(slot + 1, || None);
         }
-        self.sessions[slot] = Some(Box::new(Session { tls, heard: false }));
+        self.sessions[slot] = Some(Box::new(session));
         Ok(())
     }
 
@@ -62,8 +71,8 @@ impl TlsTransport {
 
     /// Reads until the socket is drained (to its end when the peer has closed its side, as
     /// the plain read does), decrypting what arrives into the core; `scratch` holds the
-    /// ciphertext of one read. Asks the core for a flush when rustls has bytes to send (the
-    /// handshake's answers, an alert).
+    /// ciphertext of one read, and records are opened there. Asks the core for a flush when
+    /// records wait to be sent (the handshake's answers, an alert).
     pub fn read_all(&mut self, core: &mut WorkerCore, slot: Slot, scratch: &mut [u8], peer_closed: bool) {
         loop {
             let Some(conn) = core.conns.get_mut(slot) else { return };
@@ -77,21 +86,20 @@ impl TlsTransport {
                     return core.on_peer_gone(slot);
                 }
             };
-            if !self.feed(core, slot, &scratch[..n]) {
+            if !self.feed(core, slot, &mut scratch[..n]) {
                 return;
             }
             if n < scratch.len() && !peer_closed {
                 break;
             }
         }
-        let wants_write = self.session(slot).is_some_and(|s| s.tls.wants_write());
-        if wants_write {
+        if self.session(slot).is_some_and(Session::has_outgoing) {
             core.on_writable(slot);
         }
     }
 
     /// Decrypts one read's ciphertext into the core; false once the connection has ended.
-    fn feed(&mut self, core: &mut WorkerCore, slot: Slot, mut ciphertext: &[u8]) -> bool {
+    fn feed(&mut self, core: &mut WorkerCore, slot: Slot, ciphertext: &mut [u8]) -> bool {
         let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_mut) else { return false };
         if !session.heard && ciphertext.first() != Some(&HANDSHAKE_RECORD) {
             if let Some(conn) = core.conns.get_mut(slot) {
@@ -102,27 +110,33 @@ impl TlsTransport {
             return false;
         }
         session.heard = true;
-        while !ciphertext.is_empty() {
-            let refused = match session.tls.read_tls(&mut ciphertext) {
-                Ok(_) => session.tls.process_new_packets().err().map(|e| e.to_string()),
-                Err(e) => Some(e.to_string()),
-            };
-            if let Some(why) = refused {
+        let plaintext = &mut self.plaintext;
+        let opened = session.open(ciphertext, |record| {
+            for piece in record.chunks(plaintext.len()) {
+                let into = &mut plaintext[..piece.len()];
+                into.copy_from_slice(piece);
+                core.on_bytes(slot, into);
+            }
+        });
+        match opened {
+            Ok(Opened::NeedMore) => true,
+            Ok(Opened::PeerClosed) => {
+                core.on_peer_gone(slot);
+                false
+            }
+            Err(why) => {
                 log::debug!("connection {slot}: TLS refused: {why}");
+                session.queue_alert();
                 if let Some(conn) = core.conns.get_mut(slot) {
-                    let _ = session.tls.write_tls(&mut conn.socket); // the alert, if it fits
+                    let _ = session.drain(&mut conn.socket); // the alert, if it fits
                 }
-                if session.tls.is_handshaking() {
+                if session.is_handshaking() {
                     count_failed_handshake(core);
                 }
                 core.on_peer_gone(slot);
-                return false;
-            }
-            if !deliver(&mut session.tls, &mut self.plaintext, core, slot) {
-                return false;
+                false
             }
         }
-        true
     }
 
     fn session(&self, slot: Slot) -> Option<&Session> {
@@ -130,16 +144,17 @@ impl TlsTransport {
     }
 
     /// Writes the connection's out-queue through its encryption (a plain connection of a TLS
-    /// server cannot exist; one without a session is written as is), then whatever rustls
-    /// still holds. `Blocked` until both are on the socket.
+    /// server cannot exist; one without a session is written as is), after any records still
+    /// waiting. `Blocked` until all are on the socket.
     pub fn flush(&mut self, slot: Slot, conn: &mut Conn) -> io::Result<Flushed> {
         let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
             return conn.out.flush_into(&mut conn.socket);
         };
-        let mut sealing = Sealing { tls: &mut session.tls, socket: &mut conn.socket };
+        let mut sealing =
+            Sealing { session, socket: &mut conn.socket, plaintext: &mut self.plaintext, sealed: &mut self.sealed };
         match conn.out.flush_into(&mut sealing)? {
             Flushed::Blocked => Ok(Flushed::Blocked),
-            Flushed::All => sealing.drain(),
+            Flushed::All => sealing.session.drain(sealing.socket),
         }
     }
 
@@ -147,8 +162,10 @@ impl TlsTransport {
     /// socket has just taken everything else).
     pub fn close_notify(&mut self, slot: Slot, socket: &mut TcpStream) {
         if let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_mut) {
-            session.tls.send_close_notify();
-            let _ = Sealing { tls: &mut session.tls, socket }.drain();
+            self.sealed.clear();
+            if session.seal_close_notify(&mut self.sealed).is_ok() {
+                let _ = session.send(socket, &self.sealed);
+            }
         }
     }
 }
@@ -171,48 +188,15 @@ fn refuse_plain_text(socket: &mut TcpStream, received: &[u8]) {
     log::debug!("a connection to the TLS port did not start with a TLS handshake");
 }
 
-/// Hands every decrypted byte to the core; false once the connection has ended (the peer's
-/// close_notify, or a stream cut short).
-fn deliver(tls: &mut ServerConnection, plaintext: &mut [u8], core: &mut WorkerCore, slot: Slot) -> bool {
-    loop {
-        match tls.reader().read(plaintext) {
-            Ok(0) => {
-                core.on_peer_gone(slot);
-                return false;
-            }
-            Ok(n) => core.on_bytes(slot, &mut plaintext[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-            Err(e) => {
-                log::debug!("connection {slot}: TLS stream ended: {e}");
-                core.on_peer_gone(slot);
-                return false;
-            }
-        }
-    }
-}
-
-/// The out-queue's view of a TLS connection: what it writes is encrypted into rustls, and
-/// rustls' records go to the socket at once. It takes new plaintext only once the previous
-/// records are all on the socket, so rustls holds at most one write's worth.
+/// The out-queue's view of a TLS connection: what it writes is gathered into one record's
+/// plaintext, sealed in the worker's buffer and written at once; only what the socket refuses
+/// is kept by the connection. It takes new plaintext only once earlier records are all on the
+/// socket.
 struct Sealing<'a> {
-    tls: &'a mut ServerConnection,
+    session: &'a mut Session,
     socket: &'a mut TcpStream,
-}
-
-impl Sealing<'_> {
-    /// Writes what rustls holds; `Blocked` if the socket refused some of it.
-    fn drain(&mut self) -> io::Result<Flushed> {
-        while self.tls.wants_write() {
-            match self.tls.write_tls(self.socket) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(Flushed::All)
-    }
+    plaintext: &'a mut [u8],
+    sealed: &'a mut Vec<u8>,
 }
 
 impl Write for Sealing<'_> {
@@ -221,18 +205,34 @@ impl Write for Sealing<'_> {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        if self.drain()? == Flushed::Blocked {
+        if self.session.drain(self.socket)? == Flushed::Blocked {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        let taken = self.tls.writer().write_vectored(bufs)?;
-        if taken == 0 && bufs.iter().any(|b| !b.is_empty()) {
-            return Err(io::ErrorKind::WouldBlock.into());
+        let taken = gather(bufs, self.plaintext);
+        if taken == 0 {
+            return Ok(0);
         }
-        self.drain()?; // a refusal here is seen by the next call
+        self.sealed.clear();
+        self.session.seal(&self.plaintext[..taken], self.sealed)?;
+        self.session.send(self.socket, self.sealed)?; // a refusal here is seen by the next call
         Ok(taken)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.drain().map(|_| ())
+        self.session.drain(self.socket).map(|_| ())
     }
+}
+
+/// Copies the front of `bufs` into `into`, as much as fits; returns how much.
+fn gather(bufs: &[IoSlice<'_>], into: &mut [u8]) -> usize {
+    let mut taken = 0;
+    for buf in bufs {
+        let n = buf.len().min(into.len() - taken);
+        into[taken..taken + n].copy_from_slice(&buf[..n]);
+        taken += n;
+        if taken == into.len() {
+            break;
+        }
+    }
+    taken
 }
