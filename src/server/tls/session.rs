@@ -20,6 +20,13 @@ use rustls::ServerConfig;
 
 use crate::server::outqueue::Flushed;
 
+/// A record's plaintext at most (TLS caps it at 16 KiB).
+const MAX_RECORD_PLAINTEXT: usize = 16 * 1024;
+
+/// What sealing adds to a record at most (header, explicit nonce, content type, tag): the
+/// first guess at the room a sealed write needs (rustls says so if it needs more).
+const RECORD_OVERHEAD: usize = 64;
+
 /// How a read's records ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Opened {
@@ -81,7 +88,7 @@ impl Session {
         loop {
             let UnbufferedStatus { state, .. } = self.tls.process_tls_records(&mut []);
             let Ok(ConnectionState::EncodeTlsData(mut data)) = state else { return };
-            if write_sized(&mut self.outgoing, |out| data.encode(out), encode_room).is_err() {
+            if write_sized(&mut self.outgoing, 0, |out| data.encode(out), encode_room).is_err() {
                 return;
             }
         }
@@ -90,12 +97,15 @@ impl Session {
     /// Seals `plaintext` as application data into `sealed` (after it, and before anything
     /// sealed later, go the records rustls queued on its own: they are moved to `outgoing`).
     pub fn seal(&mut self, plaintext: &[u8], sealed: &mut Vec<u8>) -> io::Result<()> {
-        self.with_traffic(|traffic| write_sized(sealed, |out| traffic.encrypt(plaintext, out), encrypt_room))?
+        let room = plaintext.len() + RECORD_OVERHEAD * (plaintext.len() / MAX_RECORD_PLAINTEXT + 1);
+        self.with_traffic(|traffic| write_sized(sealed, room, |out| traffic.encrypt(plaintext, out), encrypt_room))?
     }
 
     /// Seals a close_notify alert into `sealed`.
     pub fn seal_close_notify(&mut self, sealed: &mut Vec<u8>) -> io::Result<()> {
-        self.with_traffic(|traffic| write_sized(sealed, |out| traffic.queue_close_notify(out), encrypt_room))?
+        self.with_traffic(|traffic| {
+            write_sized(sealed, RECORD_OVERHEAD, |out| traffic.queue_close_notify(out), encrypt_room)
+        })?
     }
 
     /// Runs `f` once the connection may send application data, having sealed into
@@ -107,7 +117,7 @@ impl Session {
             let done = match state {
                 Ok(ConnectionState::WriteTraffic(mut traffic)) => f.take().map(|f| f(&mut traffic)),
                 Ok(ConnectionState::EncodeTlsData(mut data)) => {
-                    write_sized(&mut self.outgoing, |out| data.encode(out), encode_room)?;
+                    write_sized(&mut self.outgoing, 0, |out| data.encode(out), encode_room)?;
                     None
                 }
                 Ok(ConnectionState::TransmitTlsData(data)) => {
@@ -182,9 +192,11 @@ fn process(
                 }
                 failed.map_or(Ok(None), Err)
             }
-            Ok(ConnectionState::EncodeTlsData(mut data)) => write_sized(outgoing, |out| data.encode(out), encode_room)
-                .map(|_| None)
-                .map_err(|e| rustls::Error::General(e.to_string())),
+            Ok(ConnectionState::EncodeTlsData(mut data)) => {
+                write_sized(outgoing, 0, |out| data.encode(out), encode_room)
+                    .map(|_| None)
+                    .map_err(|e| rustls::Error::General(e.to_string()))
+            }
             Ok(ConnectionState::TransmitTlsData(data)) => {
                 data.done(); // `outgoing` is written at the next flush, before anything newer
                 Ok(None)
@@ -217,15 +229,16 @@ fn encrypt_room(error: &EncryptError) -> Option<usize> {
     }
 }
 
-/// Appends what `write` produces to `out`, growing `out` to the size rustls asks for.
+/// Appends what `write` produces to `out`, offering it `room` bytes first and then the size
+/// rustls asks for.
 fn write_sized<E: std::fmt::Display>(
     out: &mut Vec<u8>,
+    room: usize,
     mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
     room_needed: impl Fn(&E) -> Option<usize>,
 ) -> io::Result<()> {
     let start = out.len();
-    let spare = out.capacity() - start;
-    out.resize(start + spare, 0);
+    out.resize(start + room, 0);
     loop {
         match write(&mut out[start..]) {
             Ok(written) => {
