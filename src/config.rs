@@ -105,6 +105,22 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_ECHO_MAX_MESSAGE_BYTES", default_value_t = 20 * 1024 * 1024)]
     pub echo_max_message_bytes: usize,
 
+    /// Offer permessage-deflate (RFC 7692) to clients that ask for it: a channel message is
+    /// compressed once for every member that negotiated it. Off by default.
+    #[arg(long, env = "SWITCHYARD_COMPRESSION", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub compression: bool,
+
+    /// Messages shorter than this many bytes are sent uncompressed (compression would cost
+    /// more than it saves).
+    #[arg(long, env = "SWITCHYARD_COMPRESSION_THRESHOLD", default_value_t = 128)]
+    pub compression_threshold: usize,
+
+    /// Let a compressing client keep its context from message to message (better ratio on
+    /// its messages, an inflater of about 20 KiB held per such connection); `false` answers
+    /// every offer with `client_no_context_takeover`, so no connection holds one.
+    #[arg(long, env = "SWITCHYARD_COMPRESSION_CLIENT_CONTEXT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub compression_client_context: bool,
+
     /// Out-queue limit per connection: a client further behind is a slow consumer (close 1008).
     #[arg(long, env = "SWITCHYARD_SEND_BUFFER_BYTES", default_value_t = 1024 * 1024)]
     pub send_buffer_bytes: usize,

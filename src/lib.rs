@@ -13,7 +13,10 @@
 //! - [`wire`]: bytes, no I/O, no state. `frame.rs` encodes server frames once into a
 //!   `SharedFrame` (and the masked client frames tests and fuzzers send); `http.rs` parses
 //!   HTTP/1.1 incrementally (httparse) and answers the RFC 6455 upgrade; `channel.rs` is the
-//!   channel-name alphabet; `credentials.rs` reads Bearer tokens and cookies.
+//!   channel-name alphabet; `credentials.rs` reads Bearer tokens and cookies; permessage-deflate
+//!   is `deflate.rs` (the offer read, the answer chosen), `compression.rs` (the codec: a
+//!   message deflated into one RSV1 frame, a client message inflated within a limit) and
+//!   `fanout.rs` (a message's plain frame and its compressed twin, made at most once).
 //! - [`config`]: `Config`, every limit and its default (`Config::default()` reads nothing);
 //!   also the binary's flags and `SWITCHYARD_*` variables (`Config::from_env_and_args()`).
 //! - [`auth`]: the `Profile` of a user, the `Authenticator` an upgrade passes through and
@@ -41,6 +44,8 @@
 //!     `commands.rs` (bus commands), `isolation.rs` (handler panics cost one connection),
 //!     `recovery.rs` (a join of a channel with history: live frames held per worker until
 //!     the store's replay or position is out).
+//!     `compression.rs` (permessage-deflate: the worker's compressor, bounded inflation, the
+//!     side table of inflaters of clients that keep their context).
 //!   - `frames.rs`: client frames to messages (checks, unmasking, reassembly, UTF-8), on
 //!     tungstenite's frame header.
 //!   - `outqueue.rs`: a connection's queue of shared frames and its vectored write.

@@ -52,6 +52,10 @@ pub enum Command {
         /// Sample latency on every n-th subscriber.
         #[arg(long, default_value_t = 8)]
         sample_every: usize,
+        /// Offer permessage-deflate (`client_no_context_takeover`) on every connection and
+        /// inflate compressed deliveries (the server must run with `--compression`).
+        #[arg(long)]
+        deflate: bool,
     },
     /// Open N idle connections: connects+upgrades/s and the server's RSS per connection.
     Conns {

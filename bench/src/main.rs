@@ -51,7 +51,7 @@ fn run(command: Command) -> Result<(), String> {
             let config = echo::EchoConfig { conns, in_flight, payload_bytes: payload, path };
             echo::run(&common.to_common()?, &config)
         }
-        Command::Fanout { common, subscribers, publishers, payload, rate, window, channel, sample_every } => {
+        Command::Fanout { common, subscribers, publishers, payload, rate, window, channel, sample_every, deflate } => {
             let config = fanout::FanoutConfig {
                 subscribers,
                 publishers: publishers.max(1),
@@ -60,6 +60,7 @@ fn run(command: Command) -> Result<(), String> {
                 window: window.max(1),
                 channel,
                 latency_sample_every: sample_every,
+                deflate,
             };
             fanout::run(&common.to_common()?, &config)
         }

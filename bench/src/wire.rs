@@ -13,9 +13,15 @@ pub const OPCODE_PONG: u8 = 0xA;
 
 /// The bytes of an HTTP/1.1 upgrade request for `path` (which may carry a query).
 pub fn upgrade_request(host: &str, path: &str) -> Vec<u8> {
+    upgrade_request_offering(host, path, None)
+}
+
+/// The same, offering `extensions` (`Sec-WebSocket-Extensions`).
+pub fn upgrade_request_offering(host: &str, path: &str, extensions: Option<&str>) -> Vec<u8> {
+    let offer = extensions.map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n")).unwrap_or_default();
     format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {HANDSHAKE_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {HANDSHAKE_KEY}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
     )
     .into_bytes()
 }
@@ -81,6 +87,8 @@ pub fn server_frame_len(payload_len: usize) -> usize {
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
     pub opcode: u8,
+    /// RSV1: a permessage-deflate message, payload compressed.
+    pub compressed: bool,
     pub payload: &'a [u8],
 }
 
@@ -119,7 +127,7 @@ pub fn scan_frame(bytes: &[u8]) -> Scan<'_> {
     }
     let total = header_len + payload_len as usize;
     match bytes.get(header_len..total) {
-        Some(payload) => Scan::Frame(Frame { opcode: first & 0x0F, payload }, total),
+        Some(payload) => Scan::Frame(Frame { opcode: first & 0x0F, compressed: first & 0x40 != 0, payload }, total),
         None => Scan::NeedMore(total),
     }
 }

@@ -100,7 +100,7 @@ fn parse(buffer: &[u8]) -> Outcome {
                     let key = request.header("sec-websocket-key").map(str::trim).unwrap_or_default();
                     assert_eq!(accept, http::accept_key(key));
                     assert_eq!(accept.len(), 28);
-                    let answer = http::switching_protocols(&accept);
+                    let answer = http::switching_protocols(&accept, None);
                     assert!(answer.starts_with(b"HTTP/1.1 101 "));
                 }
                 Err(response) => {

@@ -8,12 +8,14 @@
 #   AUTOBAHN_OUT       this run's output dir (default: $AUTOBAHN_HOME/run)
 #   AUTOBAHN_RUNNER    auto (default: wstest, else kosoku, loudly) | wstest | kosoku
 #   AUTOBAHN_WORKERS   server --workers (default 2)
-#   AUTOBAHN_TIMEOUT   seconds the suite may take before it is stopped (default 150)
+#   AUTOBAHN_TIMEOUT   seconds the suite may take before it is stopped (default 900: groups 12 and 13 compress
+#                      hundreds of MB in wstest's Python, minutes on a busy machine)
 #   AUTOBAHN_TLS       1: the same over wss:// (the server started with the test certificate
 #                      of tests/fixtures/tls/), groups 1-10 only, against the same expected
 #                      results of those cases
 #
-# Installs the suite if missing, starts the server on a free loopback port, runs
+# Installs the suite if missing, starts the server (with --compression, so groups 12 and 13
+# exercise permessage-deflate) on a free loopback port, runs
 # `wstest -m fuzzingclient` with fuzzingclient.json (groups 1-7, 9, 10, 12, 13: the suite has
 # no groups 8 or 11) against ws://127.0.0.1:PORT/echo, stops the server with SIGTERM, then
 # check.py compares every case with expected.json. Fails (exit 1) on any case worse than
@@ -28,7 +30,7 @@ TLS=${AUTOBAHN_TLS:-0}
 if [ "$TLS" = 1 ]; then OUT=${AUTOBAHN_OUT:-$STATE/run-tls}; else OUT=${AUTOBAHN_OUT:-$STATE/run}; fi
 RUNNER=${AUTOBAHN_RUNNER:-auto}
 WORKERS=${AUTOBAHN_WORKERS:-2}
-SUITE_TIMEOUT=${AUTOBAHN_TIMEOUT:-150}
+SUITE_TIMEOUT=${AUTOBAHN_TIMEOUT:-900}
 
 AB_VERSION=25.10.1        # autobahntestsuite (Python 2.7 only)
 KOSOKU_VERSION=0.1.0      # pure-Python-3 fallback runner driving the same case files
@@ -140,7 +142,7 @@ for attempt in 1 2 3; do
   PORT=$(free_port)
   TLS_ARGS=()
   [ "$TLS" = 1 ] && TLS_ARGS=(--tls-cert "$ROOT/tests/fixtures/tls/cert-a.pem" --tls-key "$ROOT/tests/fixtures/tls/key-a.pem")
-  "$BIN" --listen "127.0.0.1:$PORT" --workers "$WORKERS" "${TLS_ARGS[@]}" >"$SERVER_LOG" 2>&1 &
+  "$BIN" --listen "127.0.0.1:$PORT" --workers "$WORKERS" "${TLS_ARGS[@]}" --compression >"$SERVER_LOG" 2>&1 &
   SRV=$!
   up=0
   for _ in $(seq 1 100); do
@@ -154,7 +156,7 @@ for attempt in 1 2 3; do
   kill -KILL "$SRV" 2>/dev/null || true; wait "$SRV" 2>/dev/null || true; SRV=""
 done
 [ -n "$SRV" ] || die "could not start $BIN"
-log "server $BIN (pid $SRV, --workers $WORKERS) on 127.0.0.1:$PORT; runner $USED"
+log "server $BIN (pid $SRV, --workers $WORKERS --compression) on 127.0.0.1:$PORT; runner $USED"
 
 # ---------------------------------------------------------------- suite
 REPORT=$OUT/report

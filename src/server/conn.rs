@@ -60,9 +60,29 @@ pub struct Conn {
     pub pending_pongs: u8,
     /// Registered for writable events (after its first blocked write).
     pub writable_interest: bool,
+    /// What it negotiated of permessage-deflate.
+    pub deflate: Deflate,
     pub rate: RateBucket,
     /// When its credential expires, for connections whose credential does.
     pub expiry: Option<Box<Expiry>>,
+}
+
+/// What a connection negotiated of permessage-deflate (one byte: `Conn` stays small; a
+/// client that keeps its compression context has its inflater in the worker's side table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deflate {
+    /// Not negotiated: every frame plain, RSV1 refused.
+    Off,
+    /// Negotiated with `client_no_context_takeover`: each client message inflates alone.
+    NoContext,
+    /// Negotiated, the client keeps its context from message to message.
+    ClientContext,
+}
+
+impl Deflate {
+    pub fn is_on(self) -> bool {
+        self != Deflate::Off
+    }
 }
 
 /// A credential's end: when it expires, and, once the client has been told, when it closes.
@@ -142,6 +162,7 @@ impl Conn {
             write_shut: false,
             pending_pongs: 0,
             writable_interest: false,
+            deflate: Deflate::Off,
             rate: RateBucket::full(0, now),
             expiry: None,
         }

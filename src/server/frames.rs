@@ -3,7 +3,9 @@
 //! Owns RFC 6455 frame reading on the server side: header parsing (tungstenite's `FrameHeader`),
 //! unmasking, the checks a server must make (masking, reserved bits and opcodes, control
 //! frame rules, fragment order, UTF-8, close codes, the size limit), and reassembly of
-//! fragmented messages. It works in place on the bytes the worker read, so a complete frame
+//! fragmented messages. A message compressed with permessage-deflate (RSV1 on its first
+//! frame, on a connection that negotiated it) is reassembled like any other and handed on
+//! still compressed (`FrameEvent::Compressed`): inflating is the session's. It works in place on the bytes the worker read, so a complete frame
 //! is never copied; only a frame split across reads is kept, in a per-connection buffer that
 //! is freed as soon as the frame completes. It does no I/O and knows nothing of JSON.
 
@@ -19,6 +21,11 @@ use crate::wire::frame::{apply_mask, MAX_SERVER_HEADER};
 pub enum FrameEvent<'a> {
     Text(&'a str),
     Binary(&'a [u8]),
+    /// A whole permessage-deflate message, still compressed (UTF-8 unchecked).
+    Compressed {
+        is_text: bool,
+        payload: &'a [u8],
+    },
     Ping(&'a [u8]),
     Pong,
     /// The client's close frame: its status code and reason, if it gave one.
@@ -52,6 +59,8 @@ impl Violation {
 #[derive(Debug)]
 struct Fragmented {
     is_text: bool,
+    /// Its first frame had RSV1 (permessage-deflate): the buffer holds compressed bytes.
+    compressed: bool,
     buffer: Vec<u8>,
     /// Prefix of `buffer` known to be valid UTF-8 (fail fast on a bad fragment).
     utf8_checked: usize,
@@ -73,15 +82,17 @@ impl FrameReader {
     }
 
     /// Feeds freshly read bytes; calls `on_event` for each complete frame or message.
-    /// `input` is modified in place (unmasked). On a violation, the caller must close.
+    /// `input` is modified in place (unmasked). `deflate`: the connection negotiated
+    /// permessage-deflate (RSV1 allowed on a message's first frame). On a violation, the
+    /// caller must close.
     pub fn feed(
         &mut self,
         input: &mut [u8],
-        max_message: usize,
+        (max_message, deflate): (usize, bool),
         on_event: &mut dyn FnMut(FrameEvent<'_>) -> Flow,
     ) -> Result<Flow, Violation> {
         if self.partial.is_empty() {
-            let (consumed, flow) = self.decode(input, max_message, on_event)?;
+            let (consumed, flow) = self.decode(input, (max_message, deflate), on_event)?;
             if flow == Flow::Continue && consumed < input.len() {
                 self.keep_partial(&input[consumed..], max_message);
             }
@@ -89,7 +100,7 @@ impl FrameReader {
         }
         let mut buffer = std::mem::take(&mut self.partial);
         buffer.extend_from_slice(input);
-        let (consumed, flow) = self.decode(&mut buffer, max_message, on_event)?;
+        let (consumed, flow) = self.decode(&mut buffer, (max_message, deflate), on_event)?;
         if flow == Flow::Continue && consumed < buffer.len() {
             if consumed == 0 {
                 self.partial = buffer; // the same frame, still arriving: its buffer fits it
@@ -113,7 +124,7 @@ impl FrameReader {
     fn decode(
         &mut self,
         buffer: &mut [u8],
-        max_message: usize,
+        (max_message, deflate): (usize, bool),
         on_event: &mut dyn FnMut(FrameEvent<'_>) -> Flow,
     ) -> Result<(usize, Flow), Violation> {
         let mut position = 0;
@@ -125,7 +136,7 @@ impl FrameReader {
                 Err(_) => return Err(Violation::protocol("invalid opcode")),
             };
             let header_len = cursor.position() as usize;
-            self.check_header(&header, length, max_message)?;
+            self.check_header(&header, length, max_message, deflate)?;
             // `check_header` bounded `length` by the message limit: this cannot overflow.
             let frame_len = header_len + length as usize;
             if buffer.len() - position < frame_len {
@@ -144,12 +155,20 @@ impl FrameReader {
     }
 
     /// The checks that need only the header, made before the payload arrives.
-    fn check_header(&self, header: &FrameHeader, length: u64, max_message: usize) -> Result<(), Violation> {
+    fn check_header(
+        &self,
+        header: &FrameHeader,
+        length: u64,
+        max_message: usize,
+        deflate: bool,
+    ) -> Result<(), Violation> {
         if length > i64::MAX as u64 {
             // RFC 6455 5.2: the most significant bit of a 64-bit length must be 0.
             return Err(Violation::protocol("frame length out of range"));
         }
-        if header.rsv1 || header.rsv2 || header.rsv3 {
+        // RFC 7692 6: RSV1 marks a compressed message, on its first frame only.
+        let first_data = matches!(header.opcode, OpCode::Data(Data::Text | Data::Binary));
+        if (header.rsv1 && !(deflate && first_data)) || header.rsv2 || header.rsv3 {
             return Err(Violation::protocol("reserved bits set"));
         }
         if header.mask.is_none() {
@@ -192,12 +211,13 @@ impl FrameReader {
             }
             OpCode::Data(Data::Continue) => self.continue_message(header.is_final, payload, max_message, on_event),
             OpCode::Data(kind) => {
-                let is_text = kind == Data::Text;
+                let (is_text, compressed) = (kind == Data::Text, header.rsv1);
                 if header.is_final {
-                    return Ok(on_event(whole_message(is_text, payload)?));
+                    return Ok(on_event(whole_message(is_text, compressed, payload)?));
                 }
                 let mut fragmented = Box::new(Fragmented {
                     is_text,
+                    compressed,
                     buffer: Vec::with_capacity(payload.len().min(max_message)),
                     utf8_checked: 0,
                 });
@@ -227,7 +247,7 @@ impl FrameReader {
         let Some(done) = self.fragmented.take() else {
             return Err(Violation::protocol("continuation without a message"));
         };
-        Ok(on_event(whole_message(done.is_text, &done.buffer)?))
+        Ok(on_event(whole_message(done.is_text, done.compressed, &done.buffer)?))
     }
 }
 
@@ -244,7 +264,7 @@ impl Fragmented {
     }
 
     fn check_utf8_so_far(&mut self) -> Result<(), Violation> {
-        if !self.is_text {
+        if !self.is_text || self.compressed {
             return Ok(());
         }
         match std::str::from_utf8(&self.buffer[self.utf8_checked..]) {
@@ -256,8 +276,10 @@ impl Fragmented {
     }
 }
 
-fn whole_message(is_text: bool, payload: &[u8]) -> Result<FrameEvent<'_>, Violation> {
-    if is_text {
+fn whole_message(is_text: bool, compressed: bool, payload: &[u8]) -> Result<FrameEvent<'_>, Violation> {
+    if compressed {
+        Ok(FrameEvent::Compressed { is_text, payload })
+    } else if is_text {
         std::str::from_utf8(payload).map(FrameEvent::Text).map_err(|_| Violation::INVALID_UTF8)
     } else {
         Ok(FrameEvent::Binary(payload))
@@ -292,102 +314,4 @@ fn expected_frame_len(bytes: &[u8]) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::frame::client_frame;
-
-    fn events(reader: &mut FrameReader, bytes: &[u8], max: usize) -> Result<Vec<String>, Violation> {
-        let mut seen = Vec::new();
-        let mut input = bytes.to_vec();
-        reader.feed(&mut input, max, &mut |event| {
-            seen.push(format!("{event:?}"));
-            Flow::Continue
-        })?;
-        Ok(seen)
-    }
-
-    #[test]
-    fn reads_a_text_frame_split_at_every_byte() {
-        let frame = client_frame(0x81, b"hello world");
-        let mut reader = FrameReader::default();
-        let mut seen = Vec::new();
-        for byte in &frame {
-            seen.extend(events(&mut reader, &[*byte], 1024).unwrap());
-        }
-        assert_eq!(seen, vec![r#"Text("hello world")"#]);
-        assert_eq!(reader.heap_bytes(), 0, "nothing held once the frame is read");
-    }
-
-    #[test]
-    fn reassembles_fragments_with_a_ping_between() {
-        let mut bytes = client_frame(0x01, b"hel");
-        bytes.extend(client_frame(0x89, b"p"));
-        bytes.extend(client_frame(0x80, b"lo"));
-        let seen = events(&mut FrameReader::default(), &bytes, 1024).unwrap();
-        assert_eq!(seen, vec![r#"Ping([112])"#, r#"Text("hello")"#]);
-    }
-
-    #[test]
-    fn rejects_what_a_server_must_reject() {
-        let unmasked = [0x81u8, 0x02, b'h', b'i'];
-        let cases: Vec<(Vec<u8>, u16)> = vec![
-            (unmasked.to_vec(), 1002),
-            (client_frame(0xC1, b"x"), 1002),          // rsv1
-            (client_frame(0x83, b"x"), 1002),          // reserved data opcode
-            (client_frame(0x8B, b"x"), 1002),          // reserved control opcode
-            (client_frame(0x09, b"x"), 1002),          // fragmented ping
-            (client_frame(0x89, &[0; 126]), 1002),     // long ping
-            (client_frame(0x80, b"x"), 1002),          // continuation first
-            (client_frame(0x81, &[0xff, 0xfe]), 1007), // bad UTF-8
-            (client_frame(0x82, &[0; 2000]), 1009),    // too big
-            (client_frame(0x88, &[3]), 1002),          // one-byte close
-            (client_frame(0x88, &[0x03, 0xEC]), 1002), // close 1004
-        ];
-        for (bytes, code) in cases {
-            let result = events(&mut FrameReader::default(), &bytes, 1000);
-            assert_eq!(result.map_err(|v| v.code), Err(code), "frame {bytes:02x?}");
-        }
-    }
-
-    #[test]
-    fn a_continuation_whose_length_wraps_is_refused() {
-        let mut bytes = client_frame(0x02, b"x");
-        bytes.extend_from_slice(&[0x80, 0xFF]);
-        bytes.extend_from_slice(&u64::MAX.to_be_bytes());
-        bytes.extend_from_slice(&[1, 2, 3, 4]);
-        let result = events(&mut FrameReader::default(), &bytes, 1000);
-        assert_eq!(result.map_err(|v| v.code), Err(1002));
-        let mut bytes = client_frame(0x02, b"x");
-        bytes.extend_from_slice(&[0x80, 0xFF]);
-        bytes.extend_from_slice(&(i64::MAX as u64).to_be_bytes());
-        bytes.extend_from_slice(&[1, 2, 3, 4]);
-        assert_eq!(events(&mut FrameReader::default(), &bytes, 1000).map_err(|v| v.code), Err(1009));
-    }
-
-    #[test]
-    fn a_reassembly_never_holds_more_than_the_limit() {
-        let mut bytes = client_frame(0x01, b"abc");
-        for _ in 0..4 {
-            bytes.extend(client_frame(0x00, &[b'x'; 16_000]));
-        }
-        let mut reader = FrameReader::default();
-        let mut input = bytes.clone();
-        reader.feed(&mut input, 65_536, &mut |_| Flow::Continue).unwrap();
-        let held = reader.fragmented.as_ref().unwrap().buffer.capacity();
-        assert!(held <= 65_536, "reassembly capacity {held}");
-    }
-
-    #[test]
-    fn fails_fast_on_bad_utf8_in_a_first_fragment() {
-        let bytes = client_frame(0x01, &[b'a', 0xC0, 0x80]);
-        assert_eq!(events(&mut FrameReader::default(), &bytes, 1024).map_err(|v| v.code), Err(1007));
-    }
-
-    #[test]
-    fn close_frames_carry_code_and_reason() {
-        let mut payload = 1000u16.to_be_bytes().to_vec();
-        payload.extend_from_slice(b"bye");
-        let seen = events(&mut FrameReader::default(), &client_frame(0x88, &payload), 1024).unwrap();
-        assert_eq!(seen, vec![r#"Close(Some((1000, "bye")))"#]);
-    }
-}
+mod tests;

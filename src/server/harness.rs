@@ -154,7 +154,8 @@ impl Harness {
 
     /// Queues one shared frame on the local members of a channel (no write yet).
     pub fn fan_out(&mut self, channel: &str, frame: &SharedFrame) {
-        self.core.fan_out(channel, frame, None);
+        let compressible = self.core.service.shared.config.compression;
+        self.core.fan_out(channel, &crate::wire::fanout::Fanout::new(frame.clone(), compressible), None);
     }
 
     /// Empties every out-queue without writing (for fan-out measurements).

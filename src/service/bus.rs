@@ -13,6 +13,7 @@ use std::sync::Arc;
 use mio::Waker;
 
 use super::connection::ConnId;
+use crate::wire::fanout::Fanout;
 use crate::wire::frame::SharedFrame;
 
 /// Work for a worker, from another thread (or from itself, applied in place).
@@ -26,7 +27,7 @@ pub enum Command {
     /// Queue a frame on every local member of a channel but `except`.
     ToChannel {
         channel: Arc<str>,
-        frame: SharedFrame,
+        frame: Fanout,
         except: Option<ConnId>,
     },
     /// Queue a frame of a channel with history on every local member but `except` (one
@@ -38,7 +39,7 @@ pub enum Command {
     },
     /// Queue a frame on every local connection.
     ToAll {
-        frame: SharedFrame,
+        frame: Fanout,
     },
     /// Join a channel; with `since`, recover what was missed after it.
     Join {

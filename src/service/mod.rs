@@ -304,6 +304,7 @@ impl Service {
         frame: crate::wire::frame::SharedFrame,
         except: Option<ConnId>,
     ) {
+        let frame = ops::fanout(&self, frame);
         ops::deliver_here(&mut &*self, scope, &frame, except);
     }
 

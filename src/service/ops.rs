@@ -19,7 +19,7 @@ use super::proxy::{ProxyEvent, ProxyRequest};
 use super::tap::TapEvent;
 use super::{Error, Shared};
 use crate::wire::channel::valid_channel_name;
-use crate::wire::frame::SharedFrame;
+use crate::wire::fanout::Fanout;
 
 /// Where commands go.
 pub(crate) trait Dispatch {
@@ -39,7 +39,7 @@ pub(crate) trait Dispatch {
     }
 
     /// Queues a frame on the local members of a channel (only called for `local_worker`).
-    fn fan_out_here(&mut self, _channel: &str, _frame: &SharedFrame, _except: Option<ConnId>) {}
+    fn fan_out_here(&mut self, _channel: &str, _frame: &Fanout, _except: Option<ConnId>) {}
 
     /// A buffer to serialize one message into (empty); give it back with `return_scratch`.
     /// A worker lends the same one every time, so replies allocate nothing.
@@ -185,7 +185,7 @@ pub(crate) fn write_channel_plain<P: Serialize + ?Sized>(
     channel: &str,
     except: Option<ConnId>,
 ) -> Result<(), Error> {
-    let frame = encode(Envelope { from, channel: Some(channel) }, cmd, param)?;
+    let frame = fanout(d, encode(Envelope { from, channel: Some(channel) }, cmd, param)?);
     tap_out(d, "channel", Target { conn: from.copied(), channel: Some(channel), ..Target::default() }, cmd, param);
     deliver_everywhere(d, Scope::Channel(channel), &frame, except);
     Ok(())
@@ -216,7 +216,7 @@ fn write_with_history<P: Serialize + ?Sized>(
         Ok(Appended::Cluster) => return Ok(()),
         Err(body) => {
             let frame = seal(body, None);
-            send_to_channel(d, channel, &frame, except);
+            send_to_channel(d, channel, &fanout(d, frame.clone()), except);
             frame
         }
     };
@@ -226,13 +226,14 @@ fn write_with_history<P: Serialize + ?Sized>(
     Ok(())
 }
 
+/// A message encoded once, to fan out: compressible (once, lazily) when the server offers
+/// compression.
+pub(crate) fn fanout(d: &(impl Dispatch + ?Sized), frame: crate::wire::frame::SharedFrame) -> Fanout {
+    Fanout::new(frame, d.shared().config.compression)
+}
+
 /// Sends an encoded frame to a channel's members on every worker of this node.
-pub(crate) fn send_to_channel(
-    d: &mut (impl Dispatch + ?Sized),
-    channel: &str,
-    frame: &SharedFrame,
-    except: Option<ConnId>,
-) {
+pub(crate) fn send_to_channel(d: &mut (impl Dispatch + ?Sized), channel: &str, frame: &Fanout, except: Option<ConnId>) {
     let workers = d.shared().inboxes.len();
     let local = d.local_worker();
     let mut shared_name: Option<Arc<str>> = None;
@@ -251,7 +252,7 @@ pub(crate) fn send_to_channel(
 pub(crate) fn deliver_here(
     d: &mut (impl Dispatch + ?Sized),
     scope: Scope<'_>,
-    frame: &SharedFrame,
+    frame: &Fanout,
     except: Option<ConnId>,
 ) -> usize {
     match scope {
@@ -263,7 +264,8 @@ pub(crate) fn deliver_here(
             let mut delivered = 0;
             for (id, worker) in d.shared().registry.user_connections(user) {
                 if Some(id) != except {
-                    delivered += usize::from(d.dispatch(worker, Command::ToConn { id, frame: frame.clone() }));
+                    let frame = frame.plain().clone();
+                    delivered += usize::from(d.dispatch(worker, Command::ToConn { id, frame }));
                 }
             }
             delivered
@@ -281,12 +283,12 @@ pub(crate) fn deliver_here(
 fn deliver_everywhere(
     d: &mut (impl Dispatch + ?Sized),
     scope: Scope<'_>,
-    frame: &SharedFrame,
+    frame: &Fanout,
     except: Option<ConnId>,
 ) -> usize {
     let delivered = deliver_here(d, scope, frame, except);
     if let Some(backplane) = d.shared().backplane.get() {
-        backplane.publish(scope, frame, except);
+        backplane.publish(scope, frame.plain(), except);
     }
     delivered
 }
@@ -317,7 +319,7 @@ pub(crate) fn write_user<P: Serialize + ?Sized>(
     param: &P,
     user: &str,
 ) -> Result<usize, Error> {
-    let frame = encode(Envelope { from, channel: None }, cmd, param)?;
+    let frame = fanout(d, encode(Envelope { from, channel: None }, cmd, param)?);
     tap_out(d, "user", Target { conn: from.copied(), user: Some(user), ..Target::default() }, cmd, param);
     Ok(deliver_everywhere(d, Scope::User(user), &frame, None))
 }
@@ -328,7 +330,7 @@ pub(crate) fn write_all<P: Serialize + ?Sized>(
     cmd: &str,
     param: &P,
 ) -> Result<(), Error> {
-    let frame = encode(Envelope { from, channel: None }, cmd, param)?;
+    let frame = fanout(d, encode(Envelope { from, channel: None }, cmd, param)?);
     tap_out(d, "all", Target { conn: from.copied(), ..Target::default() }, cmd, param);
     deliver_everywhere(d, Scope::All, &frame, None);
     Ok(())

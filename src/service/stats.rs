@@ -183,6 +183,9 @@ counters! {
     recoveries_failed,
     /// Messages sent again by recoveries.
     messages_replayed,
+    /// Messages compressed (permessage-deflate): one per channel write however many members
+    /// get it, one per reply compressed for a single connection.
+    messages_compressed,
 }
 
 /// Both histograms, summed over workers.

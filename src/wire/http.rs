@@ -300,11 +300,10 @@ pub fn accept_key(key: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha1.digest().bytes())
 }
 
-/// The `101` answer to an accepted upgrade (no extension is negotiated).
-pub fn switching_protocols(accept: &str) -> Bytes {
-    format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-    )
+/// The `101` answer to an accepted upgrade, with the negotiated extensions if any.
+pub fn switching_protocols(accept: &str, extensions: Option<&str>) -> Bytes {
+    let extensions = extensions.map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n")).unwrap_or_default();
+    format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{extensions}\r\n")
     .into()
 }
 

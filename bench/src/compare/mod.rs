@@ -338,6 +338,7 @@ fn fanout_config(subscribers: usize, rate: Option<f64>) -> fanout::FanoutConfig 
         window: 64,
         channel: "fan".into(),
         latency_sample_every: 8,
+        deflate: false,
     }
 }
 

@@ -28,6 +28,37 @@ pub struct FanoutConfig {
     pub channel: String,
     /// Latency is sampled on every n-th subscriber.
     pub latency_sample_every: usize,
+    /// Offer permessage-deflate and inflate compressed deliveries.
+    pub deflate: bool,
+}
+
+/// Compressed deliveries inflated once each: every subscriber of a message gets the same
+/// compressed bytes, so the generator inflates a message once, not once per subscriber.
+#[derive(Default)]
+struct Inflated {
+    inflater: switchyard::wire::compression::Inflater,
+    seen: std::collections::HashMap<Box<[u8]>, Box<[u8]>>,
+    scratch: Vec<u8>,
+    /// Messages inflated (cache misses), and compressed bytes received.
+    inflations: u64,
+    compressed_bytes: u64,
+}
+
+impl Inflated {
+    fn plain(&mut self, compressed: &[u8]) -> Option<Box<[u8]>> {
+        self.compressed_bytes += compressed.len() as u64;
+        if let Some(plain) = self.seen.get(compressed) {
+            return Some(plain.clone());
+        }
+        self.inflater.inflate(compressed, &mut self.scratch, 1 << 20, false).ok()?;
+        self.inflations += 1;
+        if self.seen.len() >= 4096 {
+            self.seen.clear();
+        }
+        let plain: Box<[u8]> = self.scratch.as_slice().into();
+        self.seen.insert(compressed.into(), plain.clone());
+        Some(plain)
+    }
 }
 
 /// Delivery accounting for the subscribers.
@@ -58,6 +89,9 @@ struct FanoutLoad {
     first_error: Option<String>,
     payload: Vec<u8>,
     text: Vec<u8>,
+    inflated: Inflated,
+    /// Deliveries that arrived compressed.
+    compressed_deliveries: u64,
 }
 
 impl FanoutLoad {
@@ -83,6 +117,8 @@ impl FanoutLoad {
             first_error: None,
             payload: Vec::with_capacity(config.payload_bytes + 64),
             text: vec![b'.'; config.payload_bytes.max(STAMP_BYTES)],
+            inflated: Inflated::default(),
+            compressed_deliveries: 0,
         }
     }
 
@@ -173,7 +209,13 @@ impl FleetHandler for FanoutLoad {
     #[inline]
     fn on_frame(&mut self, conn: usize, frame: Frame<'_>, now: Instant) {
         self.last_frame = now;
-        if self.publishing && conn < self.subscribers && frame.opcode == wire::OPCODE_TEXT {
+        if self.publishing && conn < self.subscribers && frame.opcode == wire::OPCODE_TEXT && frame.compressed {
+            self.compressed_deliveries += 1;
+            match self.inflated.plain(frame.payload) {
+                Some(plain) => self.record_delivery(conn, &plain, now),
+                None => self.deliveries.malformed += 1,
+            }
+        } else if self.publishing && conn < self.subscribers && frame.opcode == wire::OPCODE_TEXT {
             self.record_delivery(conn, frame.payload, now);
         } else {
             self.other_frames += 1;
@@ -232,7 +274,8 @@ fn join_everyone(
     let started = Instant::now();
     let host = fleet.host_header().to_string();
     let path = format!("/example/socket?ch={}", config.channel);
-    let request_for = |_| wire::upgrade_request(&host, &path);
+    let offer = config.deflate.then_some("permessage-deflate; client_no_context_takeover");
+    let request_for = |_| wire::upgrade_request_offering(&host, &path, offer);
     let total = config.subscribers + config.publishers;
     let deadline = Instant::now() + Duration::from_secs(60);
     let opened = fleet.open_many(
@@ -336,6 +379,12 @@ fn summarize(
         "exactly-once, in order: {} delivered of {} published x {} subscribers; {} duplicate, {} gaps, {} missing, {} malformed, {} subscribers lost",
         deliveries.total, load.published_total(), config.subscribers, deliveries.order.duplicates, deliveries.order.gaps, missing, deliveries.malformed, load.lost_subscribers
     ));
+    if config.deflate {
+        result.notes.push(format!(
+            "permessage-deflate: {} deliveries compressed, {} messages inflated, {} compressed payload bytes",
+            load.compressed_deliveries, load.inflated.inflations, load.inflated.compressed_bytes
+        ));
+    }
     result.notes.extend(load.first_error.take());
     result.note_bottleneck();
     result

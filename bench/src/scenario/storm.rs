@@ -289,8 +289,8 @@ mod tests {
         let epoch = Instant::now();
         load.begin(epoch);
         let now = Instant::now();
-        load.on_frame(3, Frame { opcode: wire::OPCODE_TEXT, payload: &[b'x'; 100] }, now);
-        load.on_frame(4, Frame { opcode: wire::OPCODE_TEXT, payload: &[b'x'; 200] }, now);
+        load.on_frame(3, Frame { opcode: wire::OPCODE_TEXT, compressed: false, payload: &[b'x'; 100] }, now);
+        load.on_frame(4, Frame { opcode: wire::OPCODE_TEXT, compressed: false, payload: &[b'x'; 200] }, now);
         load.on_close_code(4, wire::CLOSE_POLICY);
         load.on_close(4, true, None);
         load.on_close_code(5, 1001);

@@ -23,9 +23,12 @@ impl WorkerCore {
                 true
             }
             Command::ToAll { frame } => {
-                let tokens: Vec<usize> = self.conns.iter().filter(|(_, c)| c.is_open()).map(|(t, _)| t).collect();
-                for slot in tokens {
-                    self.queue(slot, frame.clone());
+                let threshold = self.service.shared.config.compression_threshold;
+                let stats = &self.service.shared.stats[self.index];
+                for (slot, conn) in self.conns.iter_mut().filter(|(_, c)| c.is_open()) {
+                    let shared =
+                        Self::pick_frame(self.compression.as_deref_mut(), (threshold, stats), conn.deflate, &frame);
+                    queue_on(conn, slot, shared.clone(), &mut self.dirty, stats);
                 }
                 true
             }

@@ -157,7 +157,14 @@ impl WorkerCore {
             connected_at: SystemTime::now(),
             counters: Default::default(),
         });
-        let answer = http::switching_protocols(accept);
+        let agreement = self.negotiate_deflate(request);
+        let deflate = self.start_deflate(slot, agreement.as_ref());
+        let Some(conn) = self.conns.get_mut(slot) else {
+            self.service.shared.limits.release(request.remote.ip());
+            return;
+        };
+        let answer = http::switching_protocols(accept, agreement.as_ref().map(|a| a.response.as_str()));
+        conn.deflate = deflate;
         count_http_out(conn, &self.service.shared.stats[self.index], answer.len());
         conn.out.push(answer);
         conn.phase = Phase::Open;

@@ -29,6 +29,7 @@ impl WorkerCore {
     pub(super) fn end_session(&mut self, slot: Slot) {
         self.proxied.forget(slot);
         self.recovering.forget(slot, None);
+        self.forget_inflater(slot);
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };

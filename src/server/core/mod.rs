@@ -20,10 +20,13 @@
 //! - `isolation.rs` application code run so that its panics cost one connection, not the worker
 //! - `proxied.rs`   events waiting on the backend (event proxy): parked upgrades, answers in order
 //! - `recovery.rs`  joins of channels with history: live frames held until the replay is out
+//! - `compression.rs` permessage-deflate: the offer answered, client messages inflated
+//!   (bounded), replies compressed; the side table of inflaters kept per connection
 
 mod admission;
 mod channels;
 mod commands;
+mod compression;
 mod handshake;
 mod isolation;
 mod lifecycle;
@@ -64,6 +67,7 @@ use crate::service::stats::{bump, WorkerStats};
 use crate::service::tap::TapEvent;
 use crate::service::{Context, Service, Shared};
 use crate::wire::channel::{valid_channel_name, CHANNEL_NAME_RULE};
+use crate::wire::fanout::Fanout;
 use crate::wire::frame::{self, SharedFrame};
 use crate::wire::http::{self, HttpRequest, HttpResponse, Parse};
 
@@ -118,6 +122,8 @@ pub struct WorkerCore {
     recovering: recovery::Recovering,
     /// When the history's TTL sweep is next due (worker 0 runs it).
     next_history_sweep: Instant,
+    /// permessage-deflate state, on servers that offer it.
+    compression: Option<Box<compression::WorkerCompression>>,
 }
 
 impl WorkerCore {
@@ -139,6 +145,7 @@ impl WorkerCore {
             next_ping: Instant::now() + service.shared.config.ping_interval,
             pending_presence: Default::default(),
             reply_scratch: Vec::new(),
+            compression: service.shared.config.compression.then(Default::default),
             service,
             routes,
             common,
@@ -259,7 +266,7 @@ impl Dispatch for WorkerCore {
         Some(self.index)
     }
 
-    fn fan_out_here(&mut self, channel: &str, frame: &SharedFrame, except: Option<ConnId>) {
+    fn fan_out_here(&mut self, channel: &str, frame: &Fanout, except: Option<ConnId>) {
         self.fan_out(channel, frame, except);
     }
 

@@ -26,8 +26,13 @@ impl WorkerCore {
         }
     }
 
-    /// Queues a data frame on an open connection.
+    /// Queues a data frame on an open connection (compressed for it alone if it negotiated
+    /// compression and the frame reaches the threshold).
     pub fn queue(&mut self, slot: Slot, frame: SharedFrame) {
+        let Some(mode) = self.conns.get(slot).map(|c| c.deflate) else {
+            return;
+        };
+        let frame = self.for_connection(mode, frame);
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -37,7 +42,13 @@ impl WorkerCore {
     /// Queues a data frame for this connection alone, framed into its cork (no shared frame,
     /// no allocation in steady state): echoes and replies.
     pub fn queue_own(&mut self, slot: Slot, opcode: OpCode, payload: &[u8]) {
-        let Some(conn) = self.conns.get_mut(slot).filter(|c| c.is_open()) else {
+        let Some(mode) = self.conns.get(slot).filter(|c| c.is_open()).map(|c| c.deflate) else {
+            return;
+        };
+        if let Some(compressed) = self.compressed_reply(mode, opcode, payload) {
+            return self.queue(slot, compressed);
+        }
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let before = conn.out.queued_bytes();
@@ -67,18 +78,22 @@ impl WorkerCore {
         self.mark_dirty(slot);
     }
 
-    /// Queues one shared frame on every local member of `channel` except `except`.
-    pub fn fan_out(&mut self, channel: &str, frame: &SharedFrame, except: Option<ConnId>) {
+    /// Queues one shared frame on every local member of `channel` except `except`: the
+    /// compressed one (made once, on first need) on members that negotiated compression.
+    pub fn fan_out(&mut self, channel: &str, message: &Fanout, except: Option<ConnId>) {
         let Some(members) = self.channels.get(channel) else {
             return;
         };
         let skip = except.and_then(|id| self.ids.get(&id).copied());
         let stats = &self.service.shared.stats[self.index];
+        let threshold = self.service.shared.config.compression_threshold;
         for &slot in members {
             if Some(slot) == skip {
                 continue;
             }
             if let Some(conn) = self.conns.get_mut(slot) {
+                let frame =
+                    Self::pick_frame(self.compression.as_deref_mut(), (threshold, stats), conn.deflate, message);
                 queue_on(conn, slot, frame.clone(), &mut self.dirty, stats);
             }
         }

@@ -107,7 +107,9 @@ impl WorkerCore {
         };
         for frame in frames {
             match frame {
-                Ok(frame) => self.fan_out(channel, &frame, None),
+                Ok(frame) => {
+                    self.fan_out(channel, &crate::wire::fanout::Fanout::new(frame, self.compression.is_some()), None)
+                }
                 Err(e) => log::warn!("presence not announced: {e}"),
             }
         }

@@ -83,8 +83,10 @@ impl WorkerCore {
     /// Queues a frame of a channel with history on every local member but `except`; a
     /// member waiting for its recovery holds it instead.
     pub fn fan_out_at(&mut self, channel: &str, stamped: &Stamped, except: Option<ConnId>) {
+        // Compressed at most once on this worker (history frames reach each worker stamped).
+        let message = Fanout::new(stamped.frame.clone(), self.compression.is_some());
         if self.recovering.waiting.is_empty() {
-            return self.fan_out(channel, &stamped.frame, except);
+            return self.fan_out(channel, &message, except);
         }
         let Some(members) = self.channels.get(channel) else {
             return;
@@ -92,6 +94,7 @@ impl WorkerCore {
         let skip = except.and_then(|id| self.ids.get(&id).copied());
         let stats = &self.service.shared.stats[self.index];
         let limit = self.service.shared.config.send_buffer_bytes;
+        let threshold = self.service.shared.config.compression_threshold;
         let mut overflowed = Vec::new();
         for &slot in members {
             if Some(slot) == skip {
@@ -104,7 +107,9 @@ impl WorkerCore {
                     overflowed.push(slot);
                 }
             } else if let Some(conn) = self.conns.get_mut(slot) {
-                queue_on(conn, slot, stamped.frame.clone(), &mut self.dirty, stats);
+                let frame =
+                    Self::pick_frame(self.compression.as_deref_mut(), (threshold, stats), conn.deflate, &message);
+                queue_on(conn, slot, frame.clone(), &mut self.dirty, stats);
             }
         }
         stats.fanout_width.observe(members.len() as u64);

@@ -12,8 +12,8 @@ impl WorkerCore {
             return;
         };
         let mut reader = std::mem::take(&mut conn.reader);
-        let max_message = self.routes.sockets[conn.route as usize].max_message_bytes;
-        let result = reader.feed(data, max_message, &mut |event| self.on_frame_event(slot, event));
+        let limits = (self.routes.sockets[conn.route as usize].max_message_bytes, conn.deflate.is_on());
+        let result = reader.feed(data, limits, &mut |event| self.on_frame_event(slot, event));
         match result {
             Err(violation) => {
                 bump(&self.stats().protocol_closes, 1);
@@ -35,6 +35,7 @@ impl WorkerCore {
         match event {
             FrameEvent::Text(text) => self.on_message(slot, Payload::Text(text)),
             FrameEvent::Binary(data) => self.on_message(slot, Payload::Binary(data)),
+            FrameEvent::Compressed { is_text, payload } => self.on_compressed(slot, is_text, payload),
             FrameEvent::Ping(payload) => self.queue_pong(slot, payload),
             FrameEvent::Pong => {}
             FrameEvent::Close(code) => {
