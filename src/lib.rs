@@ -36,10 +36,12 @@
 //! - [`server`]: the event loop and everything that touches a socket.
 //!   - `worker.rs`: one thread per core, its `mio::Poll`, its `SO_REUSEPORT` listener, its
 //!     inbox; all of its socket I/O: reads into one scratch buffer, one vectored write per
-//!     dirty connection per turn, writable re-registration.
+//!     listed connection (every reply each turn, fan-out within a time budget per turn),
+//!     writable re-registration.
 //!   - `core/`: a worker's state machine, no I/O, one idea per file: `mod.rs` (the struct,
 //!     entry points), `handshake.rs`, `admission.rs`, `session.rs` (messages to handlers),
-//!     `rate.rs`, `output.rs` (queueing, fan-out, backpressure), `channels.rs`,
+//!     `rate.rs`, `output.rs` (queueing, fan-out, backpressure), `flushlist.rs` (the order of
+//!     writes: replies first, fan-out spread over turns), `channels.rs`,
 //!     `presence.rs` (coalesced for big channels), `lifecycle.rs`, `timers.rs`,
 //!     `commands.rs` (bus commands), `isolation.rs` (handler panics cost one connection),
 //!     `recovery.rs` (a join of a channel with history: live frames held per worker until

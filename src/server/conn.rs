@@ -49,8 +49,10 @@ pub struct Conn {
     pub channels: Vec<Arc<str>>,
     pub counters: Counters,
     pub last_heard: Instant,
-    /// In the worker's list of connections to flush this turn.
-    pub dirty: bool,
+    /// On the worker's list of replies to write this turn (`core/flushlist.rs`).
+    pub reply_listed: bool,
+    /// On the worker's list of fan-out to write, within a budget per turn.
+    pub fanout_listed: bool,
     /// The socket refused bytes; wait for a writable event.
     pub write_blocked: bool,
     /// Our side of the TCP connection is shut down.
@@ -157,7 +159,8 @@ impl Conn {
             channels: Vec::new(),
             counters: Counters::default(),
             last_heard: now,
-            dirty: false,
+            reply_listed: false,
+            fanout_listed: false,
             write_blocked: false,
             write_shut: false,
             pending_pongs: 0,

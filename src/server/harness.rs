@@ -121,9 +121,22 @@ impl Harness {
         self.turn();
     }
 
+    /// Bytes from the peer, handled but not yet written (the turn is not over).
+    pub fn receive(&mut self, slot: Slot, bytes: &[u8]) {
+        let mut data = bytes.to_vec();
+        self.core.now = Instant::now();
+        self.core.on_bytes(slot, &mut data);
+    }
+
     /// The end of a loop turn: flush what is queued, drop what has ended.
     pub fn turn(&mut self) {
-        super::worker::flush_dirty(&mut self.core, None);
+        self.turn_within(None);
+    }
+
+    /// The end of a loop turn as the worker runs it: every reply, then fan-out for at most
+    /// `fanout_budget` (`None`: all of it).
+    pub fn turn_within(&mut self, fanout_budget: Option<std::time::Duration>) {
+        super::worker::flush_dirty(&mut self.core, None, fanout_budget);
         for slot in self.core.take_doomed() {
             if self.core.conns.contains(slot) {
                 self.core.conns.remove(slot);
@@ -162,9 +175,8 @@ impl Harness {
     pub fn discard_output(&mut self) {
         for (_, conn) in self.core.conns.iter_mut() {
             conn.out.discard();
-            conn.dirty = false;
         }
-        super::worker::flush_dirty(&mut self.core, None);
+        super::worker::flush_dirty(&mut self.core, None, None);
     }
 
     /// Whether the slot still holds a connection.
@@ -180,6 +192,11 @@ impl Harness {
     /// Heap bytes the connection holds of its own, and bytes waiting in its out-queue.
     pub fn buffers(&self, slot: Slot) -> (usize, usize) {
         self.core.conns.get(slot).map_or((0, 0), |c| (c.heap_bytes(), c.out.queued_bytes()))
+    }
+
+    /// Fan-out is still waiting to be written (the worker would poll without sleeping).
+    pub fn fanout_waiting(&self) -> bool {
+        self.core.fanout_waiting()
     }
 
     /// Connections the core holds.

@@ -3,8 +3,9 @@
 //!
 //! The loop, per turn: accept, read every readable socket into the worker's one scratch
 //! buffer (connections hold no read buffer of their own), apply inbox commands, then flush
-//! every connection that has something queued with one vectored write each, and run the
-//! timer sweep when due. It never blocks except in `poll`. This file does all of a worker's
+//! the connections that have something queued with one vectored write each (every reply,
+//! then fan-out within a budget per turn: `core/flushlist.rs`), and run the timer sweep
+//! when due. It never blocks except in `poll`. This file does all of a worker's
 //! socket I/O (reads, writes, re-registration); what to write and when is the core's
 //! decision (`core/output.rs`). On a TLS server the same reads and writes go through
 //! `tls/transport.rs`, which the loop calls instead of the socket.
@@ -12,13 +13,13 @@
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Registry, Token};
 
 use super::conn::{Conn, Slot};
-use super::core::{AfterWrite, WorkerCore};
+use super::core::{AfterWrite, List, WorkerCore, FANOUT_TURN_BUDGET, FANOUT_WRITES_PER_CHECK};
 use super::routes::Routes;
 use super::tls::TlsTransport;
 use crate::service::bus::{Command, InboxReceiver};
@@ -26,6 +27,11 @@ use crate::service::Service;
 
 pub const LISTENER: Token = Token(usize::MAX - 1);
 pub const WAKER: Token = Token(usize::MAX - 2);
+
+/// Most readiness events handled per loop turn: a turn's reads (a storm of handshakes or of
+/// disconnects costs ~10 µs each) stay short enough for every reply to go out within a few
+/// milliseconds; events not taken wait in the kernel's ready list for the next turn.
+const EVENTS_PER_TURN: usize = 256;
 
 /// Size of the per-worker read buffer.
 const SCRATCH_BYTES: usize = 64 * 1024;
@@ -66,11 +72,15 @@ impl Worker {
 
     pub fn run(mut self) {
         let tick = self.core.service.shared.config.tick();
-        let mut events = Events::with_capacity(1024);
+        let mut events = Events::with_capacity(EVENTS_PER_TURN);
         let mut next_sweep = Instant::now() + tick;
         loop {
             let wake_at = self.core.presence_due().map_or(next_sweep, |due| due.min(next_sweep));
-            let timeout = wake_at.saturating_duration_since(Instant::now());
+            // Fan-out still waiting to be written: look for reads and go on writing at once.
+            let timeout = match self.core.fanout_waiting() {
+                true => Duration::ZERO,
+                false => wake_at.saturating_duration_since(Instant::now()),
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     log::error!("worker {}: poll failed: {e}", self.core.index);
@@ -95,18 +105,18 @@ impl Worker {
             if self.core.presence_due().is_some_and(|due| self.core.now >= due) {
                 self.core.flush_presence();
             }
-            flush_dirty_via(&mut self.core, Some(self.poll.registry()), self.tls.as_mut());
+            flush_dirty_via(&mut self.core, Some(self.poll.registry()), self.tls.as_mut(), Some(FANOUT_TURN_BUDGET));
             self.reap();
             if self.core.now >= next_sweep {
                 self.core.sweep();
-                flush_dirty_via(&mut self.core, Some(self.poll.registry()), self.tls.as_mut());
+                flush_dirty_via(&mut self.core, Some(self.poll.registry()), self.tls.as_mut(), Some(Duration::ZERO));
                 self.reap();
                 next_sweep = self.core.now + tick;
             }
             if self.finished() {
                 // Departures still waiting to be coalesced are told before the worker ends.
                 self.core.flush_presence();
-                flush_dirty_via(&mut self.core, Some(self.poll.registry()), self.tls.as_mut());
+                flush_dirty_via(&mut self.core, Some(self.poll.registry()), self.tls.as_mut(), None);
                 return;
             }
         }
@@ -219,42 +229,70 @@ impl Worker {
     }
 }
 
-/// Writes each dirty connection once (sockets start readable-only: writable interest is
-/// only asked for once a socket has refused bytes, so there is no wake-up per ACK). Without
-/// a registry (the hand-driven harness) nothing is re-registered.
+/// Writes the listed connections (`core/flushlist.rs`): every reply, then fan-out, oldest
+/// first, until `fanout_budget` has passed (checked every `FANOUT_WRITES_PER_CHECK` writes;
+/// `None`: all of it); the rest wait for the next turn. Sockets start readable-only: writable
+/// interest is only asked for once a socket has refused bytes, so there is no wake-up per
+/// ACK. Without a registry (the hand-driven harness) nothing is re-registered.
 #[cfg(feature = "test-util")]
-pub(crate) fn flush_dirty(core: &mut WorkerCore, registry: Option<&Registry>) {
-    flush_dirty_via(core, registry, None);
+pub(crate) fn flush_dirty(core: &mut WorkerCore, registry: Option<&Registry>, fanout_budget: Option<Duration>) {
+    flush_dirty_via(core, registry, None, fanout_budget);
 }
 
 /// `flush_dirty`, through the TLS transport on a TLS server.
-fn flush_dirty_via(core: &mut WorkerCore, registry: Option<&Registry>, mut tls: Option<&mut TlsTransport>) {
-    let dirty = core.take_dirty();
-    for &slot in &dirty {
-        let Some(conn) = core.writable_conn(slot) else { continue };
-        let result = match tls.as_deref_mut() {
-            Some(tls) => tls.flush(slot, conn),
-            None => conn.out.flush_into(&mut conn.socket),
-        };
-        match core.on_flushed(slot, result) {
-            AfterWrite::Nothing => {}
-            AfterWrite::ShutdownWrite => {
-                if let Some(conn) = core.conns.get_mut(slot) {
-                    if let Some(tls) = tls.as_deref_mut() {
-                        tls.close_notify(slot, &mut conn.socket);
-                    }
-                    let _ = conn.socket.shutdown(std::net::Shutdown::Write);
+fn flush_dirty_via(
+    core: &mut WorkerCore,
+    registry: Option<&Registry>,
+    mut tls: Option<&mut TlsTransport>,
+    fanout_budget: Option<Duration>,
+) {
+    let replies = core.take_replies();
+    for &slot in &replies {
+        write_listed(core, registry, tls.as_deref_mut(), slot, List::Replies);
+    }
+    core.recycle_replies(replies);
+    let started = Instant::now();
+    while core.fanout_waiting() {
+        if fanout_budget.is_some_and(|budget| started.elapsed() >= budget) {
+            return;
+        }
+        for _ in 0..FANOUT_WRITES_PER_CHECK {
+            let Some(slot) = core.next_fanout() else { return };
+            write_listed(core, registry, tls.as_deref_mut(), slot, List::Fanout);
+        }
+    }
+}
+
+/// Writes one listed connection's out-queue, with one vectored write per `MAX_IOVECS` chunks.
+fn write_listed(
+    core: &mut WorkerCore,
+    registry: Option<&Registry>,
+    mut tls: Option<&mut TlsTransport>,
+    slot: Slot,
+    list: List,
+) {
+    let Some(conn) = core.writable_conn(slot, list) else { return };
+    let result = match tls.as_deref_mut() {
+        Some(tls) => tls.flush(slot, conn),
+        None => conn.out.flush_into(&mut conn.socket),
+    };
+    match core.on_flushed(slot, result) {
+        AfterWrite::Nothing => {}
+        AfterWrite::ShutdownWrite => {
+            if let Some(conn) = core.conns.get_mut(slot) {
+                if let Some(tls) = tls.as_deref_mut() {
+                    tls.close_notify(slot, &mut conn.socket);
                 }
+                let _ = conn.socket.shutdown(std::net::Shutdown::Write);
             }
-            AfterWrite::WaitWritable => {
-                if let (Some(conn), Some(registry)) = (core.conns.get_mut(slot), registry) {
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    if let Err(e) = registry.reregister(&mut conn.socket, Token(slot), interest) {
-                        log::warn!("connection {slot}: cannot wait for writability: {e}");
-                    }
+        }
+        AfterWrite::WaitWritable => {
+            if let (Some(conn), Some(registry)) = (core.conns.get_mut(slot), registry) {
+                let interest = Interest::READABLE | Interest::WRITABLE;
+                if let Err(e) = registry.reregister(&mut conn.socket, Token(slot), interest) {
+                    log::warn!("connection {slot}: cannot wait for writability: {e}");
                 }
             }
         }
     }
-    core.recycle_dirty(dirty);
 }

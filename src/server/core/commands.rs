@@ -28,7 +28,9 @@ impl WorkerCore {
                 for (slot, conn) in self.conns.iter_mut().filter(|(_, c)| c.is_open()) {
                     let shared =
                         Self::pick_frame(self.compression.as_deref_mut(), (threshold, stats), conn.deflate, &frame);
-                    queue_on(conn, slot, shared.clone(), &mut self.dirty, stats);
+                    if queue_on(conn, shared.clone(), stats) {
+                        self.flush.fanout(conn, slot);
+                    }
                 }
                 true
             }

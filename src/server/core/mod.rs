@@ -11,7 +11,8 @@
 //! - `admission.rs` origin, identity, channel name and limit checks before a session
 //! - `session.rs`   frames to messages, built-in commands, handler calls
 //! - `rate.rs`      the per-connection message rate budget
-//! - `output.rs`    queueing, fan-out of shared frames, the per-turn flush, backpressure
+//! - `output.rs`    queueing, fan-out of shared frames, what a write's outcome means, backpressure
+//! - `flushlist.rs` the order of writes: replies every turn, fan-out within a budget per turn
 //! - `channels.rs`  the local channel index, join and leave
 //! - `presence.rs`  `online-update` announcements, coalesced for big channels
 //! - `lifecycle.rs` close handshake, end of session, shutdown
@@ -27,6 +28,8 @@ mod admission;
 mod channels;
 mod commands;
 mod compression;
+mod flushlist;
+pub use flushlist::{List, FANOUT_TURN_BUDGET, FANOUT_WRITES_PER_CHECK};
 mod handshake;
 mod isolation;
 mod lifecycle;
@@ -102,7 +105,8 @@ pub struct WorkerCore {
     pub conns: Slab<Conn>,
     channels: HashMap<Arc<str>, IndexSet<usize, FastHash>, FastHash>,
     ids: HashMap<ConnId, usize, FastHash>,
-    dirty: Vec<usize>,
+    /// The connections to write: replies this turn, fan-out within a budget per turn.
+    flush: flushlist::FlushLists,
     doomed: Vec<usize>,
     pub now: Instant,
     pub service: Service,
@@ -138,7 +142,7 @@ impl WorkerCore {
             conns: Slab::new(),
             channels: HashMap::default(),
             ids: HashMap::default(),
-            dirty: Vec::new(),
+            flush: Default::default(),
             doomed: Vec::new(),
             now: Instant::now(),
             tick: service.shared.config.tick(),
@@ -204,11 +208,12 @@ fn session_ids(conn: &Conn) -> (ConnId, String) {
     (conn.id, user)
 }
 
-/// Queues a shared frame on an open connection and marks it for this turn's flush.
+/// Queues a shared frame on an open connection; false if it is not open (nothing queued,
+/// nothing to list for writing).
 #[inline]
-fn queue_on(conn: &mut Conn, slot: Slot, frame: SharedFrame, dirty: &mut Vec<usize>, stats: &WorkerStats) {
+fn queue_on(conn: &mut Conn, frame: SharedFrame, stats: &WorkerStats) -> bool {
     if !conn.is_open() {
-        return;
+        return false;
     }
     let len = frame.len() as u64;
     conn.counters.messages_out += 1;
@@ -216,16 +221,7 @@ fn queue_on(conn: &mut Conn, slot: Slot, frame: SharedFrame, dirty: &mut Vec<usi
     bump(&stats.messages_out, 1);
     bump(&stats.bytes_out, len);
     conn.out.push(frame);
-    mark(conn, slot, dirty);
-}
-
-/// Puts a connection on this turn's flush list (once).
-#[inline]
-fn mark(conn: &mut Conn, slot: Slot, dirty: &mut Vec<usize>) {
-    if !conn.dirty {
-        conn.dirty = true;
-        dirty.push(slot);
-    }
+    true
 }
 
 impl Dispatch for WorkerCore {

@@ -1,5 +1,6 @@
 //! Everything queued for writing: data frames, pongs, channel fan-out of one shared frame,
-//! the list of connections to write this turn (corking: one vectored write each), what a
+//! the lists of connections to write (corking: one vectored write each; their order is
+//! `flushlist.rs`'s), what a
 //! write's outcome means (writable interest, shutdown after a close, the slow-consumer rule).
 //! Backpressure lives here and nowhere else. It does no I/O: `server/worker.rs` does the
 //! writes and the re-registration this decides.
@@ -20,9 +21,10 @@ pub enum AfterWrite {
 impl WorkerCore {
     // ---- output ------------------------------------------------------------------------
 
+    /// Lists a connection with something of its own queued for this turn's writes.
     pub(super) fn mark_dirty(&mut self, slot: Slot) {
         if let Some(conn) = self.conns.get_mut(slot) {
-            mark(conn, slot, &mut self.dirty);
+            self.flush.reply(conn, slot);
         }
     }
 
@@ -36,7 +38,9 @@ impl WorkerCore {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        queue_on(conn, slot, frame, &mut self.dirty, &self.service.shared.stats[self.index]);
+        if queue_on(conn, frame, &self.service.shared.stats[self.index]) {
+            self.flush.reply(conn, slot);
+        }
     }
 
     /// Queues a data frame for this connection alone, framed into its cork (no shared frame,
@@ -59,7 +63,7 @@ impl WorkerCore {
         let stats = &self.service.shared.stats[self.index];
         bump(&stats.messages_out, 1);
         bump(&stats.bytes_out, len);
-        mark(conn, slot, &mut self.dirty);
+        self.flush.reply(conn, slot);
     }
 
     /// Queues a control frame (pong), allowed while open.
@@ -94,37 +98,12 @@ impl WorkerCore {
             if let Some(conn) = self.conns.get_mut(slot) {
                 let frame =
                     Self::pick_frame(self.compression.as_deref_mut(), (threshold, stats), conn.deflate, message);
-                queue_on(conn, slot, frame.clone(), &mut self.dirty, stats);
+                if queue_on(conn, frame.clone(), stats) {
+                    self.flush.fanout(conn, slot);
+                }
             }
         }
         stats.fanout_width.observe(members.len() as u64);
-    }
-
-    /// The connections to write this turn (each once), in the order they became dirty;
-    /// hand the list back with `recycle_dirty` once written.
-    pub fn take_dirty(&mut self) -> Vec<usize> {
-        std::mem::take(&mut self.dirty)
-    }
-
-    /// Gives back the list `take_dirty` returned, so its capacity is reused.
-    pub fn recycle_dirty(&mut self, mut written: Vec<usize>) {
-        written.clear();
-        if self.dirty.is_empty() {
-            self.dirty = written;
-        }
-    }
-
-    /// A connection `take_dirty` listed, to write now if it may be written (not waiting for
-    /// writability; a blocked one is only checked against its backlog). Called once per listed
-    /// slot, it also takes the connection off the list.
-    pub fn writable_conn(&mut self, slot: Slot) -> Option<&mut Conn> {
-        let conn = self.conns.get_mut(slot)?;
-        conn.dirty = false; // off the list now: a write queued from here on marks it again
-        if conn.write_blocked {
-            self.check_backlog(slot);
-            return None;
-        }
-        self.conns.get_mut(slot)
     }
 
     /// What a write did, and what the worker must do next with the socket.

@@ -109,7 +109,9 @@ impl WorkerCore {
             } else if let Some(conn) = self.conns.get_mut(slot) {
                 let frame =
                     Self::pick_frame(self.compression.as_deref_mut(), (threshold, stats), conn.deflate, &message);
-                queue_on(conn, slot, frame.clone(), &mut self.dirty, stats);
+                if queue_on(conn, frame.clone(), stats) {
+                    self.flush.fanout(conn, slot);
+                }
             }
         }
         stats.fanout_width.observe(members.len() as u64);

@@ -32,7 +32,7 @@ impl WorkerCore {
                 Phase::Open if now.duration_since(conn.last_heard) >= idle => idle_out.push(slot),
                 Phase::Open if ping_due => {
                     conn.out.push(self.common.ping.clone());
-                    mark(conn, slot, &mut self.dirty);
+                    self.flush.fanout(conn, slot);
                 }
                 _ => {}
             }
@@ -47,7 +47,7 @@ impl WorkerCore {
                     _ => {}
                 }
             }
-            if now.duration_since(conn.last_heard) >= self.tick && !conn.dirty {
+            if now.duration_since(conn.last_heard) >= self.tick && !conn.reply_listed && !conn.fanout_listed {
                 conn.out.release_if_empty();
             }
             if let Some(session) = &conn.session {
