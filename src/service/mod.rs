@@ -12,6 +12,7 @@ pub mod context;
 pub mod handler;
 pub mod history;
 pub(crate) mod limits;
+pub(crate) mod members;
 pub mod message;
 pub(crate) mod ops;
 pub mod proxy;

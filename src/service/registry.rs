@@ -7,10 +7,11 @@
 //! transitions that presence and scale-out act on: a user's first or last connection in a
 //! channel, a channel's first or last member on this node, a user's first or last connection.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::connection::{unix_seconds, ConnId, Connection, ConnectionInfo};
+use super::members::Members;
 
 struct Entry {
     conn: Arc<Connection>,
@@ -23,7 +24,7 @@ struct Entry {
 /// so it is only counted, never keyed: an idle anonymous client costs no user entries.
 #[derive(Default)]
 struct ChannelEntry {
-    members: HashSet<ConnId>,
+    members: Members<ConnId>,
     users: HashMap<String, u32>,
     anonymous: u32,
 }
@@ -144,6 +145,7 @@ impl Registry {
             Some((name, _)) => name.clone(),
             None => Arc::from(channel),
         };
+        entry.channels.reserve_exact(1); // joins are rare: keep the list exactly sized
         entry.channels.push(name.clone());
         let members = channels.entry(name).or_default();
         members.members.insert(*id);
@@ -286,7 +288,7 @@ fn remove_member(
     profile: &crate::service::Profile,
 ) -> (bool, bool) {
     let Some(entry) = channels.get_mut(channel) else { return (false, false) };
-    if !entry.members.remove(id) {
+    if !entry.members.swap_remove(id) {
         return (false, false);
     }
     let mut user_last = profile.anonymous;

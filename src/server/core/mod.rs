@@ -47,8 +47,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use indexmap::IndexSet;
-
 /// The worker's maps are looked up per message: a fast, randomly seeded hasher.
 type FastHash = foldhash::fast::RandomState;
 use slab::Slab;
@@ -63,6 +61,7 @@ use crate::service::backplane::Scope;
 use crate::service::bus::Command;
 use crate::service::connection::{ConnId, Connection, Profile};
 use crate::service::limits::Full;
+use crate::service::members::Members;
 use crate::service::message::{error_frame, Inbound};
 use crate::service::ops::{self, Dispatch};
 use crate::service::proxy::ProxyEvent;
@@ -103,7 +102,7 @@ const REPLY_SCRATCH_KEEP: usize = 64 * 1024;
 pub struct WorkerCore {
     pub index: usize,
     pub conns: Slab<Conn>,
-    channels: HashMap<Arc<str>, IndexSet<usize, FastHash>, FastHash>,
+    channels: HashMap<Arc<str>, Members<Slot>, FastHash>,
     ids: HashMap<ConnId, usize, FastHash>,
     /// The connections to write: replies this turn, fan-out within a budget per turn.
     flush: flushlist::FlushLists,
