@@ -280,7 +280,7 @@ fn write_listed(
         AfterWrite::Nothing => {}
         AfterWrite::ShutdownWrite => {
             if let Some(conn) = core.conns.get_mut(slot) {
-                if let Some(tls) = tls.as_deref_mut() {
+                if let Some(tls) = tls {
                     tls.close_notify(slot, &mut conn.socket);
                 }
                 let _ = conn.socket.shutdown(std::net::Shutdown::Write);
