@@ -30,6 +30,9 @@ pub enum Command {
         /// `{i}` is replaced by the connection index.
         #[arg(long, default_value = "/example/socket?ch=echo-{i}")]
         path: String,
+        /// Fill the payload with everyday words (compresses like chat text) instead of `x`.
+        #[arg(long)]
+        words: bool,
     },
     /// S subscribers, P publishers in one channel: deliveries/s, exactly-once in order, latency.
     Fanout {
@@ -52,10 +55,9 @@ pub enum Command {
         /// Sample latency on every n-th subscriber.
         #[arg(long, default_value_t = 8)]
         sample_every: usize,
-        /// Offer permessage-deflate (`client_no_context_takeover`) on every connection and
-        /// inflate compressed deliveries (the server must run with `--compression`).
+        /// Fill the text with everyday words (compresses like chat text) instead of dots.
         #[arg(long)]
-        deflate: bool,
+        words: bool,
     },
     /// Open N idle connections: connects+upgrades/s and the server's RSS per connection.
     Conns {
@@ -149,6 +151,11 @@ pub struct CommonArgs {
     /// not checked.
     #[arg(long)]
     pub tls: bool,
+    /// Offer permessage-deflate (`client_no_context_takeover`) on every connection and inflate
+    /// compressed replies and deliveries (the server must run with `--compression`). The
+    /// generator itself sends uncompressed frames, as RFC 7692 allows.
+    #[arg(long)]
+    pub deflate: bool,
 }
 
 impl CommonArgs {
@@ -165,6 +172,7 @@ impl CommonArgs {
             warmup: Duration::from_secs_f64(self.warmup),
             duration: Duration::from_secs_f64(self.duration),
             connect_concurrency: self.connect_concurrency.max(1),
+            deflate: self.deflate,
         })
     }
 }

@@ -5,8 +5,10 @@ mod chat_text;
 mod cli;
 mod client;
 mod compare;
+mod filler;
 mod fleet;
 mod histogram;
+mod inflated;
 mod net;
 mod observer;
 mod order_check;
@@ -47,11 +49,11 @@ fn run(command: Command) -> Result<(), String> {
             println!("user-space scan + check: {} frames/s on one core (no sockets)", report::format_number(rate));
             return Ok(());
         }
-        Command::Echo { common, conns, in_flight, payload, path } => {
-            let config = echo::EchoConfig { conns, in_flight, payload_bytes: payload, path };
+        Command::Echo { common, conns, in_flight, payload, path, words } => {
+            let config = echo::EchoConfig { conns, in_flight, payload_bytes: payload, path, words };
             echo::run(&common.to_common()?, &config)
         }
-        Command::Fanout { common, subscribers, publishers, payload, rate, window, channel, sample_every, deflate } => {
+        Command::Fanout { common, subscribers, publishers, payload, rate, window, channel, sample_every, words } => {
             let config = fanout::FanoutConfig {
                 subscribers,
                 publishers: publishers.max(1),
@@ -60,7 +62,7 @@ fn run(command: Command) -> Result<(), String> {
                 window: window.max(1),
                 channel,
                 latency_sample_every: sample_every,
-                deflate,
+                words,
             };
             fanout::run(&common.to_common()?, &config)
         }

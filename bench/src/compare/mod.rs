@@ -277,6 +277,7 @@ fn run_once(plan: &Plan, runs: &ServerRuns, step: Step) -> Result<ScenarioResult
         warmup: plan.warmup,
         duration: plan.duration,
         connect_concurrency: 256,
+        deflate: false,
     };
     let result = match step {
         Step::EchoOne => echo::run(&common, &echo_config(plan, 1)),
@@ -326,6 +327,7 @@ fn echo_config(plan: &Plan, in_flight: usize) -> echo::EchoConfig {
         in_flight,
         payload_bytes: 64,
         path: "/example/socket?ch=echo-{i}".into(),
+        words: false,
     }
 }
 
@@ -338,7 +340,7 @@ fn fanout_config(subscribers: usize, rate: Option<f64>) -> fanout::FanoutConfig 
         window: 64,
         channel: "fan".into(),
         latency_sample_every: 8,
-        deflate: false,
+        words: false,
     }
 }
 

@@ -76,7 +76,8 @@ pub fn run(common: &Common, config: &ConnsConfig) -> io::Result<ScenarioResult> 
     let mut load = IdleLoad::default();
     let rss_before = common.server_pid.and_then(usage::process_rss_bytes);
     let host = fleet.host_header().to_string();
-    let request_for = |i| wire::upgrade_request(&host, &path_for(&config.path, i));
+    let offer = common.deflate.then_some(crate::inflated::OFFER);
+    let request_for = |i| wire::upgrade_request_offering(&host, &path_for(&config.path, i), offer);
     let window = CpuWindow::start(common.server_pid);
     let deadline = Instant::now() + Duration::from_secs(120);
     let opened = fleet.open_many(

@@ -1,6 +1,7 @@
 //! The `echo` scenario: N connections, each keeping W `echo` commands in flight (closed loop),
 //! measuring replies per second and round-trip latency. Replies are matched to send times by
-//! order (the server answers a connection in order), so no reply is parsed.
+//! order (the server answers a connection in order), so no reply is parsed. With `--deflate`
+//! compressed replies (RSV1) are inflated first and checked the same way.
 
 use std::collections::VecDeque;
 use std::io;
@@ -10,6 +11,7 @@ use super::{path_for, per_second, Common};
 use crate::client::Client;
 use crate::fleet::{Fleet, FleetHandler, OpenAware, OpenBatch};
 use crate::histogram::Histogram;
+use crate::inflated::{self, Inflated};
 use crate::report::{Metric, ScenarioResult};
 use crate::usage::CpuWindow;
 use crate::wire::{self, Frame};
@@ -21,14 +23,17 @@ pub struct EchoConfig {
     pub payload_bytes: usize,
     /// Route template; `{i}` is the connection index (its own channel avoids join chatter).
     pub path: String,
+    /// Fill the payload with everyday words instead of `x`.
+    pub words: bool,
 }
 
 /// The `echo` command with a `payload_bytes` string parameter, as masked frame bytes.
-fn echo_frame(payload_bytes: usize) -> Vec<u8> {
-    let param = "x".repeat(payload_bytes);
-    let text = format!(r#"{{"cmd":"echo","param":"{param}"}}"#);
+fn echo_frame(payload_bytes: usize, words: bool) -> Vec<u8> {
+    let mut text = br#"{"cmd":"echo","param":""#.to_vec();
+    text.extend_from_slice(&crate::filler::text(payload_bytes, b'x', words));
+    text.extend_from_slice(br#""}"#);
     let mut frame = Vec::new();
-    wire::encode_client_frame(&mut frame, wire::OPCODE_TEXT, text.as_bytes(), [0x5a, 0x17, 0xc3, 0x9e]);
+    wire::encode_client_frame(&mut frame, wire::OPCODE_TEXT, &text, [0x5a, 0x17, 0xc3, 0x9e]);
     frame
 }
 
@@ -47,6 +52,9 @@ struct EchoLoad {
     histogram: Histogram,
     errors: u64,
     first_error: Option<String>,
+    inflated: Inflated,
+    /// Replies that arrived compressed.
+    compressed_replies: u64,
 }
 
 impl EchoLoad {
@@ -69,7 +77,17 @@ impl EchoLoad {
 impl FleetHandler for EchoLoad {
     #[inline]
     fn on_frame(&mut self, conn: usize, frame: Frame<'_>, now: Instant) {
-        if frame.opcode != wire::OPCODE_TEXT || !is_echo_reply(frame.payload) {
+        if frame.opcode != wire::OPCODE_TEXT {
+            return;
+        }
+        if frame.compressed {
+            self.compressed_replies += 1;
+            match self.inflated.plain(frame.payload) {
+                Some(plain) if is_echo_reply(&plain) => {}
+                Some(_) => return,
+                None => return self.note_error("a compressed reply that does not inflate".into()),
+            }
+        } else if !is_echo_reply(frame.payload) {
             return;
         }
         let Some(sent) = self.sent_at[conn].pop_front() else {
@@ -109,7 +127,7 @@ impl OpenAware for EchoLoad {
 pub fn run(common: &Common, config: &EchoConfig) -> io::Result<ScenarioResult> {
     let mut fleet = Fleet::new(common.target)?;
     let mut load = EchoLoad {
-        frame: echo_frame(config.payload_bytes),
+        frame: echo_frame(config.payload_bytes, config.words),
         in_flight: config.in_flight,
         sent_at: (0..config.conns).map(|_| VecDeque::with_capacity(config.in_flight * 2)).collect(),
         to_send: vec![0; config.conns],
@@ -119,9 +137,12 @@ pub fn run(common: &Common, config: &EchoConfig) -> io::Result<ScenarioResult> {
         histogram: Histogram::default(),
         errors: 0,
         first_error: None,
+        inflated: Inflated::default(),
+        compressed_replies: 0,
     };
     let host = fleet.host_header().to_string();
-    let request_for = |i| wire::upgrade_request(&host, &path_for(&config.path, i));
+    let offer = common.deflate.then_some(inflated::OFFER);
+    let request_for = |i| wire::upgrade_request_offering(&host, &path_for(&config.path, i), offer);
     let deadline = Instant::now() + Duration::from_secs(30);
     let opened = fleet.open_many(
         &OpenBatch {
@@ -154,6 +175,12 @@ pub fn run(common: &Common, config: &EchoConfig) -> io::Result<ScenarioResult> {
     result.latency = Some(load.histogram.summary());
     result.cpu = cpu;
     result.errors = load.errors;
+    if common.deflate {
+        result.notes.push(format!(
+            "permessage-deflate: {} replies compressed, {} inflated, {} compressed payload bytes",
+            load.compressed_replies, load.inflated.inflations, load.inflated.compressed_bytes
+        ));
+    }
     result.notes.extend(load.first_error.take());
     result.note_bottleneck();
     Ok(result)

@@ -11,6 +11,7 @@ use crate::chat_text::{self, Stamp, STAMP_BYTES};
 use crate::client::Client;
 use crate::fleet::{Fleet, FleetHandler, OpenAware, OpenBatch};
 use crate::histogram::Histogram;
+use crate::inflated::{self, Inflated};
 use crate::order_check::{OrderCheck, Verdict};
 use crate::report::{Metric, ScenarioResult};
 use crate::usage::{CpuShares, CpuWindow};
@@ -28,37 +29,8 @@ pub struct FanoutConfig {
     pub channel: String,
     /// Latency is sampled on every n-th subscriber.
     pub latency_sample_every: usize,
-    /// Offer permessage-deflate and inflate compressed deliveries.
-    pub deflate: bool,
-}
-
-/// Compressed deliveries inflated once each: every subscriber of a message gets the same
-/// compressed bytes, so the generator inflates a message once, not once per subscriber.
-#[derive(Default)]
-struct Inflated {
-    inflater: switchyard::wire::compression::Inflater,
-    seen: std::collections::HashMap<Box<[u8]>, Box<[u8]>>,
-    scratch: Vec<u8>,
-    /// Messages inflated (cache misses), and compressed bytes received.
-    inflations: u64,
-    compressed_bytes: u64,
-}
-
-impl Inflated {
-    fn plain(&mut self, compressed: &[u8]) -> Option<Box<[u8]>> {
-        self.compressed_bytes += compressed.len() as u64;
-        if let Some(plain) = self.seen.get(compressed) {
-            return Some(plain.clone());
-        }
-        self.inflater.inflate(compressed, &mut self.scratch, 1 << 20, false).ok()?;
-        self.inflations += 1;
-        if self.seen.len() >= 4096 {
-            self.seen.clear();
-        }
-        let plain: Box<[u8]> = self.scratch.as_slice().into();
-        self.seen.insert(compressed.into(), plain.clone());
-        Some(plain)
-    }
+    /// Fill the text with everyday words instead of dots.
+    pub words: bool,
 }
 
 /// Delivery accounting for the subscribers.
@@ -116,7 +88,7 @@ impl FanoutLoad {
             lost_subscribers: 0,
             first_error: None,
             payload: Vec::with_capacity(config.payload_bytes + 64),
-            text: vec![b'.'; config.payload_bytes.max(STAMP_BYTES)],
+            text: crate::filler::text(config.payload_bytes.max(STAMP_BYTES), b'.', config.words),
             inflated: Inflated::default(),
             compressed_deliveries: 0,
         }
@@ -258,7 +230,7 @@ pub fn run(common: &Common, config: &FanoutConfig) -> io::Result<ScenarioResult>
     let cpu = window.finish();
     load.recording = false;
     drain(&mut fleet, &mut load)?;
-    let mut result = summarize(&fleet, &mut load, config, elapsed, cpu);
+    let mut result = summarize(&fleet, &mut load, config, common.deflate, elapsed, cpu);
     result.notes.push(format!("joining took {:.1} s ({announcements} join announcements read)", joining.as_secs_f64()));
     Ok(result)
 }
@@ -274,7 +246,7 @@ fn join_everyone(
     let started = Instant::now();
     let host = fleet.host_header().to_string();
     let path = format!("/example/socket?ch={}", config.channel);
-    let offer = config.deflate.then_some("permessage-deflate; client_no_context_takeover");
+    let offer = common.deflate.then_some(inflated::OFFER);
     let request_for = |_| wire::upgrade_request_offering(&host, &path, offer);
     let total = config.subscribers + config.publishers;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -349,6 +321,7 @@ fn summarize(
     fleet: &Fleet,
     load: &mut FanoutLoad,
     config: &FanoutConfig,
+    deflate: bool,
     elapsed: Duration,
     cpu: CpuShares,
 ) -> ScenarioResult {
@@ -379,7 +352,7 @@ fn summarize(
         "exactly-once, in order: {} delivered of {} published x {} subscribers; {} duplicate, {} gaps, {} missing, {} malformed, {} subscribers lost",
         deliveries.total, load.published_total(), config.subscribers, deliveries.order.duplicates, deliveries.order.gaps, missing, deliveries.malformed, load.lost_subscribers
     ));
-    if config.deflate {
+    if deflate {
         result.notes.push(format!(
             "permessage-deflate: {} deliveries compressed, {} messages inflated, {} compressed payload bytes",
             load.compressed_deliveries, load.inflated.inflations, load.inflated.compressed_bytes

@@ -22,6 +22,8 @@ pub struct Common {
     pub duration: Duration,
     /// Connections upgrading at once while opening.
     pub connect_concurrency: usize,
+    /// Offer permessage-deflate (`client_no_context_takeover`) and inflate compressed frames.
+    pub deflate: bool,
 }
 
 /// Connections that share a channel when a path template says `{g}`.
