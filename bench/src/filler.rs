@@ -1,7 +1,8 @@
 //! Payload filler for `echo` and `fanout`: one repeated character (the default; it deflates to
-//! almost nothing) or everyday words (`--words`; deflates about as chat text does, roughly 2-3x),
-//! so compressed runs measure a realistic payload. Only ASCII letters and spaces: it sits inside
-//! a JSON string unescaped. It owns no I/O.
+//! almost nothing) or everyday words with an 8-digit hex id every fourth token or so (`--words`;
+//! deflates about 2x, like chat text with ids in it), so compressed runs measure a realistic
+//! payload. Only ASCII letters, digits and spaces: it sits inside a JSON string unescaped. It
+//! owns no I/O.
 
 const WORDS: &[&str] = &[
     "hello",
@@ -48,15 +49,23 @@ pub fn text(len: usize, fill: u8, words: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 16);
     let mut state: u32 = 0x9e37_79b9;
     while out.len() < len {
-        // xorshift: deterministic, so every run sends the same text.
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        out.extend_from_slice(WORDS[state as usize % WORDS.len()].as_bytes());
+        if next(&mut state).is_multiple_of(4) {
+            out.extend_from_slice(format!("{:08x}", next(&mut state)).as_bytes());
+        } else {
+            out.extend_from_slice(WORDS[next(&mut state) as usize % WORDS.len()].as_bytes());
+        }
         out.push(b' ');
     }
     out.truncate(len);
     out
+}
+
+/// xorshift: deterministic, so every run sends the same text.
+fn next(state: &mut u32) -> u32 {
+    *state ^= *state << 13;
+    *state ^= *state >> 17;
+    *state ^= *state << 5;
+    *state
 }
 
 #[cfg(test)]
@@ -69,7 +78,7 @@ mod tests {
             for words in [false, true] {
                 let text = text(len, b'x', words);
                 assert_eq!(text.len(), len);
-                assert!(text.iter().all(|b| b.is_ascii_alphabetic() || *b == b' '));
+                assert!(text.iter().all(|b| b.is_ascii_alphanumeric() || *b == b' '));
             }
         }
         assert_ne!(text(64, b'x', true), text(64, b'x', false));
