@@ -1,5 +1,5 @@
 //! The text a fan-out publisher puts in each `chat` message — publisher, sequence number and
-//! send time in fixed-width decimal, padded to the payload size — and reading it back out of
+//! send time in fixed-width decimal at the start of the payload's filler — and reading it back out of
 //! a delivered frame without parsing the JSON.
 
 /// `p` + 3 digits + `s` + 10 digits + `t` + 16 digits.
@@ -15,7 +15,8 @@ pub struct Stamp {
     pub sent_nanos: u64,
 }
 
-/// Writes the stamp into `out` (`out.len()` >= [`STAMP_BYTES`]), padding the rest with dots.
+/// Writes the stamp into the first [`STAMP_BYTES`] of `out`; the rest (the payload filler) is
+/// left as it is.
 pub fn write_stamp(out: &mut [u8], stamp: Stamp) {
     out[0] = b'p';
     write_digits(&mut out[1..4], u64::from(stamp.publisher));
@@ -23,7 +24,6 @@ pub fn write_stamp(out: &mut [u8], stamp: Stamp) {
     write_digits(&mut out[5..15], stamp.seq);
     out[15] = b't';
     write_digits(&mut out[16..32], stamp.sent_nanos);
-    out[STAMP_BYTES..].fill(b'.');
 }
 
 fn write_digits(out: &mut [u8], mut value: u64) {
