@@ -5,7 +5,7 @@
 #   2. the TypeScript client: unit, integration against the binary, headless Chromium
 #   3. the admin page in headless Chromium, and /metrics parsed by prometheus_client
 #   4. the Autobahn|Testsuite conformance gate against the /echo route, over ws:// and wss://
-#   5. the fuzz targets, briefly (60 s each) plus every saved crash input
+#   5. the fuzz targets, briefly (30 s each) plus every saved crash input
 #   6. the load generator's own tests and its smoke run against the release binary
 # A part can be skipped with SKIP_CLIENT=1, SKIP_ADMIN_BROWSER=1, SKIP_AUTOBAHN=1,
 # SKIP_FUZZ=1 or SKIP_BENCH=1 (CI skips nothing).
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export SWITCHYARD_BIN="$PWD/target/release/switchyard"
 
-step() { printf '\n==== %s ====\n' "$*"; }
+step() { printf '\n==== %s (at %d s) ====\n' "$*" "$SECONDS"; }
 
 if [ -x scripts/redis.sh ]; then
   step "redis-server for the cluster tests"
@@ -56,7 +56,7 @@ fi
 
 if [ "${SKIP_FUZZ:-0}" != 1 ] && [ -x scripts/fuzz.sh ]; then
   step "fuzz smoke runs"
-  scripts/fuzz.sh 60
+  scripts/fuzz.sh 30
 fi
 
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
