@@ -105,6 +105,8 @@ impl Certificates {
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // After the handshake the traffic keys go to our own record layer (session.rs).
+        config.enable_secret_extraction = true;
         Ok(Arc::new(config))
     }
 }

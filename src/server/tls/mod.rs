@@ -6,13 +6,19 @@
 //!   reload on SIGHUP (new handshakes get the new pair; open connections keep theirs)
 //! - `transport.rs` per-connection TLS state in a side table keyed by slot; decrypts reads
 //!   into the core, encrypts the out-queue onto the socket, through the worker's buffers
-//! - `session.rs`   one connection on rustls' unbuffered API: its record buffers are ours and
-//!   hold no memory while the connection is idle
+//! - `session.rs`   one connection: rustls' unbuffered API for the handshake, then our record
+//!   layer on the keys rustls hands over; its buffers hold no memory while it is idle
+//! - `handshake.rs` the steps of rustls' unbuffered state machine during the handshake
+//! - `records.rs`   the record layer of an established connection (TLS 1.3 and 1.2 AEAD
+//!   records, alerts, KeyUpdate), on `keys.rs`: one direction's key, IV and sequence number
 //!
 //! Neither decides anything about HTTP or WebSocket: the core sees plaintext bytes and
 //! queues plaintext frames exactly as for a plain connection.
 
 pub mod certs;
+mod handshake;
+mod keys;
+mod records;
 mod session;
 pub mod transport;
 

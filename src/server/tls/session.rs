@@ -1,31 +1,29 @@
-//! One TLS connection on rustls' unbuffered API: the caller owns the record buffers, so an
-//! idle connection holds none.
+//! One TLS connection: rustls' unbuffered API for the handshake (`handshake.rs`), then our
+//! own record layer (`records.rs`) on the keys rustls hands over, so that an established
+//! connection keeps only its keys and not rustls' whole connection state.
 //!
-//! Owns the connection's `UnbufferedServerConnection` and the only two buffers it keeps of
-//! its own: `incoming`, the start of a record (or of a handshake message spread over records)
-//! still waiting for its rest, and `outgoing`, sealed records the socket has not taken yet.
-//! Both are unallocated while empty, which is always the case for an idle connection: a
-//! read is opened in the worker's scratch buffer and only an incomplete tail is copied out,
-//! and records are sealed into the worker's buffer and only what the socket refuses is kept.
+//! Owns the connection's stage and the only two buffers it keeps of its own: `incoming`, the
+//! start of a record (or of a handshake message spread over records) still waiting for its
+//! rest, and `outgoing`, sealed records the socket has not taken yet. Both are unallocated
+//! while empty, which is always the case for an idle connection: a read is opened in the
+//! worker's scratch buffer and only an incomplete tail is copied out, and records are sealed
+//! into the worker's buffer and only what the socket refuses is kept. Once the handshake is
+//! done (and rustls has nothing left to send) the rustls connection, ~2 KiB with its boxed
+//! parts, is dropped for the keys and key schedule (`dangerous_into_kernel_connection`).
 //! It does no reads and decides nothing about HTTP or WebSocket (`transport.rs` does the
 //! reads and hands the plaintext to the core).
 
+use std::fmt;
 use std::io::{self, Write};
 use std::sync::Arc;
 
 use mio::net::TcpStream;
-use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
-use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus, WriteTraffic};
+use rustls::server::UnbufferedServerConnection;
 use rustls::ServerConfig;
 
+use super::handshake::{self, encrypt_room, write_sized};
+use super::records::{RecordError, Records, MAX_PLAINTEXT, RECORD_OVERHEAD};
 use crate::server::outqueue::Flushed;
-
-/// A record's plaintext at most (TLS caps it at 16 KiB).
-const MAX_RECORD_PLAINTEXT: usize = 16 * 1024;
-
-/// What sealing adds to a record at most (header, explicit nonce, content type, tag): the
-/// first guess at the room a sealed write needs (rustls says so if it needs more).
-const RECORD_OVERHEAD: usize = 64;
 
 /// How a read's records ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,10 +34,37 @@ pub(super) enum Opened {
     PeerClosed,
 }
 
+/// Why a connection's TLS failed.
+#[derive(Debug)]
+pub(super) enum TlsError {
+    Handshake(rustls::Error),
+    Record(RecordError),
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::Handshake(e) => write!(f, "{e}"),
+            TlsError::Record(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+enum Stage {
+    /// rustls drives the handshake (boxed: ~1 KiB that an established connection drops).
+    Handshake(Box<UnbufferedServerConnection>),
+    /// Our record layer on the keys rustls handed over.
+    Established(Records),
+    /// Handing over failed: the connection is closing.
+    Failed,
+}
+
 pub(super) struct Session {
-    tls: UnbufferedServerConnection,
+    stage: Stage,
     /// Whether any byte of the connection has arrived (the first must open a handshake).
     pub heard: bool,
+    /// The alert the record layer owes the peer after an error.
+    alert: Option<u8>,
     /// Received ciphertext not yet processed (an incomplete record); empty while idle.
     incoming: Vec<u8>,
     /// Sealed records not yet on the socket; empty while idle.
@@ -48,12 +73,18 @@ pub(super) struct Session {
 
 impl Session {
     pub fn new(config: Arc<ServerConfig>) -> Result<Self, rustls::Error> {
-        let tls = UnbufferedServerConnection::new(config)?;
-        Ok(Session { tls, heard: false, incoming: Vec::new(), outgoing: Vec::new() })
+        let tls = Box::new(UnbufferedServerConnection::new(config)?);
+        Ok(Session {
+            stage: Stage::Handshake(tls),
+            heard: false,
+            alert: None,
+            incoming: Vec::new(),
+            outgoing: Vec::new(),
+        })
     }
 
     pub fn is_handshaking(&self) -> bool {
-        self.tls.is_handshaking()
+        matches!(&self.stage, Stage::Handshake(tls) if tls.is_handshaking())
     }
 
     /// Whether records wait for the socket (handshake answers, alerts, a refused write).
@@ -62,11 +93,11 @@ impl Session {
     }
 
     /// Processes one read's ciphertext (after any incomplete record kept from the last read),
-    /// handing each record's plaintext to `deliver`; records rustls answers with go to
+    /// handing each record's plaintext to `deliver`; records the handshake answers with go to
     /// `outgoing`. An incomplete tail is kept for the next read.
-    pub fn open(&mut self, received: &mut [u8], deliver: impl FnMut(&[u8])) -> Result<Opened, rustls::Error> {
+    pub fn open(&mut self, received: &mut [u8], mut deliver: impl FnMut(&[u8])) -> Result<Opened, TlsError> {
         if self.incoming.is_empty() {
-            let (consumed, outcome) = process(&mut self.tls, &mut self.outgoing, received, deliver);
+            let (consumed, outcome) = self.process(received, &mut deliver);
             if consumed < received.len() && outcome.is_ok() {
                 self.incoming = received[consumed..].to_vec();
             }
@@ -74,7 +105,7 @@ impl Session {
         }
         let mut incoming = std::mem::take(&mut self.incoming);
         incoming.extend_from_slice(received);
-        let (consumed, outcome) = process(&mut self.tls, &mut self.outgoing, &mut incoming, deliver);
+        let (consumed, outcome) = self.process(&mut incoming, &mut deliver);
         if consumed < incoming.len() {
             incoming.drain(..consumed);
             incoming.shrink_to_fit();
@@ -83,54 +114,77 @@ impl Session {
         outcome
     }
 
-    /// After `open` failed: seals the alert rustls queued, if any, for `drain`.
-    pub fn queue_alert(&mut self) {
-        loop {
-            let UnbufferedStatus { state, .. } = self.tls.process_tls_records(&mut []);
-            let Ok(ConnectionState::EncodeTlsData(mut data)) = state else { return };
-            if write_sized(&mut self.outgoing, 0, |out| data.encode(out), encode_room).is_err() {
-                return;
+    /// The whole records at the front of `buffer`, through rustls while it does the handshake
+    /// and through our records after; returns how many bytes are done with.
+    fn process(&mut self, buffer: &mut [u8], deliver: &mut impl FnMut(&[u8])) -> (usize, Result<Opened, TlsError>) {
+        let mut consumed = 0;
+        if let Stage::Handshake(tls) = &mut self.stage {
+            let (done, outcome) = handshake::process(tls, &mut self.outgoing, buffer, &mut *deliver);
+            consumed = done;
+            match outcome {
+                Ok(Opened::NeedMore) if !tls.is_handshaking() => {}
+                other => return (consumed, other.map_err(TlsError::Handshake)),
             }
+            if let Err(e) = self.take_over_records() {
+                return (consumed, Err(e));
+            }
+        }
+        let Stage::Established(records) = &mut self.stage else {
+            return (consumed, Err(TlsError::Record(RecordError::closed())));
+        };
+        let (done, outcome) = records.open(&mut buffer[consumed..], deliver);
+        let outcome = outcome.map_err(|e| {
+            self.alert = e.alert;
+            TlsError::Record(e)
+        });
+        (consumed + done, outcome)
+    }
+
+    /// The handshake is done and rustls has sent all it had to: its keys go to our record
+    /// layer and the rest of it is dropped.
+    fn take_over_records(&mut self) -> Result<(), TlsError> {
+        let Stage::Handshake(tls) = std::mem::replace(&mut self.stage, Stage::Failed) else { return Ok(()) };
+        let (secrets, kernel) = tls.dangerous_into_kernel_connection().map_err(TlsError::Handshake)?;
+        self.stage = Stage::Established(Records::new(secrets, kernel).map_err(TlsError::Record)?);
+        Ok(())
+    }
+
+    /// After `open` failed: seals the alert owed to the peer, if any, for `drain`.
+    pub fn queue_alert(&mut self) {
+        match &mut self.stage {
+            Stage::Handshake(tls) => handshake::queue_alert(tls, &mut self.outgoing),
+            Stage::Established(records) => {
+                if let Some(alert) = self.alert.take() {
+                    let _ = records.seal_fatal_alert(alert, &mut self.outgoing);
+                }
+            }
+            Stage::Failed => {}
         }
     }
 
     /// Seals `plaintext` as application data into `sealed` (after it, and before anything
     /// sealed later, go the records rustls queued on its own: they are moved to `outgoing`).
     pub fn seal(&mut self, plaintext: &[u8], sealed: &mut Vec<u8>) -> io::Result<()> {
-        let room = plaintext.len() + RECORD_OVERHEAD * (plaintext.len() / MAX_RECORD_PLAINTEXT + 1);
-        self.with_traffic(|traffic| write_sized(sealed, room, |out| traffic.encrypt(plaintext, out), encrypt_room))?
+        match &mut self.stage {
+            Stage::Established(records) => records.seal(plaintext, sealed).map_err(io::Error::other),
+            Stage::Handshake(tls) => {
+                let room = plaintext.len() + RECORD_OVERHEAD * (plaintext.len() / MAX_PLAINTEXT + 1);
+                handshake::with_traffic(tls, &mut self.incoming, &mut self.outgoing, |traffic| {
+                    write_sized(sealed, room, |out| traffic.encrypt(plaintext, out), encrypt_room)
+                })?
+            }
+            Stage::Failed => Err(io::Error::other(RecordError::closed())),
+        }
     }
 
     /// Seals a close_notify alert into `sealed`.
     pub fn seal_close_notify(&mut self, sealed: &mut Vec<u8>) -> io::Result<()> {
-        self.with_traffic(|traffic| {
-            write_sized(sealed, RECORD_OVERHEAD, |out| traffic.queue_close_notify(out), encrypt_room)
-        })?
-    }
-
-    /// Runs `f` once the connection may send application data, having sealed into
-    /// `outgoing` whatever records rustls queued first.
-    fn with_traffic<R>(&mut self, f: impl FnOnce(&mut WriteTraffic<'_, ServerConnectionData>) -> R) -> io::Result<R> {
-        let mut f = Some(f);
-        loop {
-            let UnbufferedStatus { discard, state } = self.tls.process_tls_records(&mut self.incoming);
-            let done = match state {
-                Ok(ConnectionState::WriteTraffic(mut traffic)) => f.take().map(|f| f(&mut traffic)),
-                Ok(ConnectionState::EncodeTlsData(mut data)) => {
-                    write_sized(&mut self.outgoing, 0, |out| data.encode(out), encode_room)?;
-                    None
-                }
-                Ok(ConnectionState::TransmitTlsData(data)) => {
-                    data.done(); // `outgoing` goes to the socket ahead of what is sealed next
-                    None
-                }
-                Ok(other) => return Err(io::Error::other(format!("TLS cannot send in state {other:?}"))),
-                Err(e) => return Err(io::Error::other(e)),
-            };
-            self.incoming.drain(..discard);
-            if let Some(result) = done {
-                return Ok(result);
-            }
+        match &mut self.stage {
+            Stage::Established(records) => records.seal_close_notify(sealed).map_err(io::Error::other),
+            Stage::Handshake(tls) => handshake::with_traffic(tls, &mut self.incoming, &mut self.outgoing, |traffic| {
+                write_sized(sealed, RECORD_OVERHEAD, |out| traffic.queue_close_notify(out), encrypt_room)
+            })?,
+            Stage::Failed => Err(io::Error::other(RecordError::closed())),
         }
     }
 
@@ -161,98 +215,6 @@ impl Session {
         }
         self.outgoing.drain(..written);
         Ok(Flushed::Blocked)
-    }
-}
-
-/// Processes the whole records at the front of `buffer`; returns how many bytes of it are
-/// done with (the rest must be presented again, unchanged, with more bytes after it).
-fn process(
-    tls: &mut UnbufferedServerConnection,
-    outgoing: &mut Vec<u8>,
-    buffer: &mut [u8],
-    mut deliver: impl FnMut(&[u8]),
-) -> (usize, Result<Opened, rustls::Error>) {
-    let mut consumed = 0;
-    loop {
-        let UnbufferedStatus { mut discard, state } = tls.process_tls_records(&mut buffer[consumed..]);
-        let step = match state {
-            Ok(ConnectionState::ReadTraffic(mut traffic)) => {
-                let mut failed = None;
-                while let Some(record) = traffic.next_record() {
-                    match record {
-                        Ok(record) => {
-                            discard += record.discard;
-                            deliver(record.payload);
-                        }
-                        Err(e) => {
-                            failed = Some(e);
-                            break;
-                        }
-                    }
-                }
-                failed.map_or(Ok(None), Err)
-            }
-            Ok(ConnectionState::EncodeTlsData(mut data)) => {
-                write_sized(outgoing, 0, |out| data.encode(out), encode_room)
-                    .map(|_| None)
-                    .map_err(|e| rustls::Error::General(e.to_string()))
-            }
-            Ok(ConnectionState::TransmitTlsData(data)) => {
-                data.done(); // `outgoing` is written at the next flush, before anything newer
-                Ok(None)
-            }
-            Ok(ConnectionState::BlockedHandshake | ConnectionState::WriteTraffic(_)) => Ok(Some(Opened::NeedMore)),
-            Ok(ConnectionState::PeerClosed | ConnectionState::Closed) => Ok(Some(Opened::PeerClosed)),
-            Ok(other) => Err(rustls::Error::General(format!("unexpected TLS state {other:?}"))),
-            Err(e) => Err(e),
-        };
-        consumed += discard;
-        match step {
-            Ok(None) => {}
-            Ok(Some(opened)) => return (consumed, Ok(opened)),
-            Err(e) => return (consumed, Err(e)),
-        }
-    }
-}
-
-fn encode_room(error: &EncodeError) -> Option<usize> {
-    match error {
-        EncodeError::InsufficientSize(size) => Some(size.required_size),
-        _ => None,
-    }
-}
-
-fn encrypt_room(error: &EncryptError) -> Option<usize> {
-    match error {
-        EncryptError::InsufficientSize(size) => Some(size.required_size),
-        _ => None,
-    }
-}
-
-/// Appends what `write` produces to `out`, offering it `room` bytes first and then the size
-/// rustls asks for.
-fn write_sized<E: std::fmt::Display>(
-    out: &mut Vec<u8>,
-    room: usize,
-    mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
-    room_needed: impl Fn(&E) -> Option<usize>,
-) -> io::Result<()> {
-    let start = out.len();
-    out.resize(start + room, 0);
-    loop {
-        match write(&mut out[start..]) {
-            Ok(written) => {
-                out.truncate(start + written);
-                return Ok(());
-            }
-            Err(e) => match room_needed(&e) {
-                Some(room) if room > out.len() - start => out.resize(start + room, 0),
-                _ => {
-                    out.truncate(start);
-                    return Err(io::Error::other(e.to_string()));
-                }
-            },
-        }
     }
 }
 
