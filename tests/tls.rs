@@ -10,133 +10,17 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::tls::{
+    client_config, echo_once, fixture, fixture_der, start_tls, tls13, tls_args, tls_connect, wss, TlsStream,
+};
 use common::{eventually, Binary};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
-use serde_json::{json, Value};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use serde_json::json;
 use tungstenite::{Message, WebSocket};
-
-type TlsStream = StreamOwned<ClientConnection, TcpStream>;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls").join(name)
-}
-
-fn fixture_der(name: &str) -> Vec<u8> {
-    use rustls::pki_types::pem::PemObject;
-    CertificateDer::from_pem_file(fixture(name)).unwrap().to_vec()
-}
-
-fn tls_args(cert: &Path, key: &Path) -> Vec<String> {
-    vec!["--tls-cert".into(), cert.display().to_string(), "--tls-key".into(), key.display().to_string()]
-}
-
-fn start_tls(extra: &[&str]) -> Binary {
-    let mut args = tls_args(&fixture("cert-a.pem"), &fixture("key-a.pem"));
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let server = Binary::start(&args);
-    assert!(server.log.iter().any(|l| l.contains("listening on https://")), "{:?}", server.log);
-    server
-}
-
-/// Accepts any certificate (the test checks which one it got); signatures are still verified.
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-fn client_config(versions: &[&'static rustls::SupportedProtocolVersion], alpn: &[&[u8]]) -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(versions)
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
-
-/// A TLS stream to the server, handshake done.
-fn tls_connect(addr: SocketAddr, config: Arc<ClientConfig>) -> TlsStream {
-    let socket = TcpStream::connect(addr).unwrap();
-    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    let mut stream = StreamOwned::new(ClientConnection::new(config, name).unwrap(), socket);
-    while stream.conn.is_handshaking() {
-        stream.conn.complete_io(&mut stream.sock).expect("TLS handshake");
-    }
-    stream
-}
-
-fn tls13() -> Arc<ClientConfig> {
-    client_config(&[&rustls::version::TLS13], &[b"http/1.1"])
-}
-
-fn wss(addr: SocketAddr, path: &str, config: Arc<ClientConfig>) -> WebSocket<TlsStream> {
-    let stream = tls_connect(addr, config);
-    let (socket, response) =
-        tungstenite::client(format!("wss://localhost:{}{path}", addr.port()), stream).expect("upgrade over TLS");
-    assert_eq!(response.status().as_u16(), 101);
-    socket
-}
-
-fn recv_json(socket: &mut WebSocket<TlsStream>) -> Value {
-    loop {
-        match socket.read().expect("read") {
-            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-}
-
-fn echo_once(socket: &mut WebSocket<TlsStream>, param: Value) {
-    socket.send(Message::text(json!({"cmd": "echo", "param": param}).to_string())).unwrap();
-    loop {
-        let reply = recv_json(socket);
-        if reply["cmd"] == "echo" {
-            assert_eq!(reply["param"], param);
-            return;
-        }
-    }
-}
 
 fn peer_certificate(socket: &WebSocket<TlsStream>) -> Vec<u8> {
     socket.get_ref().conn.peer_certificates().unwrap()[0].to_vec()
@@ -477,4 +361,41 @@ asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
     let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "python client failed: {err}");
     assert!(out.starts_with("TLSv1.3"), "{out}");
+}
+
+/// One request over TLS, written as is: the whole answer.
+fn https_raw(addr: SocketAddr, request: &str) -> String {
+    let mut stream = tls_connect(addr, tls13());
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+fn set_cookie(answer: &str) -> &str {
+    answer.lines().find(|line| line.to_ascii_lowercase().starts_with("set-cookie:")).expect("a Set-Cookie header")
+}
+
+#[test]
+fn the_admin_session_cookie_is_secure_over_tls() {
+    let server = start_tls(&["--admin-token", "s3cret-token"]);
+    let body = "token=s3cret-token";
+    let login = https_raw(
+        server.addr,
+        &format!(
+            "POST /admin/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(login.starts_with("HTTP/1.1 303"), "{login}");
+    let cookie = set_cookie(&login);
+    for attribute in ["; Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let logout = https_raw(
+        server.addr,
+        "POST /admin/logout HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert!(set_cookie(&logout).contains("; Secure"), "{logout}");
 }

@@ -56,6 +56,8 @@ pub struct Guard {
     /// token itself. None without a token, or if the OS gave no randomness for the key (then
     /// only `Authorization: Bearer` gets in).
     session: Option<String>,
+    /// The listener serves TLS: the cookie is marked `Secure` (never sent over plain HTTP).
+    secure_cookie: bool,
 }
 
 impl Guard {
@@ -63,7 +65,13 @@ impl Guard {
     pub fn new(token: Option<String>) -> Self {
         let token = token.filter(|t| !t.is_empty());
         let session = token.as_deref().and_then(session_value);
-        Guard { token, session }
+        Guard { token, session, secure_cookie: false }
+    }
+
+    /// Marks the session cookie `Secure` (for a server that listens with TLS).
+    pub fn with_secure_cookie(mut self, secure: bool) -> Self {
+        self.secure_cookie = secure;
+        self
     }
 
     /// Whether an admin token is configured.
@@ -96,9 +104,23 @@ impl Guard {
 
     /// The `Set-Cookie` value that logs a browser in (None without a token or session key).
     pub fn login_cookie(&self) -> Option<String> {
-        self.session
-            .as_deref()
-            .map(|value| format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={COOKIE_MAX_AGE}"))
+        let secure = self.secure_attribute();
+        self.session.as_deref().map(|value| {
+            format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict{secure}; Max-Age={COOKIE_MAX_AGE}")
+        })
+    }
+
+    /// The `Set-Cookie` value that logs a browser out.
+    pub fn logout_cookie(&self) -> String {
+        format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict{}; Max-Age=0", self.secure_attribute())
+    }
+
+    fn secure_attribute(&self) -> &'static str {
+        if self.secure_cookie {
+            "; Secure"
+        } else {
+            ""
+        }
     }
 
     fn token_rule(&self, token: &str, request: &HttpRequest) -> Result<Access, Denied> {
@@ -126,11 +148,6 @@ fn session_value(token: &str) -> Option<String> {
             None
         }
     }
-}
-
-/// The `Set-Cookie` value that logs a browser out.
-pub fn logout_cookie() -> String {
-    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
 /// Without a token: the client must be on loopback, and so must the `Host` it asked for
@@ -245,6 +262,14 @@ mod tests {
         let forged = request(remote, &[("Cookie", "switchyard_admin=s3cret")]);
         assert_eq!(guard.check(&forged), Err(UNAUTHORIZED));
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+        assert!(!cookie.contains("Secure"), "plain HTTP: a Secure cookie would never come back");
+    }
+
+    #[test]
+    fn a_tls_server_marks_its_cookies_secure() {
+        let guard = Guard::new(Some("s3cret".into())).with_secure_cookie(true);
+        assert!(guard.login_cookie().unwrap().contains("; Secure;"));
+        assert!(guard.logout_cookie().contains("; Secure;"));
     }
 
     #[test]

@@ -64,12 +64,12 @@ fn submit(request: &HttpRequest, guard: &Guard) -> HttpResponse {
 }
 
 /// `/admin/logout` (POST, same origin): clears the session cookie.
-pub fn logout(request: &HttpRequest) -> HttpResponse {
+pub fn logout(request: &HttpRequest, guard: &Guard) -> HttpResponse {
     if request.method != "POST" {
         return HttpResponse::text(405, "POST only").with_header("Allow", "POST");
     }
     if !auth::same_origin(request) {
         return HttpResponse::text(403, "cross-site request refused");
     }
-    redirect("/admin/login").with_header("Set-Cookie", &auth::logout_cookie())
+    redirect("/admin/login").with_header("Set-Cookie", &guard.logout_cookie())
 }

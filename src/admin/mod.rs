@@ -41,7 +41,8 @@ pub struct AdminOptions {
 
 /// Adds the admin routes to a server.
 pub fn install(server: Server, options: AdminOptions) -> Server {
-    let guard = Arc::new(Guard::new(options.token));
+    // Over TLS the session cookie is `Secure`: a browser never sends it over plain HTTP.
+    let guard = Arc::new(Guard::new(options.token).with_secure_cookie(server.serves_tls()));
     let metrics_guard = Arc::new(Guard::new(options.metrics_token));
     if !guard.has_token() {
         log::debug!("admin interface: no --admin-token, answering loopback clients only");
@@ -63,7 +64,7 @@ impl Admin {
         let response = match request.path.as_str() {
             "/admin" | "/admin/" => page::redirect(login::HOME),
             "/admin/login" => login::handle(request, &self.guard),
-            "/admin/logout" => login::logout(request),
+            "/admin/logout" => login::logout(request, &self.guard),
             "/admin/admin.css" => page::css(),
             _ => self.guarded(request, service),
         };

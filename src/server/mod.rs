@@ -10,7 +10,8 @@
 //! - `routes.rs`  socket and HTTP routes
 //! - `listener.rs` the `SO_REUSEPORT` listeners
 //! - `tls/`       TLS under the worker (`--tls-cert`/`--tls-key`): certificates and their
-//!   reload, the per-connection transport
+//!   reload, the per-connection transport, our record layer after the handshake (and, feature
+//!   `test-util`, `AnyCertificate`, the verifier test clients use)
 //! - `harness.rs` a core driven by hand, for fuzzing, benchmarks and allocation tests
 //!   (feature `test-util`)
 
@@ -24,6 +25,10 @@ pub(crate) mod outqueue;
 pub mod routes;
 pub(crate) mod tls;
 pub(crate) mod worker;
+
+/// The accept-any-certificate rustls verifier for test clients (feature `test-util` only).
+#[cfg(feature = "test-util")]
+pub use tls::any_certificate::AnyCertificate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -70,6 +75,11 @@ impl Server {
         let mut routes = Routes::default();
         routes.add_http("/healthz", Arc::new(|_, _| HttpResponse::text(200, "ok")));
         Ok(Server { config, routes, service, authenticator: None, polls })
+    }
+
+    /// Whether the listener will serve TLS (`--tls-cert`/`--tls-key`).
+    pub fn serves_tls(&self) -> bool {
+        self.config.tls_cert.is_some()
     }
 
     /// The handle the application keeps (usable before and after `start`).

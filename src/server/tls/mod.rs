@@ -11,10 +11,14 @@
 //! - `handshake.rs` the steps of rustls' unbuffered state machine during the handshake
 //! - `records.rs`   the record layer of an established connection (TLS 1.3 and 1.2 AEAD
 //!   records, alerts, KeyUpdate), on `keys.rs`: one direction's key, IV and sequence number
+//! - `any_certificate.rs` (feature `test-util`): the accept-any-certificate verifier the tests'
+//!   and the load generator's TLS clients use
 //!
-//! Neither decides anything about HTTP or WebSocket: the core sees plaintext bytes and
+//! None decides anything about HTTP or WebSocket: the core sees plaintext bytes and
 //! queues plaintext frames exactly as for a plain connection.
 
+#[cfg(feature = "test-util")]
+pub mod any_certificate;
 pub mod certs;
 mod handshake;
 mod keys;
