@@ -54,10 +54,12 @@
 //!   - `conn.rs`, `routes.rs`, `listener.rs`: connection state, routes, listeners.
 //!   - `tls/` (with `--tls-cert`/`--tls-key`): `certs.rs` loads and checks the PEM pair, builds
 //!     the rustls `ServerConfig` (ring, TLS 1.2/1.3, ALPN `http/1.1`) and swaps the certificate
-//!     on SIGHUP; `transport.rs` holds each connection's rustls state in a side table keyed by
+//!     on SIGHUP; `transport.rs` holds each connection's TLS session in a side table keyed by
 //!     slot, decrypts reads into the core and encrypts the out-queue onto the socket;
-//!     `session.rs` drives one connection on rustls' unbuffered API (the record buffers are the
-//!     worker's; a connection keeps none while idle).
+//!     `session.rs` is one connection: rustls' unbuffered API for the handshake
+//!     (`handshake.rs`), then our record layer (`records.rs`, on `keys.rs`) on the keys rustls
+//!     hands over (the record buffers are the worker's; a connection keeps none while idle);
+//!     `any_certificate.rs` (feature `test-util`) the verifier the test clients use.
 //!   - `harness.rs` (feature `test-util`): a worker core driven by hand (fuzzing, benches).
 //! - [`cluster`]: scale-out through Redis pub/sub: a minimal RESP client (`resp.rs`,
 //!   `conn.rs`, `url.rs`), the link thread that publishes and subscribes (`link.rs`), the
