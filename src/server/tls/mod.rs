@@ -10,7 +10,8 @@
 //!   layer on the keys rustls hands over; its buffers hold no memory while it is idle
 //! - `handshake.rs` the steps of rustls' unbuffered state machine during the handshake
 //! - `records.rs`   the record layer of an established connection (TLS 1.3 and 1.2 AEAD
-//!   records, alerts, KeyUpdate), on `keys.rs`: one direction's key, IV and sequence number
+//!   records, alerts, KeyUpdate), on `keys.rs` (one direction's key, IV and sequence number)
+//!   and `format.rs` (record headers, limits, TLS 1.2's additional data and nonces)
 //! - `any_certificate.rs` (feature `test-util`): the accept-any-certificate verifier the tests'
 //!   and the load generator's TLS clients use
 //!
@@ -20,6 +21,7 @@
 #[cfg(feature = "test-util")]
 pub mod any_certificate;
 pub mod certs;
+mod format;
 mod handshake;
 mod keys;
 mod records;

@@ -20,26 +20,12 @@ use rustls::kernel::KernelConnection;
 use rustls::server::ServerConnectionData;
 use rustls::{ExtractedSecrets, ProtocolVersion, SupportedCipherSuite};
 
+use super::format::{
+    gcm_nonce, record_header, tls12_aad, whole_record, ALERT, APPLICATION_DATA, EXPLICIT_NONCE_BYTES, HANDSHAKE,
+    HEADER_BYTES, MAX_BODY_TLS13, MAX_PLAINTEXT, RECORD_OVERHEAD, RECORD_VERSION, TAG_BYTES,
+};
 use super::keys::{Aead, Keys, NONCE_BYTES};
 use super::session::Opened;
-
-const HEADER_BYTES: usize = 5;
-const TAG_BYTES: usize = 16;
-/// TLS 1.2 AES-GCM sends the last 8 bytes of each record's nonce before its ciphertext.
-const EXPLICIT_NONCE_BYTES: usize = 8;
-/// A record's plaintext at most (2^14).
-pub(super) const MAX_PLAINTEXT: usize = 16 * 1024;
-/// A record's body at most (TLS 1.2 allows 2^14 + 2048; TLS 1.3's 2^14 + 256 is within it).
-const MAX_BODY: usize = MAX_PLAINTEXT + 2048;
-/// What sealing adds to a record at most (header, explicit nonce, inner content type, tag).
-pub(super) const RECORD_OVERHEAD: usize = HEADER_BYTES + EXPLICIT_NONCE_BYTES + 1 + TAG_BYTES;
-
-const ALERT: u8 = 21;
-const HANDSHAKE: u8 = 22;
-const APPLICATION_DATA: u8 = 23;
-
-/// The legacy record version every record is sent with (TLS 1.2's, as TLS 1.3 requires).
-const RECORD_VERSION: [u8; 2] = [3, 3];
 
 const KEY_UPDATE: u8 = 24;
 const UPDATE_NOT_REQUESTED: u8 = 0;
@@ -69,7 +55,7 @@ pub(super) struct RecordError {
 }
 
 impl RecordError {
-    fn new(alert: u8, why: &'static str) -> Self {
+    pub(super) fn new(alert: u8, why: &'static str) -> Self {
         RecordError { alert: Some(alert), why }
     }
 
@@ -159,6 +145,9 @@ impl Records {
         let (content_type, content) = if self.tls13 {
             if header[0] != APPLICATION_DATA {
                 return Err(RecordError::new(alert::UNEXPECTED_MESSAGE, "a TLS 1.3 record not of application data"));
+            }
+            if body.len() > MAX_BODY_TLS13 {
+                return Err(RecordError::new(alert::RECORD_OVERFLOW, "a TLS 1.3 record longer than 2^14 + 256"));
             }
             let nonce = Nonce::assume_unique_for_key(self.rx.nonce(seq));
             let inner = cipher.open_in_place(nonce, Aad::from(&header[..]), body).map_err(bad_mac)?;
@@ -344,37 +333,4 @@ impl Records {
 
 fn seal_failed(_: ring::error::Unspecified) -> RecordError {
     RecordError::new(alert::INTERNAL_ERROR, "a record could not be sealed")
-}
-
-/// The length of the whole record at the front of `bytes` (header included), None while it
-/// is incomplete.
-fn whole_record(bytes: &[u8]) -> Result<Option<usize>, RecordError> {
-    let Some(header) = bytes.get(..HEADER_BYTES) else { return Ok(None) };
-    let body = usize::from(u16::from_be_bytes([header[3], header[4]]));
-    if body > MAX_BODY {
-        return Err(RecordError::new(alert::RECORD_OVERFLOW, "a record longer than TLS allows"));
-    }
-    Ok((bytes.len() >= HEADER_BYTES + body).then_some(HEADER_BYTES + body))
-}
-
-fn record_header(content_type: u8, body: usize) -> [u8; HEADER_BYTES] {
-    let [high, low] = (body as u16).to_be_bytes();
-    [content_type, RECORD_VERSION[0], RECORD_VERSION[1], high, low]
-}
-
-/// TLS 1.2's additional data: sequence number, type, version, plaintext length.
-fn tls12_aad(seq: u64, content_type: u8, version: [u8; 2], content_len: usize) -> [u8; 13] {
-    let mut aad = [0; 13];
-    aad[..8].copy_from_slice(&seq.to_be_bytes());
-    aad[8] = content_type;
-    aad[9..11].copy_from_slice(&version);
-    aad[11..].copy_from_slice(&(content_len as u16).to_be_bytes());
-    aad
-}
-
-fn gcm_nonce(salt: [u8; 4], explicit: &[u8]) -> [u8; NONCE_BYTES] {
-    let mut nonce = [0; NONCE_BYTES];
-    nonce[..4].copy_from_slice(&salt);
-    nonce[4..].copy_from_slice(explicit);
-    nonce
 }

@@ -21,8 +21,9 @@ use mio::net::TcpStream;
 use rustls::server::UnbufferedServerConnection;
 use rustls::ServerConfig;
 
+use super::format::{MAX_PLAINTEXT, RECORD_OVERHEAD};
 use super::handshake::{self, encrypt_room, write_sized};
-use super::records::{RecordError, Records, MAX_PLAINTEXT, RECORD_OVERHEAD};
+use super::records::{RecordError, Records};
 use crate::server::outqueue::Flushed;
 
 /// How a read's records ended.
