@@ -112,11 +112,23 @@ pub enum RateVerdict {
     Abusive,
 }
 
-/// Milliseconds since the first call (wraps after 49 days; differences stay right).
+/// Milliseconds since the first call (wraps after 49 days; differences stay right). The
+/// worker passes the same `now` for a whole loop turn: the last answer is kept per thread,
+/// so a turn's messages share one conversion.
 fn millis(now: Instant) -> u32 {
     static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let base = *BASE.get_or_init(|| now);
-    now.saturating_duration_since(base).as_millis() as u32
+    thread_local! {
+        static LAST: std::cell::Cell<Option<(Instant, u32)>> = const { std::cell::Cell::new(None) };
+    }
+    LAST.with(|last| match last.get() {
+        Some((at, ms)) if at == now => ms,
+        _ => {
+            let base = *BASE.get_or_init(|| now);
+            let ms = now.saturating_duration_since(base).as_millis() as u32;
+            last.set(Some((now, ms)));
+            ms
+        }
+    })
 }
 
 impl RateBucket {

@@ -92,8 +92,11 @@ type Hook = Box<dyn Fn(&mut Context<'_>, &Connection) + Send + Sync>;
 /// ```
 #[derive(Default)]
 pub struct Router {
-    routes: HashMap<String, Route>,
-    /// Each command's param in the protocol's words, for `bad-param` messages.
+    /// Looked up once per message. The keys are the application's; a client's `cmd` only
+    /// looks up, so a fast (randomly seeded) hasher is safe here.
+    routes: HashMap<String, Route, foldhash::fast::RandomState>,
+    /// Each command's param in the protocol's words, for `bad-param` messages (read only
+    /// when a param is refused).
     shapes: HashMap<String, String>,
     on_open: Option<Hook>,
     on_close: Option<Hook>,
@@ -180,11 +183,14 @@ impl Handler for Router {
             Some(route) => route(ctx, conn, channel, param),
             None => Err(HandlerError::UnknownCommand(cmd.to_string())),
         };
-        match (result, self.shapes.get(cmd)) {
-            (Err(HandlerError::BadParam { cmd, detail }), Some(shape)) => {
-                Err(HandlerError::BadParam { cmd, detail: format!("expected {shape}: {detail}") })
-            }
-            (result, _) => result,
+        match result {
+            Err(HandlerError::BadParam { cmd: refused, detail }) => match self.shapes.get(cmd) {
+                Some(shape) => {
+                    Err(HandlerError::BadParam { cmd: refused, detail: format!("expected {shape}: {detail}") })
+                }
+                None => Err(HandlerError::BadParam { cmd: refused, detail }),
+            },
+            result => result,
         }
     }
 

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
+use uuid::Uuid;
+
 use super::connection::ConnId;
 use crate::wire::frame::{put_header, SharedFrame, MAX_SERVER_HEADER};
 
@@ -109,16 +111,6 @@ pub fn null() -> &'static RawValue {
     NULL.get_or_init(|| RawValue::from_string("null".to_string()).unwrap_or_default())
 }
 
-#[derive(Serialize)]
-struct Outbound<'a, P: ?Sized> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    from: Option<&'a ConnId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    channel: Option<&'a str>,
-    cmd: &'a str,
-    param: &'a P,
-}
-
 /// Who sent a message and where it goes: the envelope around `cmd` and `param`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Envelope<'a> {
@@ -128,14 +120,47 @@ pub struct Envelope<'a> {
     pub channel: Option<&'a str>,
 }
 
-/// Serializes one message (compact JSON, no frame header) into `out`, after what it holds.
+/// Serializes one message (compact JSON, no frame header) into `out`, after what it holds:
+/// `{"from"?,"channel"?,"cmd","param"}`. The envelope is written by hand (its keys are
+/// constants, its strings are copied as they are unless they need escaping); only `param`
+/// goes through serde, and a raw `param` is copied as it is.
 pub fn serialize_into<P: Serialize + ?Sized>(
     out: &mut Vec<u8>,
     envelope: Envelope<'_>,
     cmd: &str,
     param: &P,
 ) -> Result<(), serde_json::Error> {
-    serde_json::to_writer(out, &Outbound { from: envelope.from, channel: envelope.channel, cmd, param })
+    out.push(b'{');
+    if let Some(from) = envelope.from {
+        out.extend_from_slice(br#""from":""#);
+        out.extend_from_slice(from.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes());
+        out.extend_from_slice(b"\",");
+    }
+    if let Some(channel) = envelope.channel {
+        out.extend_from_slice(br#""channel":"#);
+        put_json_string(out, channel)?;
+        out.push(b',');
+    }
+    out.extend_from_slice(br#""cmd":"#);
+    put_json_string(out, cmd)?;
+    out.extend_from_slice(br#","param":"#);
+    serde_json::to_writer(&mut *out, param)?;
+    out.push(b'}');
+    Ok(())
+}
+
+/// Writes `text` as a JSON string, as serde_json would: copied between quotes when nothing
+/// in it needs escaping (the usual command or channel name), through serde_json otherwise.
+fn put_json_string(out: &mut Vec<u8>, text: &str) -> Result<(), serde_json::Error> {
+    let plain = text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    if !plain {
+        return serde_json::to_writer(out, text);
+    }
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+    Ok(())
 }
 
 /// Serializes one message into one complete text frame, once, for any number of recipients.
@@ -274,6 +299,28 @@ mod tests {
         let big = encode(Envelope::default(), "x", &"y".repeat(1000)).unwrap();
         assert_eq!(&big[..2], &[0x81, 126]);
         assert_eq!(u16::from_be_bytes([big[2], big[3]]) as usize, big.len() - 4);
+    }
+
+    #[test]
+    fn the_hand_written_envelope_is_what_serde_json_writes() {
+        let id = ConnId::new_v4();
+        let names = ["chat", "", "caf\u{e9} \u{1f600}", "a\"b\\c", "line\nbreak\u{1}\u{7f}", "</script>"];
+        for name in names {
+            for from in [None, Some(&id)] {
+                let mut ours = Vec::new();
+                serialize_into(&mut ours, Envelope { from, channel: Some(name) }, name, &[1, 2]).unwrap();
+                #[derive(Serialize)]
+                struct Expected<'a> {
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    from: Option<&'a ConnId>,
+                    channel: &'a str,
+                    cmd: &'a str,
+                    param: [u8; 2],
+                }
+                let expected = Expected { from, channel: name, cmd: name, param: [1, 2] };
+                assert_eq!(std::str::from_utf8(&ours).unwrap(), serde_json::to_string(&expected).unwrap(), "{name:?}");
+            }
+        }
     }
 
     #[test]

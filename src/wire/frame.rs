@@ -5,11 +5,8 @@
 //! Owns the byte layout only: no I/O, no state, no JSON. Reading client frames (checks,
 //! reassembly) is the server's `frames.rs`.
 
-use std::io::Cursor;
-
 use bytes::{BufMut, Bytes, BytesMut};
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
-use tungstenite::protocol::frame::FrameHeader;
 
 /// The longest header of a server frame (no mask): 2 + 8 bytes.
 pub const MAX_SERVER_HEADER: usize = 10;
@@ -31,15 +28,23 @@ pub fn apply_mask(payload: &mut [u8], mask: [u8; 4]) {
     }
 }
 
-/// Writes a server frame header (FIN set, no mask) for `opcode` and `length`.
+/// Writes a server frame header (FIN set, no mask) for `opcode` and `length`: 2, 4 or 10
+/// bytes (RFC 6455 5.2: 7-bit length, or 126 and 16 bits, or 127 and 64 bits).
+#[inline]
 pub fn put_header(out: &mut impl BufMut, opcode: OpCode, length: usize) {
-    let header = FrameHeader { opcode, ..FrameHeader::default() };
-    let mut bytes = [0u8; MAX_SERVER_HEADER];
-    let mut cursor = Cursor::new(&mut bytes[..]);
-    // Writing at most 10 bytes into a 10-byte array cannot fail.
-    let _ = header.format(length as u64, &mut cursor);
-    let written = cursor.position() as usize;
-    out.put_slice(&bytes[..written]);
+    let first = 0x80 | u8::from(opcode);
+    if length < 126 {
+        out.put_slice(&[first, length as u8]);
+    } else if let Ok(short) = u16::try_from(length) {
+        let [high, low] = short.to_be_bytes();
+        out.put_slice(&[first, 126, high, low]);
+    } else {
+        let mut header = [0u8; MAX_SERVER_HEADER];
+        header[0] = first;
+        header[1] = 127;
+        header[2..].copy_from_slice(&(length as u64).to_be_bytes());
+        out.put_slice(&header);
+    }
 }
 
 /// Encodes one complete server frame.
@@ -138,6 +143,21 @@ mod tests {
         let huge = text(&vec![b'a'; 70000]);
         assert_eq!(&huge[..2], &[0x81, 127]);
         assert_eq!(&close(1001, "bye")[..], &[0x88, 5, 0x03, 0xE9, b'b', b'y', b'e']);
+    }
+
+    #[test]
+    fn headers_are_the_ones_tungstenite_writes() {
+        use tungstenite::protocol::frame::FrameHeader;
+        let opcodes = [OpCode::Data(Data::Text), OpCode::Data(Data::Binary), OpCode::Control(Control::Pong)];
+        for opcode in opcodes {
+            for length in [0usize, 1, 125, 126, 127, 300, 65_535, 65_536, 1 << 32] {
+                let mut ours = Vec::new();
+                put_header(&mut ours, opcode, length);
+                let mut theirs = std::io::Cursor::new(Vec::new());
+                FrameHeader { opcode, ..FrameHeader::default() }.format(length as u64, &mut theirs).unwrap();
+                assert_eq!(ours, theirs.into_inner(), "{opcode} {length}");
+            }
+        }
     }
 
     #[test]

@@ -65,7 +65,11 @@ impl WorkerCore {
     }
 
     pub(super) fn with_conn(&mut self, id: ConnId, f: impl FnOnce(&mut Self, usize)) -> bool {
-        match self.ids.get(&id).copied() {
+        let slot = match self.handling {
+            Some((current, slot)) if current == id => Some(slot),
+            _ => self.ids.get(&id).copied(),
+        };
+        match slot {
             Some(slot) => {
                 f(self, slot);
                 true

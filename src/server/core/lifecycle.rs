@@ -41,6 +41,9 @@ impl WorkerCore {
         let (id, user) = (session.id, session.profile.id.clone());
         let route = conn.route as usize;
         self.ids.remove(&id);
+        if self.handling.is_some_and(|(current, _)| current == id) {
+            self.handling = None;
+        }
         for channel in &channels {
             self.remove_member(channel, slot);
             self.record_leave(id, &user, channel);

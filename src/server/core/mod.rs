@@ -104,6 +104,9 @@ pub struct WorkerCore {
     pub conns: Slab<Conn>,
     channels: HashMap<Arc<str>, Members<Slot>, FastHash>,
     ids: HashMap<ConnId, usize, FastHash>,
+    /// The connection whose message a handler is handling (its id and slot): its replies
+    /// need no look-up in `ids`. Cleared when its session ends.
+    handling: Option<(ConnId, Slot)>,
     /// The connections to write: replies this turn, fan-out within a budget per turn.
     flush: flushlist::FlushLists,
     doomed: Vec<usize>,
@@ -141,6 +144,7 @@ impl WorkerCore {
             conns: Slab::new(),
             channels: HashMap::default(),
             ids: HashMap::default(),
+            handling: None,
             flush: Default::default(),
             doomed: Vec::new(),
             now: Instant::now(),
@@ -251,7 +255,7 @@ impl Dispatch for WorkerCore {
     }
 
     fn locate(&self, id: &ConnId) -> Option<usize> {
-        if self.ids.contains_key(id) {
+        if self.handling.is_some_and(|(current, _)| current == *id) || self.ids.contains_key(id) {
             return Some(self.index);
         }
         self.service.shared.registry.worker_of(id)

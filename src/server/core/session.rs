@@ -117,6 +117,7 @@ impl WorkerCore {
         if !is_member {
             return self.send_error(slot, "not-member", &format!("not a member of channel '{channel}'"));
         }
+        self.handling = Some((session.id, slot));
         let result = self.isolated("on_message", |core| {
             handler.on_message(
                 &mut Context::new(core, Some(session.id)),
@@ -126,6 +127,7 @@ impl WorkerCore {
                 message.param(),
             )
         });
+        self.handling = None;
         match result {
             Some(Ok(())) => {}
             Some(Err(e)) => self.send_error(slot, e.code(), &e.to_string()),

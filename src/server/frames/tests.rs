@@ -128,3 +128,47 @@ fn rsv1_marks_a_compressed_message_only_where_negotiated() {
     assert_eq!(refused(continued, true), Err(1002), "a continuation");
     assert_eq!(refused(client_frame(0xA1, b"x"), true), Err(1002), "RSV2");
 }
+
+#[test]
+fn headers_parse_as_tungstenite_parses_them() {
+    let mut headers = Vec::new();
+    for first in 0..=255u8 {
+        for second in [0u8, 1, 125, 126, 127, 0x80, 0x81, 0xfd, 0xfe, 0xff] {
+            let mut bytes = vec![first, second];
+            bytes.extend_from_slice(&[0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c]);
+            headers.push(bytes);
+        }
+    }
+    for full in headers {
+        for cut in 0..=full.len() {
+            let bytes = &full[..cut];
+            let mut cursor = std::io::Cursor::new(bytes);
+            let theirs = match FrameHeader::parse(&mut cursor) {
+                Ok(Some((header, length))) => Ok(Some((header, length, cursor.position() as usize))),
+                Ok(None) => Ok(None),
+                Err(_) => Err(Violation::protocol("invalid opcode")),
+            };
+            assert_eq!(parse_header(bytes), theirs, "{bytes:02x?}");
+        }
+    }
+}
+
+#[test]
+fn whole_text_messages_get_the_utf8_verdict_of_std() {
+    let samples: [&[u8]; 10] = [
+        b"plain ascii json {\"cmd\":\"echo\"}",
+        "caf\u{e9} \u{1f600} \u{10ffff}".as_bytes(),
+        b"\xc0\xaf",           // overlong
+        b"\xed\xa0\x80",       // a surrogate
+        b"\xf4\x90\x80\x80",   // beyond U+10FFFF
+        b"truncated \xe2\x82", // cut in the middle
+        b"\xff",
+        b"",
+        &[b'a'; 100],
+        b"0123456789012345678901234567890123456789012345678901234567890123\x80",
+    ];
+    for sample in samples {
+        let ours = whole_message(true, false, sample).is_ok();
+        assert_eq!(ours, std::str::from_utf8(sample).is_ok(), "{sample:02x?}");
+    }
+}
