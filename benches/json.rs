@@ -16,7 +16,7 @@
 
 use std::borrow::Cow;
 
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{black_box, criterion_group, BatchSize, Criterion, Throughput};
 use serde::Deserialize;
 use switchyard::service::message::Inbound;
 
@@ -46,16 +46,19 @@ struct SonicInbound<'a> {
     param: Option<sonic_rs::LazyValue<'a>>,
 }
 
+#[inline(never)]
 fn serde_json_envelope(text: &str) -> usize {
     let m = Inbound::parse(text).expect("valid");
     m.channel.as_ref().map_or(0, |c| c.len()) + m.cmd.len() + m.param().get().len()
 }
 
+#[inline(never)]
 fn sonic_envelope(text: &str) -> usize {
     let m: SonicInbound<'_> = sonic_rs::from_str(text).expect("valid");
     m.channel.as_ref().map_or(0, |c| c.len()) + m.cmd.len() + m.param.map_or(4, |p| p.as_raw_str().len())
 }
 
+#[inline(never)]
 fn sonic_then_raw_value(text: &str) -> usize {
     let m: SonicInbound<'_> = sonic_rs::from_str(text).expect("valid");
     let param: &serde_json::value::RawValue = match &m.param {
@@ -65,6 +68,7 @@ fn sonic_then_raw_value(text: &str) -> usize {
     m.channel.as_ref().map_or(0, |c| c.len()) + m.cmd.len() + param.get().len()
 }
 
+#[inline(never)]
 fn simd_envelope(buffer: &mut [u8], raw: &mut Vec<u8>) -> usize {
     use simd_json::prelude::*;
     let value = simd_json::to_borrowed_value(buffer).expect("valid");
@@ -115,4 +119,34 @@ criterion_group! {
         .measurement_time(std::time::Duration::from_secs(2));
     targets = parsers
 }
-criterion_main!(benches);
+
+/// `JSON_BENCH_CALLS=N JSON_BENCH_MESSAGE=small|typical|1kib`: calls each parser N times on
+/// that message and exits, for counting instructions per call under callgrind (on a busy
+/// machine the wall-clock figures are noisy): run it under `valgrind --tool=callgrind`, then
+/// divide the inclusive Ir of each `*_envelope` function by N.
+fn count_calls(calls: usize, message: &str) {
+    let text = match message {
+        "small" => SMALL.to_string(),
+        "typical" => TYPICAL.to_string(),
+        _ => one_kib(),
+    };
+    let mut raw = Vec::with_capacity(2048);
+    let mut total = 0;
+    for _ in 0..calls {
+        total += serde_json_envelope(black_box(&text));
+        total += sonic_envelope(black_box(&text));
+        total += sonic_then_raw_value(black_box(&text));
+        let mut buffer = text.as_bytes().to_vec();
+        total += simd_envelope(black_box(&mut buffer), &mut raw);
+    }
+    println!("{total}");
+}
+
+fn main() {
+    if let Some(calls) = std::env::var("JSON_BENCH_CALLS").ok().and_then(|n| n.parse().ok()) {
+        let message = std::env::var("JSON_BENCH_MESSAGE").unwrap_or_default();
+        return count_calls(calls, &message);
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
