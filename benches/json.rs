@@ -12,7 +12,7 @@
 //!   validating path) and `param` written back as JSON (what keeping it raw costs); it parses in
 //!   place, so each iteration gets a fresh copy of the message (made outside the timing).
 //!
-//! `cargo bench --bench json`.
+//! `cargo bench --bench json --features json-bench`.
 
 use std::borrow::Cow;
 
