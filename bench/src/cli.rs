@@ -127,7 +127,7 @@ pub enum Command {
         #[arg(long, default_value_t = 1.0)]
         seconds: f64,
     },
-    /// Start switchyard and the tokio-tungstenite peers pinned to core 0, run every scenario
+    /// Start switchyard and the peers (tokio-tungstenite, fastwebsockets) pinned to core 0, run every scenario
     /// against each from core 1, print medians and switchyard / peer ratios.
     Compare(CompareArgs),
 }
@@ -196,6 +196,10 @@ pub struct CompareArgs {
     /// Skip the peers (switchyard only; no ratios).
     #[arg(long)]
     pub skip_peers: bool,
+    /// The peers to run, comma separated: peer-default (tokio-tungstenite, 128 KiB read
+    /// buffer), peer-4k (tokio-tungstenite, 4 KiB), fastws (fastwebsockets).
+    #[arg(long, default_value = "peer-default,peer-4k,fastws")]
+    pub peers: String,
     /// Only these scenarios (comma separated names as printed), default all.
     #[arg(long)]
     pub only: Option<String>,

@@ -1,5 +1,5 @@
 //! `switchyard-bench`: the load generator (echo, fanout, conns, storm, churn) and the `compare`
-//! command that runs switchyard and the tokio-tungstenite peers side by side.
+//! command that runs switchyard and the peers (tokio-tungstenite, fastwebsockets) side by side.
 
 mod chat_text;
 mod cli;

@@ -12,7 +12,7 @@ use crate::net;
 /// How to start one server.
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
-    /// Short name used in tables: `switchyard`, `peer-default`, `peer-4k`.
+    /// Short name used in tables: `switchyard`, `peer-default`, `peer-4k`, `fastws`.
     pub name: String,
     pub program: PathBuf,
     /// Arguments after `--listen ADDR`.

@@ -1,6 +1,7 @@
-//! The `compare` command: every benchmark scenario against switchyard and the two
-//! tokio-tungstenite peers (defaults, 4 KiB read buffer), each server on its own core and the
-//! generator on another, repeated; prints medians, switchyard ÷ peer ratios and one JSON line.
+//! The `compare` command: every benchmark scenario against switchyard and the peers (the
+//! tokio-tungstenite peer with its defaults and with a 4 KiB read buffer, the fastwebsockets
+//! peer), each server on its own core and the generator on another, repeated; prints medians,
+//! switchyard ÷ peer ratios and one JSON line.
 
 mod summary;
 
@@ -175,12 +176,31 @@ fn server_specs(args: &CompareArgs) -> Result<Vec<ServerSpec>, String> {
     if !args.skip_peers {
         let peer = peer_path()?;
         let base = vec!["--workers".to_string(), args.workers.to_string()];
-        specs.push(ServerSpec { name: "peer-default".into(), program: peer.clone(), args: base.clone() });
-        let mut small = base;
-        small.extend(["--read-buffer-size".to_string(), "4096".to_string()]);
-        specs.push(ServerSpec { name: "peer-4k".into(), program: peer, args: small });
+        for name in chosen_peers(&args.peers)? {
+            let extra: &[&str] = match name {
+                "peer-4k" => &["--read-buffer-size", "4096"],
+                "fastws" => &["--engine", "fastwebsockets"],
+                _ => &[],
+            };
+            let mut peer_args = base.clone();
+            peer_args.extend(extra.iter().map(|arg| arg.to_string()));
+            specs.push(ServerSpec { name: name.into(), program: peer.clone(), args: peer_args });
+        }
     }
     Ok(specs)
+}
+
+/// The peers `compare` knows: tokio-tungstenite with its default and a 4 KiB read buffer, and
+/// fastwebsockets (all `peer-tokio`, engines and flags differing).
+const PEERS: [&str; 3] = ["peer-default", "peer-4k", "fastws"];
+
+/// The peers named in `--peers` (comma separated), in the order of `PEERS`.
+fn chosen_peers(list: &str) -> Result<Vec<&'static str>, String> {
+    let names: Vec<&str> = list.split(',').map(str::trim).filter(|name| !name.is_empty()).collect();
+    if let Some(unknown) = names.iter().find(|name| !PEERS.contains(name)) {
+        return Err(format!("unknown peer {unknown:?}: the peers are {}", PEERS.join(", ")));
+    }
+    Ok(PEERS.into_iter().filter(|peer| names.contains(peer)).collect())
 }
 
 fn default_switchyard_path() -> PathBuf {
@@ -355,4 +375,16 @@ fn half_max_rate(runs: &ServerRuns, plan: &Plan) -> Option<f64> {
     };
     let _ = plan;
     median(&runs.values(&row)).map(|rate| rate / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chosen_peers;
+
+    #[test]
+    fn peers_are_chosen_by_name_in_a_fixed_order() {
+        assert_eq!(chosen_peers("fastws,peer-4k"), Ok(vec!["peer-4k", "fastws"]));
+        assert_eq!(chosen_peers(""), Ok(vec![]));
+        assert!(chosen_peers("peer-4k,uws").is_err());
+    }
 }

@@ -1,28 +1,43 @@
-//! `peer-tokio`: an idiomatic tokio-tungstenite server of switchyard's example protocol, the
-//! baseline switchyard is compared with. A multi-thread runtime (`--workers` threads), one
-//! task per connection, a `tokio::sync::broadcast` per channel, serde_json; tungstenite's read
-//! buffer size is a flag (its default is 128 KiB).
+//! `peer-tokio`: idiomatic tokio servers of switchyard's example protocol, the baselines
+//! switchyard is compared with. Two engines, one protocol (`session`, `channels`, `protocol`):
+//! - `--engine tungstenite` (default): tokio-tungstenite, a multi-thread runtime (`--workers`
+//!   threads), tungstenite's read buffer size a flag (its default is 128 KiB);
+//! - `--engine fastwebsockets`: fastwebsockets behind a hyper 1 upgrade, on one current-thread
+//!   runtime (a multi-thread one with `--workers` above 1).
+//!
+//! Both: one task per connection, a `tokio::sync::broadcast` per channel, serde_json.
 
 mod channels;
-mod connection;
+mod fastws_conn;
 mod protocol;
+mod session;
+mod tungstenite_conn;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use clap::Parser;
-use tokio::net::{TcpListener, TcpSocket};
+use clap::{Parser, ValueEnum};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Engine {
+    Tungstenite,
+    Fastwebsockets,
+}
+
 #[derive(Parser, Debug)]
-#[command(name = "peer-tokio", about = "tokio-tungstenite peer of the switchyard example protocol")]
+#[command(name = "peer-tokio", about = "tokio peers (tungstenite, fastwebsockets) of the switchyard example protocol")]
 struct PeerArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// The WebSocket library.
+    #[arg(long, value_enum, default_value_t = Engine::Tungstenite)]
+    engine: Engine,
     /// Runtime worker threads.
     #[arg(long, default_value_t = 1)]
     workers: usize,
-    /// tungstenite's read_buffer_size (default: tungstenite's own default).
+    /// tungstenite's read_buffer_size (default: tungstenite's own default; tungstenite only).
     #[arg(long)]
     read_buffer_size: Option<usize>,
     /// Messages a channel's broadcast queue holds before a slow member lags (and is closed).
@@ -41,32 +56,55 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 fn main() -> std::io::Result<()> {
     let args = PeerArgs::parse();
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(args.workers.max(1)).enable_all().build()?;
+    let runtime = if args.engine == Engine::Fastwebsockets && args.workers <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(args.workers.max(1)).enable_all().build()?
+    };
     runtime.block_on(serve(args))
 }
 
 async fn serve(args: PeerArgs) -> std::io::Result<()> {
-    let mut config = WebSocketConfig::default();
-    if let Some(size) = args.read_buffer_size {
-        config = config.read_buffer_size(size);
-    }
-    let registry = Arc::new(channels::Registry::new(args.channel_capacity));
     let listener = listen(args.listen)?;
     eprintln!(
-        "peer-tokio listening on {} ({} worker(s), read buffer {:?})",
-        args.listen, args.workers, args.read_buffer_size
+        "peer-tokio listening on {} ({:?}, {} worker(s), read buffer {:?})",
+        args.listen, args.engine, args.workers, args.read_buffer_size
     );
+    match args.engine {
+        Engine::Tungstenite => {
+            let mut config = WebSocketConfig::default();
+            if let Some(size) = args.read_buffer_size {
+                config = config.read_buffer_size(size);
+            }
+            let registry = Arc::new(channels::Registry::new(args.channel_capacity));
+            accept_forever(listener, |stream| {
+                tokio::spawn(tungstenite_conn::serve(stream, registry.clone(), config));
+            })
+            .await
+        }
+        Engine::Fastwebsockets => {
+            let registry = Arc::new(channels::Registry::new(args.channel_capacity));
+            accept_forever(listener, |stream| {
+                tokio::spawn(fastws_conn::serve(stream, registry.clone()));
+            })
+            .await
+        }
+    }
+}
+
+/// Accepts connections (no Nagle) and hands each to `spawn`; an accept error (out of file
+/// descriptors) waits 10 ms.
+async fn accept_forever(listener: TcpListener, mut spawn: impl FnMut(TcpStream)) -> ! {
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(accepted) => accepted,
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                spawn(stream);
+            }
             Err(err) => {
                 eprintln!("accept: {err}");
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
             }
-        };
-        let _ = stream.set_nodelay(true);
-        tokio::spawn(connection::serve(stream, registry.clone(), config));
+        }
     }
 }
