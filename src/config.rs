@@ -280,6 +280,12 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_HISTORY_MEMORY", default_value_t = 64 * 1024 * 1024)]
     pub history_memory: usize,
 
+    /// Longest a fan-out frame (channel write, broadcast, ping) may wait before it is written, so
+    /// that the frames queued meanwhile go out in the same write; 0: written at the end of
+    /// the loop turn that queued it. Replies never wait.
+    #[arg(long, env = "SWITCHYARD_COALESCE_US", default_value_t = 0)]
+    pub coalesce_us: u64,
+
     /// Most user ids listed in each of `joined` and `left` of one `online-updates` (the counts
     /// are always exact; `truncated` says the lists are not complete).
     #[arg(long, env = "SWITCHYARD_PRESENCE_LIST_MAX", default_value_t = 16)]
@@ -310,6 +316,11 @@ impl Config {
         T: Into<std::ffi::OsString> + Clone,
     {
         Ok(Config::try_parse_from(args)?)
+    }
+
+    /// `--coalesce-us` as a duration.
+    pub fn coalesce(&self) -> Duration {
+        Duration::from_micros(self.coalesce_us)
     }
 
     /// The period of the timer sweep: fine enough for the shortest timeout configured.

@@ -1,7 +1,8 @@
 //! A big channel's fan-out is written over several loop turns, and replies are not held up
 //! by it: a reply goes out at the end of the turn that read the message, while the rest of
 //! the fan-out waits for the next turns (`server/core/flushlist.rs`). Order per connection
-//! and exactly-once delivery are kept. Driven by the hand-run worker core (`Harness`), so
+//! and exactly-once delivery are kept. With `--coalesce-us`, fan-out waits that long for
+//! more frames to join it, and replies still do not wait. Driven by the hand-run worker core (`Harness`), so
 //! the turns are exact.
 
 use std::time::Duration;
@@ -67,4 +68,39 @@ fn fan_out_spreads_over_turns_and_reaches_everyone() {
     assert!(turns > 1, "2,000 writes in one 50 µs turn");
     assert!(members.iter().all(|&slot| harness.buffers(slot).1 == 0));
     assert!(per_member > 0);
+}
+
+#[test]
+fn coalesced_fan_out_waits_its_bound_and_replies_do_not() {
+    const WAIT: Duration = Duration::from_millis(300);
+    let config = Config { send_buffer_bytes: 64 << 20, coalesce_us: WAIT.as_micros() as u64, ..Config::default() };
+    let mut harness = Harness::new(config).unwrap();
+    let members = harness.add_members(200, "big").unwrap();
+    let mut observer = harness.connect().unwrap();
+    harness.feed(observer.slot, &upgrade("big"));
+    assert!(received(&mut observer.client).starts_with("HTTP/1.1 101"));
+
+    let started = std::time::Instant::now();
+    harness.fan_out("big", &text(br#"{"cmd":"batch","param":1}"#));
+    harness.receive(observer.slot, &client_frame(0x81, br#"{"cmd":"echo","param":"now"}"#));
+    harness.turn_within(Some(Duration::from_secs(1)));
+    let first = received(&mut observer.client);
+    assert!(first.contains(r#""param":"now""#) && first.contains(r#""param":1"#), "the reply at once: {first:?}");
+    let queued = harness.buffers(members[0]).1;
+    assert!(queued > 0, "a member's fan-out waits to coalesce");
+
+    // A second frame while the first waits: both go out together once the first is due.
+    harness.fan_out("big", &text(br#"{"cmd":"batch","param":2}"#));
+    assert_eq!(harness.buffers(members[0]).1, 2 * queued);
+    while harness.fanout_waiting() {
+        harness.turn_within(Some(Duration::from_secs(1)));
+        if started.elapsed() < WAIT - Duration::from_millis(50) {
+            assert_eq!(harness.buffers(members[0]).1, 2 * queued, "written before its bound");
+        }
+        assert!(started.elapsed() < 10 * WAIT, "coalesced fan-out never written");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(members.iter().all(|&slot| harness.buffers(slot).1 == 0), "every member written");
+    let second = received(&mut observer.client);
+    assert!(second.contains(r#""param":2"#) && !second.contains(r#""param":1"#), "{second:?}");
 }

@@ -167,6 +167,7 @@ impl Harness {
 
     /// Queues one shared frame on the local members of a channel (no write yet).
     pub fn fan_out(&mut self, channel: &str, frame: &SharedFrame) {
+        self.core.now = Instant::now();
         let compressible = self.core.service.shared.config.compression;
         self.core.fan_out(channel, &crate::wire::fanout::Fanout::new(frame.clone(), compressible), None);
     }

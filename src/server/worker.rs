@@ -76,11 +76,9 @@ impl Worker {
         let mut next_sweep = Instant::now() + tick;
         loop {
             let wake_at = self.core.presence_due().map_or(next_sweep, |due| due.min(next_sweep));
-            // Fan-out still waiting to be written: look for reads and go on writing at once.
-            let timeout = match self.core.fanout_waiting() {
-                true => Duration::ZERO,
-                false => wake_at.saturating_duration_since(Instant::now()),
-            };
+            // Fan-out due to be written: look for reads and go on writing at once.
+            let wake_at = self.core.fanout_due().map_or(wake_at, |due| due.min(wake_at));
+            let timeout = wake_at.saturating_duration_since(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     log::error!("worker {}: poll failed: {e}", self.core.index);
@@ -229,9 +227,9 @@ impl Worker {
     }
 }
 
-/// Writes the listed connections (`core/flushlist.rs`): every reply, then fan-out, oldest
-/// first, until `fanout_budget` has passed (checked every `FANOUT_WRITES_PER_CHECK` writes;
-/// `None`: all of it); the rest wait for the next turn. Sockets start readable-only: writable
+/// Writes the listed connections (`core/flushlist.rs`): every reply, then fan-out that is
+/// due (`--coalesce-us`), oldest first, until `fanout_budget` has passed (checked every
+/// `FANOUT_WRITES_PER_CHECK` writes; `None`: all of it); the rest wait for the next turn. Sockets start readable-only: writable
 /// interest is only asked for once a socket has refused bytes, so there is no wake-up per
 /// ACK. Without a registry (the hand-driven harness) nothing is re-registered.
 #[cfg(feature = "test-util")]
@@ -252,18 +250,20 @@ fn flush_dirty_via(
     }
     core.recycle_replies(replies);
     let started = Instant::now();
+    // Without a budget, what is still coalescing is written too.
+    let due_by = fanout_budget.map(|_| started);
     while core.fanout_waiting() {
         if fanout_budget.is_some_and(|budget| started.elapsed() >= budget) {
             return;
         }
         for _ in 0..FANOUT_WRITES_PER_CHECK {
-            let Some(slot) = core.next_fanout() else { return };
+            let Some(slot) = core.next_fanout(due_by) else { return };
             write_listed(core, registry, tls.as_deref_mut(), slot, List::Fanout);
         }
     }
 }
 
-/// Writes one listed connection's out-queue, with one vectored write per `MAX_IOVECS` chunks.
+/// Writes one listed connection's out-queue, with one vectored write per 1,024 chunks (`IOV_MAX`).
 fn write_listed(
     core: &mut WorkerCore,
     registry: Option<&Registry>,

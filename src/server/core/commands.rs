@@ -29,7 +29,7 @@ impl WorkerCore {
                     let shared =
                         Self::pick_frame(self.compression.as_deref_mut(), (threshold, stats), conn.deflate, &frame);
                     if queue_on(conn, shared.clone(), stats) {
-                        self.flush.fanout(conn, slot);
+                        self.flush.fanout(conn, slot, self.now);
                     }
                 }
                 true

@@ -17,11 +17,16 @@
 //! fan-out list after its connection ended may name a newer connection by the time it is
 //! reached: that connection is written early, which is harmless for the same reason.
 //!
+//! With `--coalesce-us N` (off by default) a connection listed for fan-out is written no
+//! sooner than N µs after it was listed, so the frames queued meanwhile go out in the same
+//! write (fewer system calls per delivery, each frame late by at most N µs more). Replies
+//! never wait for it.
+//!
 //! It owns the two lists and the membership flags' meaning; the queues are `outqueue.rs`'s,
 //! the writes `worker.rs`'s.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::*;
 
@@ -44,6 +49,12 @@ pub enum List {
 pub(super) struct FlushLists {
     replies: Vec<Slot>,
     fanout: VecDeque<Slot>,
+    /// When fan-out entries were listed, one mark per loop turn that listed any: (the number
+    /// of entries listed before that turn's first, the turn's time). Oldest first.
+    listed_at: VecDeque<(u64, Instant)>,
+    /// Entries ever pushed onto and taken from `fanout`.
+    pushed: u64,
+    taken: u64,
 }
 
 impl FlushLists {
@@ -56,13 +67,29 @@ impl FlushLists {
         }
     }
 
-    /// Lists a connection with fan-out queued (once until it is written).
+    /// Lists a connection with fan-out queued (once until it is written), at `now`.
     #[inline]
-    pub(super) fn fanout(&mut self, conn: &mut Conn, slot: Slot) {
+    pub(super) fn fanout(&mut self, conn: &mut Conn, slot: Slot, now: Instant) {
         if !conn.fanout_listed {
             conn.fanout_listed = true;
+            if self.listed_at.back().is_none_or(|&(_, at)| at != now) {
+                self.listed_at.push_back((self.pushed, now));
+            }
             self.fanout.push_back(slot);
+            self.pushed += 1;
         }
+    }
+
+    /// When the oldest fan-out entry was listed.
+    fn oldest_listed_at(&mut self) -> Option<Instant> {
+        if self.fanout.is_empty() {
+            self.listed_at.clear();
+            return None;
+        }
+        while self.listed_at.get(1).is_some_and(|&(first, _)| first <= self.taken) {
+            self.listed_at.pop_front();
+        }
+        self.listed_at.front().map(|&(_, at)| at)
     }
 }
 
@@ -81,14 +108,31 @@ impl WorkerCore {
         }
     }
 
-    /// The next connection with fan-out to write, oldest first.
-    pub fn next_fanout(&mut self) -> Option<Slot> {
-        self.flush.fanout.pop_front()
+    /// The next connection with fan-out to write at `now`, oldest first: none while the
+    /// oldest is still coalescing (listed less than `--coalesce-us` ago). `None` for `now`:
+    /// the next one whatever its age (the last flush before the worker ends).
+    pub fn next_fanout(&mut self, now: Option<Instant>) -> Option<Slot> {
+        let coalesce = self.service.shared.config.coalesce();
+        if let Some(now) = now.filter(|_| !coalesce.is_zero()) {
+            if self.flush.oldest_listed_at()? + coalesce > now {
+                return None;
+            }
+        }
+        let slot = self.flush.fanout.pop_front()?;
+        self.flush.taken += 1;
+        Some(slot)
     }
 
-    /// Fan-out is still waiting to be written (the loop must not sleep).
+    /// Fan-out is still waiting to be written (due or coalescing).
     pub fn fanout_waiting(&self) -> bool {
         !self.flush.fanout.is_empty()
+    }
+
+    /// When the oldest fan-out waiting is due to be written (`None`: none waits); the loop
+    /// polls without sleeping once it is.
+    pub fn fanout_due(&mut self) -> Option<Instant> {
+        let listed = self.flush.oldest_listed_at()?;
+        Some(listed + self.service.shared.config.coalesce())
     }
 
     /// A connection taken from `list`, to write now if it may be written (not waiting for

@@ -99,7 +99,7 @@ impl WorkerCore {
                 let frame =
                     Self::pick_frame(self.compression.as_deref_mut(), (threshold, stats), conn.deflate, message);
                 if queue_on(conn, frame.clone(), stats) {
-                    self.flush.fanout(conn, slot);
+                    self.flush.fanout(conn, slot, self.now);
                 }
             }
         }

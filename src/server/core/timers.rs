@@ -32,7 +32,7 @@ impl WorkerCore {
                 Phase::Open if now.duration_since(conn.last_heard) >= idle => idle_out.push(slot),
                 Phase::Open if ping_due => {
                     conn.out.push(self.common.ping.clone());
-                    self.flush.fanout(conn, slot);
+                    self.flush.fanout(conn, slot, self.now);
                 }
                 _ => {}
             }
