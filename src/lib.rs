@@ -41,7 +41,7 @@
 //!   - `core/`: a worker's state machine, no I/O, one idea per file: `mod.rs` (the struct,
 //!     entry points), `handshake.rs`, `admission.rs`, `session.rs` (messages to handlers),
 //!     `rate.rs`, `output.rs` (queueing, fan-out, backpressure), `flushlist.rs` (the order of
-//!     writes: replies first, fan-out spread over turns), `channels.rs`,
+//!     writes: replies first, fan-out spread over turns, `--coalesce-us`), `channels.rs`,
 //!     `presence.rs` (coalesced for big channels), `lifecycle.rs`, `timers.rs`,
 //!     `commands.rs` (bus commands), `isolation.rs` (handler panics cost one connection),
 //!     `recovery.rs` (a join of a channel with history: live frames held per worker until

@@ -13,6 +13,7 @@
 //! - `rate.rs`      the per-connection message rate budget
 //! - `output.rs`    queueing, fan-out of shared frames, what a write's outcome means, backpressure
 //! - `flushlist.rs` the order of writes: replies every turn, fan-out within a budget per turn
+//!   (held back up to `--coalesce-us` when that is set)
 //! - `channels.rs`  the local channel index, join and leave
 //! - `presence.rs`  `online-update` announcements, coalesced for big channels
 //! - `lifecycle.rs` close handshake, end of session, shutdown
