@@ -352,6 +352,7 @@ mod tests {
         assert_eq!(config.handshake_timeout, Duration::from_secs(10));
         assert_eq!(config.max_message_bytes, 65536);
         assert_eq!(config.workers, default_workers());
+        assert_eq!(config.coalesce(), Duration::ZERO, "fan-out is not held back unless asked");
         assert!(config.workers >= 1);
         assert_eq!(
             (config.cluster_heartbeat, config.cluster_node_expiry),
