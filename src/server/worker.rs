@@ -229,9 +229,9 @@ impl Worker {
 
 /// Writes the listed connections (`core/flushlist.rs`): every reply, then fan-out that is
 /// due (`--coalesce-us`), oldest first, until `fanout_budget` has passed (checked every
-/// `FANOUT_WRITES_PER_CHECK` writes; `None`: all of it); the rest wait for the next turn. Sockets start readable-only: writable
-/// interest is only asked for once a socket has refused bytes, so there is no wake-up per
-/// ACK. Without a registry (the hand-driven harness) nothing is re-registered.
+/// `FANOUT_WRITES_PER_CHECK` writes; `None`: all of it); the rest wait for the next turn.
+/// Sockets start readable-only: writable interest is only asked for once a socket has
+/// refused bytes, so there is no wake-up per ACK. Without a registry (the hand-driven harness) nothing is re-registered.
 #[cfg(feature = "test-util")]
 pub(crate) fn flush_dirty(core: &mut WorkerCore, registry: Option<&Registry>, fanout_budget: Option<Duration>) {
     flush_dirty_via(core, registry, None, fanout_budget);
