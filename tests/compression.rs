@@ -1,8 +1,10 @@
 //! permessage-deflate (RFC 7692) against the real `switchyard` binary over real sockets: the
 //! negotiation answers, a compressed round trip (with and without client context takeover),
 //! one message fanned out to compressed and plain members, a decompression bomb closed with
-//! 1009, small messages left uncompressed, compression off by default, and
-//! `--compression-client-context false`.
+//! 1009, small messages left uncompressed, compression off by default,
+//! `--compression-client-context false`, windows smaller than 15 bits (each frame inflated
+//! the strict way, one byte of output at a time, so a match reaching back past the window
+//! fails), and a history channel compressed once per publish.
 //!
 //! The client side is written here with `flate2` (tungstenite's client does not compress):
 //! a raw socket, masked frames, RSV1, and inflation of the server's frames.
@@ -187,10 +189,14 @@ fn negotiation_answers_what_the_client_offered_and_the_server_can_honour() {
         answer(Some("permessage-deflate; server_max_window_bits=15")).as_deref(),
         Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=15")
     );
-    assert_eq!(answer(Some("permessage-deflate; server_max_window_bits=10")), None, "cannot honour: declined");
+    assert_eq!(
+        answer(Some("permessage-deflate; server_max_window_bits=10")).as_deref(),
+        Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=10"),
+        "a smaller window: honoured with the same value"
+    );
     assert_eq!(answer(Some("permessage-deflate; bogus")), None, "unknown parameter: declined");
     assert_eq!(
-        answer(Some("permessage-deflate; server_max_window_bits=9, permessage-deflate; client_no_context_takeover"))
+        answer(Some("permessage-deflate; server_max_window_bits=7, permessage-deflate; client_no_context_takeover"))
             .as_deref(),
         Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
         "the first offer it can honour"
@@ -305,4 +311,125 @@ fn without_client_context_every_client_is_asked_to_reset_its_own() {
         client.send_json_compressed(&json!("y".repeat(400)));
         assert_eq!(client.read_frame().message(), json!("y".repeat(400)).to_string().as_bytes());
     }
+}
+
+/// Inflates a compressed payload as a peer with a window of `bits` (8 to 15) must: with the
+/// system zlib (Python's), asking for one byte of output at a time, so that a match reaching
+/// back past the window is an error ("invalid distance too far back"). zlib-rs through flate2
+/// would not do: it reads such matches from a larger buffer.
+fn strict_inflate(payload: &[u8], bits: u8) -> Result<Vec<u8>, String> {
+    use std::process::{Command, Stdio};
+    let script = format!(
+        "import sys, zlib\nd = zlib.decompressobj(-{bits})\ndata = sys.stdin.buffer.read()\nout = []\n\
+         while not d.eof:\n    chunk = d.decompress(data, 1)\n    data = d.unconsumed_tail\n    \
+         if not chunk and not data: break\n    out.append(chunk)\nsys.stdout.buffer.write(b''.join(out))\n"
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 (CI installs it for Autobahn)");
+    child.stdin.take().unwrap().write_all(payload).unwrap();
+    let output = child.wait_with_output().unwrap();
+    match output.status.success() {
+        true => Ok(output.stdout),
+        false => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
+    }
+}
+
+/// `words` pseudo-random hex words, three times over: a small window cannot reach those
+/// repeats, a 32 KiB one does (700 words: about 19 KB; 140: under the example's 4 KiB).
+fn far_repeats(words: u32) -> String {
+    let words: Vec<String> = (0..words).map(|i| format!("{:x}", i.wrapping_mul(2_654_435_761))).collect();
+    words.join(" ").repeat(3)
+}
+
+fn window_offer(bits: u8) -> String {
+    format!("permessage-deflate; server_max_window_bits={bits}; client_no_context_takeover")
+}
+
+#[test]
+fn a_smaller_server_window_is_honoured_and_every_frame_fits_it() {
+    let server = start(&["--compression"]);
+    let message = json!(far_repeats(700)).to_string();
+    for bits in 9..=15u8 {
+        let mut client = Client::connect(server.addr, "/echo", Some(&window_offer(bits)));
+        let expected = format!(
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits={bits}"
+        );
+        assert_eq!(client.extensions.as_deref(), Some(expected.as_str()));
+        client.send_compressed(message.as_bytes(), false);
+        let echo = client.read_frame();
+        assert!(echo.compressed(), "{bits} bits");
+        let inflated = strict_inflate(&echo.payload, bits).unwrap_or_else(|e| panic!("{bits} bits: {e}"));
+        assert_eq!(inflated, message.as_bytes(), "{bits} bits");
+        if bits == 15 {
+            let narrow = strict_inflate(&echo.payload, 9);
+            assert!(narrow.is_err(), "a 32 KiB window reaches further: the check can fail");
+        }
+    }
+}
+
+#[test]
+fn an_eight_bit_window_is_answered_with_eight_and_frames_inflate_with_256_bytes() {
+    let server = start(&["--compression"]);
+    let message = json!(far_repeats(700)).to_string();
+    let mut client = Client::connect(server.addr, "/echo", Some("permessage-deflate; server_max_window_bits=8"));
+    assert_eq!(
+        client.extensions.as_deref(),
+        Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=8")
+    );
+    client.send_text(message.as_bytes());
+    let echo = client.read_frame();
+    assert!(echo.compressed());
+    assert_eq!(strict_inflate(&echo.payload, 8).expect("inflates with a 256-byte window"), message.as_bytes());
+    let mut wide = Client::connect(server.addr, "/echo", Some("permessage-deflate"));
+    wide.send_text(message.as_bytes());
+    let wide_echo = wide.read_frame();
+    let narrow = strict_inflate(&wide_echo.payload, 8);
+    assert!(narrow.is_err(), "a 32 KiB window does not fit 256 bytes: the check can fail");
+}
+
+#[test]
+fn members_with_different_windows_each_get_a_frame_compressed_once_per_window() {
+    let server = start(&["--compression"]);
+    let path = "/example/socket?ch=windows";
+    let windows = [15u8, 15, 10, 10, 12, 8];
+    let mut members: Vec<(u8, Client)> = windows
+        .iter()
+        .map(|&bits| {
+            (
+                bits,
+                Client::connect(server.addr, path, Some(&format!("permessage-deflate; server_max_window_bits={bits}"))),
+            )
+        })
+        .collect();
+    let mut plain = Client::connect(server.addr, path, None);
+    let mut sender = Client::connect(server.addr, path, None);
+    let sync = |client: &mut Client| {
+        client.send_text(br#"{"cmd":"echo","param":"sync"}"#);
+        while client.read_frame().json()["param"] != "sync" {}
+    };
+    for client in members.iter_mut().map(|(_, c)| c).chain([&mut plain, &mut sender]) {
+        sync(client);
+    }
+    let before = status(server.addr)["messages_compressed"].as_u64().unwrap();
+    sender.send_text(json!({"cmd": "chat", "param": {"text": far_repeats(140)}}).to_string().as_bytes());
+    let plain_frame = plain.read_frame();
+    assert!(!plain_frame.compressed());
+    let mut by_window: Vec<(u8, Vec<u8>)> = Vec::new();
+    for (bits, client) in &mut members {
+        let frame = client.read_frame();
+        assert!(frame.compressed(), "{bits} bits");
+        let inflated = strict_inflate(&frame.payload, *bits).unwrap_or_else(|e| panic!("{bits} bits: {e}"));
+        assert_eq!(inflated, plain_frame.payload, "{bits} bits: the same message");
+        if let Some((_, same)) = by_window.iter().find(|(b, _)| *b == *bits) {
+            assert_eq!(same, &frame.payload, "one frame for every member with {bits} bits");
+        }
+        by_window.push((*bits, frame.payload));
+    }
+    let after = status(server.addr)["messages_compressed"].as_u64().unwrap();
+    assert_eq!(after - before, 4, "one compression per distinct window (15, 10, 12, and 9 for 8)");
 }

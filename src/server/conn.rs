@@ -69,21 +69,40 @@ pub struct Conn {
     pub expiry: Option<Box<Expiry>>,
 }
 
-/// What a connection negotiated of permessage-deflate (one byte: `Conn` stays small; a
-/// client that keeps its compression context has its inflater in the worker's side table).
+/// What a connection negotiated of permessage-deflate, in one byte (`Conn` stays small; a
+/// client that keeps its compression context has its inflater in the worker's side table):
+/// 0 when not negotiated, else the window the server compresses with in bits (9 to 15),
+/// plus `CLIENT_CONTEXT` when the client keeps its context from message to message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Deflate {
-    /// Not negotiated: every frame plain, RSV1 refused.
-    Off,
-    /// Negotiated with `client_no_context_takeover`: each client message inflates alone.
-    NoContext,
-    /// Negotiated, the client keeps its context from message to message.
-    ClientContext,
-}
+pub struct Deflate(u8);
 
 impl Deflate {
+    /// Not negotiated: every frame plain, RSV1 refused.
+    pub const OFF: Deflate = Deflate(0);
+    const CLIENT_CONTEXT: u8 = 0x80;
+
+    /// Negotiated, compressed with a window of `window_bits` (9 to 15); `client_context`:
+    /// the client keeps its context (else each of its messages inflates alone).
+    pub fn on(window_bits: u8, client_context: bool) -> Self {
+        let bits = window_bits.clamp(9, 15);
+        Deflate(if client_context { bits | Self::CLIENT_CONTEXT } else { bits })
+    }
+
     pub fn is_on(self) -> bool {
-        self != Deflate::Off
+        self != Deflate::OFF
+    }
+
+    /// The client keeps its compression context (`client_no_context_takeover` not agreed).
+    pub fn client_keeps_context(self) -> bool {
+        self.0 & Self::CLIENT_CONTEXT != 0
+    }
+
+    /// The window the server compresses with, in bits (15 when not negotiated).
+    pub fn window_bits(self) -> u8 {
+        match self.0 & !Self::CLIENT_CONTEXT {
+            0 => 15,
+            bits => bits,
+        }
     }
 }
 
@@ -177,7 +196,7 @@ impl Conn {
             write_shut: false,
             pending_pongs: 0,
             writable_interest: false,
-            deflate: Deflate::Off,
+            deflate: Deflate::OFF,
             rate: RateBucket::full(0, now),
             expiry: None,
         }

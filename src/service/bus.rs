@@ -31,10 +31,13 @@ pub enum Command {
         except: Option<ConnId>,
     },
     /// Queue a frame of a channel with history on every local member but `except` (one
-    /// that is recovering holds it until its replay is out).
+    /// that is recovering holds it until its replay is out). `message` is `stamped.frame`
+    /// with its compressed twins, one `Fanout` for every worker of the node: the frame is
+    /// compressed once per publish, not once per worker.
     ToChannelAt {
         channel: Arc<str>,
         stamped: super::history::Stamped,
+        message: Fanout,
         except: Option<ConnId>,
     },
     /// Queue a frame on every local connection.

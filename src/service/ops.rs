@@ -207,8 +207,11 @@ fn write_with_history<P: Serialize + ?Sized>(
     let shared = d.shared();
     let name: Arc<str> = Arc::from(channel);
     let mut deliver = |stamped: &Stamped| {
+        // One set of compressed twins for every worker: compressed once per publish.
+        let message = Fanout::new(stamped.frame.clone(), shared.config.compression);
         for inbox in &shared.inboxes {
-            inbox.send(Command::ToChannelAt { channel: name.clone(), stamped: stamped.clone(), except });
+            let (stamped, message) = (stamped.clone(), message.clone());
+            inbox.send(Command::ToChannelAt { channel: name.clone(), stamped, message, except });
         }
     };
     let frame = match shared.history().append(channel, size, body, except, &mut deliver) {

@@ -3,9 +3,12 @@
 //!
 //! Compression is `libdeflater` (libdeflate) at level 1, inflation `flate2` on the zlib-rs
 //! backend (README "Compression" says why: libdeflate compresses a whole message fastest
-//! at the same size, zlib-rs streams, which a client keeping its context needs). Every
-//! message is a fresh raw DEFLATE stream (the server never takes over context): libdeflate
-//! ends it with a final block (BFINAL), to which one `00` byte is appended, the rest of an
+//! at the same size, zlib-rs streams, which a client keeping its context needs). libdeflate
+//! always uses a 32 KiB window: a connection that asked for a smaller one
+//! (`server_max_window_bits` below 15) gets its messages compressed by `flate2` on zlib-rs
+//! with that window (level 4, about libdeflate's size: one compressor per window size, made
+//! at first need). Every message is a fresh raw DEFLATE stream (the server never takes over
+//! context): it ends with a final block (BFINAL), to which one `00` byte is appended, the rest of an
 //! empty stored block once RFC 7692 7.2.1 removes its `00 00 ff ff` (a receiver that stops
 //! at the final block ignores it; one that resets and reads on finds an empty block).
 //! Inflation keeps or resets its context as the caller says, and never writes more than the
@@ -14,18 +17,27 @@
 //! business. No I/O.
 
 use bytes::{BufMut, BytesMut};
-use flate2::{Decompress, FlushDecompress, Status};
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use libdeflater::{CompressionLvl, Compressor};
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
+use super::deflate::{MAX_WINDOW_BITS, MIN_COMPRESS_WINDOW_BITS};
 use super::frame::{put_header, SharedFrame, MAX_SERVER_HEADER};
 
 /// The tail a sync flush ends with, removed by the sender and put back by the receiver.
 const SYNC_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
+/// The zlib-rs level for windows below 15 bits: about libdeflate level 1's size.
+const WINDOWED_LEVEL: u32 = 4;
+
+/// How many window sizes below 15 bits the server compresses with (9 to 14).
+const WINDOWED_SIZES: usize = (MAX_WINDOW_BITS - MIN_COMPRESS_WINDOW_BITS) as usize;
+
 /// Deflates whole messages; one per worker, reused for every message.
 pub struct Deflater {
     compressor: Compressor,
+    /// zlib-rs compressors for the windows below 15 bits, at `bits - 9`, made at first need.
+    windowed: [Option<Box<Compress>>; WINDOWED_SIZES],
     scratch: Vec<u8>,
 }
 
@@ -39,7 +51,7 @@ impl Default for Deflater {
     fn default() -> Self {
         // Level 1 is the fastest that compresses (level 0 only stores).
         let level = CompressionLvl::new(1).unwrap_or_default();
-        Deflater { compressor: Compressor::new(level), scratch: Vec::new() }
+        Deflater { compressor: Compressor::new(level), windowed: Default::default(), scratch: Vec::new() }
     }
 }
 
@@ -47,9 +59,10 @@ impl Default for Deflater {
 const SCRATCH_KEEP: usize = 256 * 1024;
 
 impl Deflater {
-    /// One complete server frame (FIN and RSV1 set) carrying `payload` compressed.
-    pub fn frame(&mut self, opcode: OpCode, payload: &[u8]) -> SharedFrame {
-        let compressed = self.deflate(payload);
+    /// One complete server frame (FIN and RSV1 set) carrying `payload` compressed with a
+    /// window of `window_bits` (9 to 15; 15 is the negotiated default).
+    pub fn frame(&mut self, opcode: OpCode, payload: &[u8], window_bits: u8) -> SharedFrame {
+        let compressed = self.deflate(payload, window_bits);
         let mut out = BytesMut::with_capacity(compressed.len() + MAX_SERVER_HEADER);
         put_header(&mut out, opcode, compressed.len());
         out[0] |= 0x40; // RSV1: this message is compressed
@@ -62,13 +75,16 @@ impl Deflater {
 
     /// The compressed form of a complete unfragmented server data frame (`plain`), or `None`
     /// for a control frame, a frame already compressed, or a payload under `threshold`.
-    pub fn recompress(&mut self, plain: &[u8], threshold: usize) -> Option<SharedFrame> {
+    pub fn recompress(&mut self, plain: &[u8], threshold: usize, window_bits: u8) -> Option<SharedFrame> {
         let (opcode, payload) = data_frame_payload(plain)?;
-        (payload.len() >= threshold).then(|| self.frame(opcode, payload))
+        (payload.len() >= threshold).then(|| self.frame(opcode, payload, window_bits))
     }
 
     /// `payload` as one raw DEFLATE stream ending in a final block, then one `00` byte.
-    fn deflate(&mut self, payload: &[u8]) -> &[u8] {
+    fn deflate(&mut self, payload: &[u8], window_bits: u8) -> &[u8] {
+        if window_bits < MAX_WINDOW_BITS {
+            return self.deflate_windowed(payload, window_bits);
+        }
         let bound = self.compressor.deflate_compress_bound(payload.len());
         self.scratch.clear();
         self.scratch.resize(bound + 1, 0);
@@ -76,6 +92,28 @@ impl Deflater {
         let written = self.compressor.deflate_compress(payload, &mut self.scratch[..bound]).unwrap_or(0);
         self.scratch[written] = 0x00;
         &self.scratch[..written + 1]
+    }
+
+    /// `deflate` with zlib-rs and a window of `window_bits` (below 15; under 9 counts as 9,
+    /// whose matches never reach back more than 250 bytes: zlib keeps 262 bytes of lookahead).
+    fn deflate_windowed(&mut self, payload: &[u8], window_bits: u8) -> &[u8] {
+        let bits = window_bits.clamp(MIN_COMPRESS_WINDOW_BITS, MAX_WINDOW_BITS - 1);
+        let compressor = self.windowed[usize::from(bits - MIN_COMPRESS_WINDOW_BITS)].get_or_insert_with(|| {
+            Box::new(Compress::new_with_window_bits(Compression::new(WINDOWED_LEVEL), false, bits))
+        });
+        compressor.reset();
+        self.scratch.clear();
+        self.scratch.reserve(payload.len() + payload.len() / 8 + 64);
+        loop {
+            let consumed = compressor.total_in() as usize;
+            let input = payload.get(consumed..).unwrap_or_default();
+            match compressor.compress_vec(input, &mut self.scratch, FlushCompress::Finish) {
+                Ok(Status::StreamEnd) | Err(_) => break,
+                Ok(_) => self.scratch.reserve(self.scratch.capacity().max(64)),
+            }
+        }
+        self.scratch.push(0x00);
+        &self.scratch
     }
 }
 
@@ -185,13 +223,13 @@ impl Inflater {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::wire::frame;
     use flate2::{Compress, Compression, FlushCompress};
 
     fn round_trip(payload: &[u8], max: usize) -> Result<Vec<u8>, InflateError> {
-        let compressed = Deflater::default().frame(OpCode::Data(Data::Text), payload);
+        let compressed = Deflater::default().frame(OpCode::Data(Data::Text), payload, 15);
         let as_plain = [&[0x81u8][..], &compressed[1..]].concat();
         let (_, body) = data_frame_payload(&as_plain).unwrap();
         let mut out = Vec::new();
@@ -201,7 +239,7 @@ mod tests {
     #[test]
     fn frames_carry_rsv1_and_inflate_back() {
         let text = br#"{"cmd":"chat","param":{"text":"hello hello hello hello hello hello"}}"#.repeat(20);
-        let compressed = Deflater::default().frame(OpCode::Data(Data::Text), &text);
+        let compressed = Deflater::default().frame(OpCode::Data(Data::Text), &text, 15);
         assert_eq!(compressed[0], 0xC1, "FIN, RSV1, text");
         assert!(compressed.len() < text.len() / 4, "{} of {}", compressed.len(), text.len());
         assert_eq!(round_trip(&text, 1 << 20).unwrap(), text);
@@ -212,10 +250,37 @@ mod tests {
     fn recompression_takes_only_plain_data_frames_over_the_threshold() {
         let mut deflater = Deflater::default();
         let big = frame::text(&[b'a'; 300]);
-        assert_eq!(deflater.recompress(&big, 128).map(|f| f[0]), Some(0xC1));
-        assert!(deflater.recompress(&big, 301).is_none());
-        assert!(deflater.recompress(&frame::ping(), 0).is_none());
-        assert!(deflater.recompress(&big[..100], 0).is_none(), "a truncated frame");
+        assert_eq!(deflater.recompress(&big, 128, 15).map(|f| f[0]), Some(0xC1));
+        assert_eq!(deflater.recompress(&big, 128, 10).map(|f| f[0]), Some(0xC1));
+        assert!(deflater.recompress(&big, 301, 15).is_none());
+        assert!(deflater.recompress(&frame::ping(), 0, 15).is_none());
+        assert!(deflater.recompress(&big[..100], 0, 15).is_none(), "a truncated frame");
+    }
+
+    /// Text that repeats itself 4 KiB back (a match a small window cannot reach).
+    pub(crate) fn far_repeats() -> Vec<u8> {
+        let words: Vec<String> = (0..700u32).map(|i| format!("{:x}", i.wrapping_mul(2_654_435_761))).collect();
+        words.join(" ").into_bytes().repeat(3)
+    }
+
+    #[test]
+    fn every_window_size_inflates_back() {
+        // That no match reaches past the window is checked against the system zlib in
+        // tests/compression.rs (zlib-rs reads such matches from a larger buffer).
+        let text = far_repeats();
+        let mut deflater = Deflater::default();
+        let mut sizes = Vec::new();
+        for bits in 9..=15u8 {
+            let frame = deflater.frame(OpCode::Data(Data::Text), &text, bits);
+            assert_eq!(frame[0], 0xC1);
+            let mut out = Vec::new();
+            Inflater::default().inflate(&frame[4..], &mut out, 1 << 20, false).unwrap();
+            assert_eq!(out, text, "{bits} bits");
+            sizes.push(frame.len());
+        }
+        assert!(sizes[6] < sizes[0] / 2, "the 32 KiB window reaches the far repeats: {sizes:?}");
+        let eight = deflater.frame(OpCode::Data(Data::Text), &text, 8);
+        assert_eq!(eight, deflater.frame(OpCode::Data(Data::Text), &text, 9), "8 bits is served by 9");
     }
 
     #[test]

@@ -4,16 +4,21 @@
 //!
 //! The server always answers `server_no_context_takeover` (it compresses each message on
 //! its own, so one compressed frame can serve every recipient and no connection holds a
-//! compressor), and `client_no_context_takeover` when the client offers it. It compresses
-//! with a 32 KiB window, so an offer asking for a smaller `server_max_window_bits` is
-//! declined (the extension, never the connection). Owns parsing and the answer's text
-//! only: no I/O, no compression (that is `compression.rs`).
+//! compressor), and `client_no_context_takeover` when the client offers it. An offer of
+//! `server_max_window_bits=N` (8 to 15) is answered with the same N, and the server then
+//! compresses for that connection with a window of 2^N bytes (2^9 for N = 8: zlib cannot
+//! open an 8-bit raw deflate window, but a 9-bit one never reaches back more than 250 bytes,
+//! which an 8-bit window reads). Owns parsing and the answer's text only: no I/O, no
+//! compression (that is `compression.rs`).
 
 /// The extension's registered name.
 pub const PERMESSAGE_DEFLATE: &str = "permessage-deflate";
 
-/// The window the server compresses with: 2^15 bytes.
-const SERVER_WINDOW_BITS: u8 = 15;
+/// The largest window, and the one the server compresses with unless asked for less.
+pub const MAX_WINDOW_BITS: u8 = 15;
+
+/// The smallest window the server compresses with (an offer of 8 is served with it).
+pub const MIN_COMPRESS_WINDOW_BITS: u8 = 9;
 
 /// What the server and a client agreed on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +26,8 @@ pub struct Agreement {
     /// The client compresses each message on its own (`client_no_context_takeover`): the
     /// server inflates it with a shared, reset decompressor and keeps nothing per connection.
     pub client_no_context_takeover: bool,
+    /// The window the server compresses this connection's messages with, in bits (9 to 15).
+    pub server_window_bits: u8,
     /// The `Sec-WebSocket-Extensions` value of the `101` answer.
     pub response: String,
 }
@@ -90,21 +97,20 @@ fn parse_offer<'a>(params: impl Iterator<Item = &'a str>) -> Option<Offer> {
 
 /// The answer to an offer, or `None` when the server cannot honour it.
 fn accept(offer: Offer, always_client_no_context: bool) -> Option<Agreement> {
-    if offer.server_max_window_bits.is_some_and(|bits| bits < SERVER_WINDOW_BITS) {
-        return None;
-    }
     let client_no_context_takeover = offer.client_no_context_takeover || always_client_no_context;
     let mut response = format!("{PERMESSAGE_DEFLATE}; server_no_context_takeover");
     if client_no_context_takeover {
         response.push_str("; client_no_context_takeover");
     }
-    if offer.server_max_window_bits.is_some() {
-        response.push_str("; server_max_window_bits=15");
+    // RFC 7692 7.1.2.1: the answer is the same or a smaller value; the same, always.
+    if let Some(bits) = offer.server_max_window_bits {
+        response.push_str(&format!("; server_max_window_bits={bits}"));
     }
     // `client_max_window_bits` offered without our answering it: the client keeps its
     // window (any size up to 15 bits), which the server inflates with a 15-bit window.
     let _ = offer.client_max_window_bits;
-    Some(Agreement { client_no_context_takeover, response })
+    let server_window_bits = offer.server_max_window_bits.unwrap_or(MAX_WINDOW_BITS).max(MIN_COMPRESS_WINDOW_BITS);
+    Some(Agreement { client_no_context_takeover, server_window_bits, response })
 }
 
 /// A window size parameter: a decimal 8 to 15 with no sign or leading zero.
@@ -159,16 +165,21 @@ mod tests {
     }
 
     #[test]
-    fn window_bits_are_honoured_only_at_fifteen() {
+    fn every_server_window_from_8_to_15_is_honoured_with_the_same_value() {
+        for bits in 8..=15u8 {
+            let agreed = negotiate([format!("permessage-deflate; server_max_window_bits={bits}").as_str()]).unwrap();
+            assert_eq!(
+                agreed.response,
+                format!("permessage-deflate; server_no_context_takeover; server_max_window_bits={bits}")
+            );
+            assert_eq!(agreed.server_window_bits, bits.max(9), "8 is served with a 9-bit window");
+        }
+        assert_eq!(negotiate(["permessage-deflate"]).unwrap().server_window_bits, 15);
         assert_eq!(
-            answer(&["permessage-deflate; server_max_window_bits=15"]).as_deref(),
-            Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=15")
-        );
-        assert_eq!(answer(&["permessage-deflate; server_max_window_bits=10"]), None);
-        assert_eq!(
-            answer(&["permessage-deflate; server_max_window_bits=8, permessage-deflate"]).as_deref(),
-            Some("permessage-deflate; server_no_context_takeover"),
-            "the next offer is taken"
+            answer(&["permessage-deflate; server_max_window_bits=\"10\"; client_no_context_takeover"]).as_deref(),
+            Some(
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10"
+            ),
         );
         assert!(answer(&["permessage-deflate; client_max_window_bits=\"9\""]).is_some());
     }

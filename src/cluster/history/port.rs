@@ -12,6 +12,7 @@ use crate::service::backplane::Scope;
 use crate::service::bus::Command;
 use crate::service::history::{Position, RecoveryTicket, Replay, Stamped};
 use crate::service::{ConnId, Service};
+use crate::wire::fanout::Fanout;
 use crate::wire::frame::SharedFrame;
 
 /// A worker asks where a channel stands and, with `since` (the client's position), for the
@@ -52,8 +53,10 @@ pub fn answer(answer: RecoveryAnswer) {
 /// origin included, delivers these from Redis, so order is Redis order): to every worker.
 pub fn deliver_live(service: &Service, channel: &str, stamped: Stamped, except: Option<ConnId>) {
     let channel: Arc<str> = Arc::from(channel);
+    let message = Fanout::new(stamped.frame.clone(), service.shared.config.compression);
     for inbox in &service.shared.inboxes {
-        inbox.send(Command::ToChannelAt { channel: channel.clone(), stamped: stamped.clone(), except });
+        let (stamped, message) = (stamped.clone(), message.clone());
+        inbox.send(Command::ToChannelAt { channel: channel.clone(), stamped, message, except });
     }
 }
 

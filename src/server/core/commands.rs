@@ -14,8 +14,8 @@ impl WorkerCore {
                 self.fan_out(&channel, &frame, except);
                 true
             }
-            Command::ToChannelAt { channel, stamped, except } => {
-                self.fan_out_at(&channel, &stamped, except);
+            Command::ToChannelAt { channel, stamped, message, except } => {
+                self.fan_out_at(&channel, &stamped, &message, except);
                 true
             }
             Command::Recovered(answer) => {

@@ -1,7 +1,8 @@
 //! permessage-deflate on a worker: the offer answered at the upgrade, client messages
 //! inflated (bounded by the route's message limit: a bomb closes with 1009), and frames for
-//! one connection compressed when they reach the threshold. Fan-out shares one compressed
-//! frame per message (`wire::fanout`), made with this worker's deflater.
+//! one connection compressed when they reach the threshold (with the window it negotiated).
+//! Fan-out shares one compressed frame per message and window size (`wire::fanout`), made
+//! with this worker's deflater.
 //!
 //! Owns the worker's compressor, its shared inflater (clients that reset their context),
 //! the side table of inflaters of clients that keep theirs (keyed by slot, only for those
@@ -38,9 +39,9 @@ impl WorkerCompression {
         out: &mut Vec<u8>,
         max: usize,
     ) -> Result<(), (u16, &'static str)> {
-        let inflated = match mode {
-            Deflate::ClientContext => self.kept.entry(slot).or_default().inflate(payload, out, max, true),
-            _ => self.shared_inflater.inflate(payload, out, max, false),
+        let inflated = match mode.client_keeps_context() {
+            true => self.kept.entry(slot).or_default().inflate(payload, out, max, true),
+            false => self.shared_inflater.inflate(payload, out, max, false),
         };
         inflated.map_err(|e| match e {
             InflateError::TooBig => (1009, "message too big"),
@@ -65,9 +66,8 @@ impl WorkerCore {
             compression.kept.remove(&slot);
         }
         match agreement {
-            None => Deflate::Off,
-            Some(a) if a.client_no_context_takeover => Deflate::NoContext,
-            Some(_) => Deflate::ClientContext,
+            None => Deflate::OFF,
+            Some(a) => Deflate::on(a.server_window_bits, !a.client_no_context_takeover),
         }
     }
 
@@ -121,7 +121,7 @@ impl WorkerCore {
         let Some(compression) = self.compression.as_mut().filter(|_| mode.is_on() && frame.len() > threshold) else {
             return frame;
         };
-        match compression.deflater.recompress(&frame, threshold) {
+        match compression.deflater.recompress(&frame, threshold, mode.window_bits()) {
             Some(compressed) => {
                 bump(&self.service.shared.stats[self.index].messages_compressed, 1);
                 compressed
@@ -136,11 +136,11 @@ impl WorkerCore {
         let threshold = self.service.shared.config.compression_threshold;
         let compression = self.compression.as_mut().filter(|_| mode.is_on() && payload.len() >= threshold)?;
         bump(&self.service.shared.stats[self.index].messages_compressed, 1);
-        Some(compression.deflater.frame(opcode, payload))
+        Some(compression.deflater.frame(opcode, payload, mode.window_bits()))
     }
 
-    /// The fan-out message as it goes to a connection in `mode` (compressed here, once, for
-    /// the first member that needs it on any worker).
+    /// The fan-out message as it goes to a connection in `mode` (compressed here, once per
+    /// window size, for the first member that needs it on any worker).
     pub(super) fn pick_frame<'a>(
         compression: Option<&mut WorkerCompression>,
         (threshold, stats): (usize, &WorkerStats),
@@ -149,7 +149,8 @@ impl WorkerCore {
     ) -> &'a SharedFrame {
         match compression {
             Some(compression) if mode.is_on() => {
-                let (frame, compressed_now) = message.for_compressed(&mut compression.deflater, threshold);
+                let (frame, compressed_now) =
+                    message.for_compressed(&mut compression.deflater, threshold, mode.window_bits());
                 bump(&stats.messages_compressed, u64::from(compressed_now));
                 frame
             }

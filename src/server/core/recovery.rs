@@ -81,12 +81,11 @@ impl WorkerCore {
     }
 
     /// Queues a frame of a channel with history on every local member but `except`; a
-    /// member waiting for its recovery holds it instead.
-    pub fn fan_out_at(&mut self, channel: &str, stamped: &Stamped, except: Option<ConnId>) {
-        // Compressed at most once on this worker (history frames reach each worker stamped).
-        let message = Fanout::new(stamped.frame.clone(), self.compression.is_some());
+    /// member waiting for its recovery holds it instead. `message` is the stamped frame as
+    /// every worker of the node shares it (compressed at most once per window size).
+    pub fn fan_out_at(&mut self, channel: &str, stamped: &Stamped, message: &Fanout, except: Option<ConnId>) {
         if self.recovering.waiting.is_empty() {
-            return self.fan_out(channel, &message, except);
+            return self.fan_out(channel, message, except);
         }
         let Some(members) = self.channels.get(channel) else {
             return;
@@ -108,7 +107,7 @@ impl WorkerCore {
                 }
             } else if let Some(conn) = self.conns.get_mut(slot) {
                 let frame =
-                    Self::pick_frame(self.compression.as_deref_mut(), (threshold, stats), conn.deflate, &message);
+                    Self::pick_frame(self.compression.as_deref_mut(), (threshold, stats), conn.deflate, message);
                 if queue_on(conn, frame.clone(), stats) {
                     self.flush.fanout(conn, slot, self.now);
                 }
