@@ -43,7 +43,7 @@ if [ "${SKIP_CLIENT:-0}" != 1 ]; then
 fi
 
 if [ "${SKIP_ADMIN_BROWSER:-0}" != 1 ]; then
-  step "admin page in headless Chromium, /metrics parsed by prometheus_client"
+  step "admin page, TLS and compression in headless Chromium, /metrics parsed by prometheus_client"
   bash tests/browser/run.sh
 fi
 

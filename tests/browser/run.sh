@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The admin interface's browser check: headless Chromium (Debian `chromium`, driven by
 # playwright-core) on the real binary with --admin-token, then /metrics snapshots parsed by
-# Python's prometheus_client. Installs what it needs on a fresh machine.
+# Python's prometheus_client; also the example page over https:// (tls-example.test.mjs) and
+# with permessage-deflate (compression-example.test.mjs). Installs what it needs on a fresh machine.
 #   SWITCHYARD_BIN  the binary (default: target/release/switchyard, built if missing)
 #   CHROMIUM_PATH   default /usr/bin/chromium
 #   ADMIN_TEST_OUTPUT  where screenshots and metrics snapshots go (default tests/browser/out)
@@ -26,6 +27,6 @@ fi
 
 mkdir -p "$ADMIN_TEST_OUTPUT"
 rm -f "$ADMIN_TEST_OUTPUT"/admin*.png "$ADMIN_TEST_OUTPUT"/metrics-*.txt
-node --test admin-page.test.mjs tls-example.test.mjs
+node --test admin-page.test.mjs tls-example.test.mjs compression-example.test.mjs
 .venv/bin/python metrics_check.py "$ADMIN_TEST_OUTPUT/metrics-before.txt" "$ADMIN_TEST_OUTPUT/metrics-after.txt"
 echo "admin page screenshots: $ADMIN_TEST_OUTPUT/admin.png $ADMIN_TEST_OUTPUT/admin-after-disconnect.png"
