@@ -14,6 +14,7 @@ use mio::net::TcpStream;
 use super::frames::FrameReader;
 use super::outqueue::OutQueue;
 use crate::service::connection::{ConnId, Connection, Counters};
+use crate::wire::deflate::{MAX_WINDOW_BITS, MIN_COMPRESS_WINDOW_BITS};
 
 /// A connection's index in its worker's `Slab` (and its `mio::Token`); "token" in this crate
 /// means a credential (a JWT, an admin or API key), never a slot.
@@ -84,7 +85,7 @@ impl Deflate {
     /// Negotiated, compressed with a window of `window_bits` (9 to 15); `client_context`:
     /// the client keeps its context (else each of its messages inflates alone).
     pub fn on(window_bits: u8, client_context: bool) -> Self {
-        let bits = window_bits.clamp(9, 15);
+        let bits = window_bits.clamp(MIN_COMPRESS_WINDOW_BITS, MAX_WINDOW_BITS);
         Deflate(if client_context { bits | Self::CLIENT_CONTEXT } else { bits })
     }
 
@@ -100,7 +101,7 @@ impl Deflate {
     /// The window the server compresses with, in bits (15 when not negotiated).
     pub fn window_bits(self) -> u8 {
         match self.0 & !Self::CLIENT_CONTEXT {
-            0 => 15,
+            0 => MAX_WINDOW_BITS,
             bits => bits,
         }
     }

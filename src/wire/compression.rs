@@ -108,6 +108,8 @@ impl Deflater {
             let consumed = compressor.total_in() as usize;
             let input = payload.get(consumed..).unwrap_or_default();
             match compressor.compress_vec(input, &mut self.scratch, FlushCompress::Finish) {
+                // An error only comes of a misused stream (never here): the frame then fails
+                // to inflate at the client (1007), as any corrupt frame would.
                 Ok(Status::StreamEnd) | Err(_) => break,
                 Ok(_) => self.scratch.reserve(self.scratch.capacity().max(64)),
             }
