@@ -123,6 +123,14 @@ impl Server {
         self
     }
 
+    /// Sets how the workers give free heap back to the system once a burst of connects has
+    /// gone idle (e.g. glibc's `malloc_trim(0)`; the allocator is the binary's choice, so the
+    /// binary supplies it). Called from the timer sweep, at most once per burst.
+    pub fn release_heap_with(self, release: fn()) -> Self {
+        let _ = self.service.shared.heap_release.set(release);
+        self
+    }
+
     /// Sets the authenticator of the socket routes added after this call (and of the
     /// ones added before that have none).
     pub fn authenticate(mut self, authenticator: impl Authenticator) -> Self {

@@ -154,6 +154,7 @@ impl Worker {
             return;
         }
         entry.insert(Conn::new(socket, remote, self.core.now));
+        self.core.opened();
         if let Some(Err(e)) = self.tls.as_mut().map(|tls| tls.open(slot)) {
             log::warn!("worker {}: cannot start TLS on a connection: {e}", self.core.index);
             let mut conn = self.core.conns.remove(slot);

@@ -79,6 +79,8 @@ pub struct Shared {
     pub(crate) proxy_stats: proxy::ProxyStats,
     /// Channel history (the in-memory store unless another is set before start).
     pub(crate) history: OnceLock<Arc<dyn history::HistoryStore>>,
+    /// Gives the allocator's free pages back to the system (set by the binary).
+    pub(crate) heap_release: OnceLock<fn()>,
 }
 
 impl Shared {
@@ -135,6 +137,7 @@ impl Service {
                 closed_workers: AtomicUsize::new(0),
                 proxy_stats: Default::default(),
                 history: OnceLock::new(),
+                heap_release: OnceLock::new(),
             }),
         }
     }

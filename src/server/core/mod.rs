@@ -24,6 +24,7 @@
 //! - `recovery.rs`  joins of channels with history: live frames held until the replay is out
 //! - `compression.rs` permessage-deflate: the offer answered, client messages inflated
 //!   (bounded), replies compressed; the side table of inflaters kept per connection
+//! - `trim.rs`     the heap a burst of connects left behind, given back once it is over
 
 mod admission;
 mod channels;
@@ -42,6 +43,7 @@ mod rate;
 mod recovery;
 mod session;
 mod timers;
+mod trim;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -131,6 +133,8 @@ pub struct WorkerCore {
     next_history_sweep: Instant,
     /// permessage-deflate state, on servers that offer it.
     compression: Option<Box<compression::WorkerCompression>>,
+    /// Connects counted to give the heap back after a burst.
+    heap_trim: trim::HeapTrim,
 }
 
 impl WorkerCore {
@@ -160,7 +164,13 @@ impl WorkerCore {
             proxied: Default::default(),
             recovering: Default::default(),
             next_history_sweep: Instant::now(),
+            heap_trim: Default::default(),
         }
+    }
+
+    /// A connection was accepted (counted for the heap trim after a burst).
+    pub fn opened(&mut self) {
+        self.heap_trim.opened();
     }
 
     fn stats(&self) -> &WorkerStats {

@@ -1,5 +1,5 @@
 //! The periodic sweep: pings, idle, handshake and close timeouts, credential expiry, buffer
-//! release and counter publishing.
+//! release, counter publishing, and the heap trim after a burst of connects.
 
 use super::*;
 
@@ -68,6 +68,9 @@ impl WorkerCore {
         }
         for slot in expired {
             self.doom(slot);
+        }
+        if let (true, Some(release)) = (self.heap_trim.burst_over(), self.service.shared.heap_release.get()) {
+            release();
         }
     }
 
