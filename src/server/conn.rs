@@ -13,6 +13,7 @@ use mio::net::TcpStream;
 
 use super::frames::FrameReader;
 use super::outqueue::OutQueue;
+use crate::service::channel_list::ChannelList;
 use crate::service::connection::{ConnId, Connection, Counters};
 use crate::wire::deflate::{MAX_WINDOW_BITS, MIN_COMPRESS_WINDOW_BITS};
 
@@ -23,11 +24,11 @@ pub type Slot = usize;
 /// Most pongs waiting in one out-queue.
 pub const MAX_PENDING_PONGS: u8 = 32;
 
-/// Where a connection is in its life.
+/// Where a connection is in its life (16 bytes: what only a handshake needs is boxed).
 #[derive(Debug)]
 pub enum Phase {
-    /// Reading the HTTP request; `received` holds what has arrived of it.
-    Handshake { received: Vec<u8>, since: Instant },
+    /// Reading the HTTP request.
+    Handshake(Box<Handshake>),
     /// A WebSocket session.
     Open,
     /// A close frame (or a plain HTTP response) is queued: flush it, shut down our side,
@@ -35,21 +36,31 @@ pub enum Phase {
     Closing { since: Instant },
 }
 
+/// A connection before its upgrade (or between keep-alive requests): what has arrived of the
+/// request, since when, and from where (an open session keeps its address in `Connection`).
+#[derive(Debug)]
+pub struct Handshake {
+    pub received: Vec<u8>,
+    pub since: Instant,
+    pub remote: SocketAddr,
+}
+
+/// A connection as its worker's slab holds it. Its id and address are its session's
+/// (`Connection`), not repeated here; `a_connection_stays_small` pins its size.
 #[derive(Debug)]
 pub struct Conn {
     pub socket: TcpStream,
-    pub remote: SocketAddr,
     pub phase: Phase,
     pub out: OutQueue,
     pub reader: FrameReader,
     /// Set while the session is open; taken (once) when it ends.
     pub session: Option<Arc<Connection>>,
-    pub id: ConnId,
     /// Index of its socket route.
     pub route: u32,
-    pub channels: Vec<Arc<str>>,
+    /// When the client last sent bytes, in milliseconds of the process clock (`millis`).
+    last_heard_ms: u32,
+    pub channels: ChannelList,
     pub counters: Counters,
-    pub last_heard: Instant,
     /// On the worker's list of replies to write this turn (`core/flushlist.rs`).
     pub reply_listed: bool,
     /// On the worker's list of fan-out to write, within a budget per turn.
@@ -181,16 +192,14 @@ impl Conn {
     pub fn new(socket: TcpStream, remote: SocketAddr, now: Instant) -> Self {
         Conn {
             socket,
-            remote,
-            phase: Phase::Handshake { received: Vec::new(), since: now },
+            phase: Phase::Handshake(Box::new(Handshake { received: Vec::new(), since: now, remote })),
             out: OutQueue::default(),
             reader: FrameReader::default(),
             session: None,
-            id: ConnId::nil(),
             route: 0,
-            channels: Vec::new(),
+            last_heard_ms: millis(now),
+            channels: ChannelList::default(),
             counters: Counters::default(),
-            last_heard: now,
             reply_listed: false,
             fanout_listed: false,
             write_blocked: false,
@@ -212,7 +221,22 @@ impl Conn {
     }
 
     pub fn in_channel(&self, channel: &str) -> bool {
-        self.channels.iter().any(|c| &**c == channel)
+        self.channels.contains(channel)
+    }
+
+    /// Its session's id (nil before the upgrade and after the session ended).
+    pub fn id(&self) -> ConnId {
+        self.session.as_ref().map_or(ConnId::nil(), |s| s.id)
+    }
+
+    /// The client sent bytes now.
+    pub fn heard(&mut self, now: Instant) {
+        self.last_heard_ms = millis(now);
+    }
+
+    /// How long the client has been silent.
+    pub fn silent_for(&self, now: Instant) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::from(millis(now).wrapping_sub(self.last_heard_ms)))
     }
 
     /// Heap bytes this connection holds of its own (buffers, channel list), excluding
@@ -220,13 +244,10 @@ impl Conn {
     #[cfg_attr(not(any(test, feature = "test-util")), allow(dead_code))]
     pub fn heap_bytes(&self) -> usize {
         let handshake = match &self.phase {
-            Phase::Handshake { received, .. } => received.capacity(),
+            Phase::Handshake(handshake) => std::mem::size_of::<Handshake>() + handshake.received.capacity(),
             _ => 0,
         };
-        handshake
-            + self.out.heap_bytes()
-            + self.reader.heap_bytes()
-            + self.channels.capacity() * std::mem::size_of::<Arc<str>>()
+        handshake + self.out.heap_bytes() + self.reader.heap_bytes() + self.channels.heap_bytes()
     }
 }
 
@@ -252,8 +273,18 @@ mod tests {
 
     #[test]
     fn a_connection_stays_small() {
-        let size = std::mem::size_of::<Conn>();
-        println!("size_of::<Conn>() = {size}");
-        assert!(size <= 296, "Conn grew to {size} bytes");
+        use std::mem::size_of;
+        let parts = [
+            ("Phase", size_of::<Phase>()),
+            ("OutQueue", size_of::<OutQueue>()),
+            ("FrameReader", size_of::<FrameReader>()),
+            ("ChannelList", size_of::<ChannelList>()),
+            ("Counters", size_of::<Counters>()),
+        ];
+        println!("size_of::<Conn>() = {}, {parts:?}", size_of::<Conn>());
+        assert_eq!(size_of::<Phase>(), 16, "a handshake's state is boxed");
+        assert_eq!(size_of::<ChannelList>(), 24, "one channel inline");
+        let size = size_of::<Conn>();
+        assert!(size <= 216, "Conn grew to {size} bytes (README, What one idle connection holds)");
     }
 }

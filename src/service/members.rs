@@ -1,8 +1,9 @@
-//! A channel's member set, cheap while small: up to [`FEW`] members are a plain exactly-sized
-//! `Vec` (one allocation of a few bytes, found by a short scan), more are an `IndexSet`
-//! (O(1) insert and remove). Most channels of a big server have one or a few members (a
-//! channel per user, per document, per room), so the set a channel costs is what an idle
-//! connection costs: tens of bytes instead of the ~150 of a hash set's smallest table.
+//! A channel's member set, cheap while small: one member is held inline (no allocation), up
+//! to [`FEW`] members are a plain exactly-sized `Vec` (one allocation of a few bytes, found by
+//! a short scan), more are an `IndexSet` (O(1) insert and remove). Most channels of a big
+//! server have one or a few members (a channel per user, per document, per room), so the set
+//! a channel costs is what an idle connection costs: nothing beyond its 24 bytes for one
+//! member, tens of bytes for a few, instead of the ~150 of a hash set's smallest table.
 //!
 //! It owns membership only; what a member is (a worker slot, a connection id) is the
 //! caller's. Order is insertion order until a removal, which moves the last member into the
@@ -21,6 +22,9 @@ type Hasher = foldhash::fast::RandomState;
 /// A set of channel members.
 #[derive(Debug, Clone)]
 pub enum Members<T> {
+    /// Exactly one member, inline.
+    One(T),
+    /// None, or two to [`FEW`].
     Few(Vec<T>),
     Many(Box<IndexSet<T, Hasher>>),
 }
@@ -35,10 +39,21 @@ impl<T: Copy + Eq + Hash> Members<T> {
     /// Adds a member; false if it was one already.
     pub fn insert(&mut self, member: T) -> bool {
         match self {
+            Members::One(one) if *one == member => false,
+            Members::One(one) => {
+                let mut few = Vec::with_capacity(2);
+                few.extend([*one, member]);
+                *self = Members::Few(few);
+                true
+            }
+            Members::Few(few) if few.is_empty() => {
+                *self = Members::One(member);
+                true
+            }
             Members::Few(few) if few.contains(&member) => false,
             Members::Few(few) if few.len() < FEW => {
                 if few.len() == few.capacity() {
-                    few.reserve_exact(few.len().max(1)); // 1, 2, 4, ...: no slack for one member
+                    few.reserve_exact(few.len()); // 2, 4, 8, 16: doubled exactly
                 }
                 few.push(member);
                 true
@@ -56,10 +71,17 @@ impl<T: Copy + Eq + Hash> Members<T> {
     /// Removes a member (the last one takes its place); false if it was not one.
     pub fn swap_remove(&mut self, member: &T) -> bool {
         match self {
+            Members::One(one) if one == member => {
+                *self = Members::default();
+                true
+            }
+            Members::One(_) => false,
             Members::Few(few) => match few.iter().position(|m| m == member) {
                 Some(at) => {
                     few.swap_remove(at);
-                    if few.len() <= few.capacity() / 4 {
+                    if let [last] = few[..] {
+                        *self = Members::One(last);
+                    } else if few.len() <= few.capacity() / 4 {
                         few.shrink_to_fit();
                     }
                     true
@@ -78,6 +100,7 @@ impl<T: Copy + Eq + Hash> Members<T> {
 
     pub fn contains(&self, member: &T) -> bool {
         match self {
+            Members::One(one) => one == member,
             Members::Few(few) => few.contains(member),
             Members::Many(many) => many.contains(member),
         }
@@ -85,6 +108,7 @@ impl<T: Copy + Eq + Hash> Members<T> {
 
     pub fn len(&self) -> usize {
         match self {
+            Members::One(_) => 1,
             Members::Few(few) => few.len(),
             Members::Many(many) => many.len(),
         }
@@ -97,6 +121,7 @@ impl<T: Copy + Eq + Hash> Members<T> {
     /// The members, in set order.
     pub fn iter(&self) -> Iter<'_, T> {
         match self {
+            Members::One(one) => Iter::Few(std::slice::from_ref(one).iter()),
             Members::Few(few) => Iter::Few(few.iter()),
             Members::Many(many) => Iter::Many(many.iter()),
         }
@@ -155,13 +180,18 @@ mod tests {
     }
 
     #[test]
-    fn one_member_costs_one_slot() {
+    fn one_member_is_inline_and_two_cost_two_slots() {
         let mut members = Members::default();
         members.insert(7usize);
-        let Members::Few(few) = &members else { panic!("one member is small") };
-        assert_eq!(few.capacity(), 1);
+        assert!(matches!(members, Members::One(7)), "one member allocates nothing");
+        members.insert(8);
+        let Members::Few(few) = &members else { panic!("two members are few") };
+        assert_eq!(few.capacity(), 2);
+        assert!(members.swap_remove(&7));
+        assert!(matches!(members, Members::One(8)), "back inline");
+        assert_eq!(members.iter().copied().collect::<Vec<_>>(), vec![8]);
+        assert!(members.swap_remove(&8) && members.is_empty() && !members.contains(&8));
         assert_eq!(std::mem::size_of::<Members<usize>>(), 24, "no bigger than a Vec");
-        members.swap_remove(&7);
-        assert!(members.is_empty());
+        assert_eq!(std::mem::size_of::<Members<crate::service::connection::ConnId>>(), 24);
     }
 }

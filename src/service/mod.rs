@@ -7,6 +7,7 @@
 
 pub(crate) mod backplane;
 pub(crate) mod bus;
+pub(crate) mod channel_list;
 pub mod connection;
 pub mod context;
 pub mod handler;

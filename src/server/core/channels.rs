@@ -43,7 +43,6 @@ impl WorkerCore {
             None => Arc::from(channel),
         };
         let Some(conn) = self.conns.get_mut(slot) else { return false };
-        conn.channels.reserve_exact(1); // joins are rare: keep the list exactly sized
         conn.channels.push(name.clone());
         self.channels.entry(name.clone()).or_default().insert(slot);
         if self.service.shared.history_size(channel) > 0 {
@@ -93,10 +92,9 @@ impl WorkerCore {
         let Some(conn) = self.conns.get_mut(slot) else {
             return false;
         };
-        let Some(position) = conn.channels.iter().position(|c| &**c == channel) else {
+        if !conn.channels.remove(channel) {
             return false;
-        };
-        conn.channels.swap_remove(position);
+        }
         let (id, user) = session_ids(conn);
         self.recovering.forget(slot, Some(channel));
         self.remove_member(channel, slot);

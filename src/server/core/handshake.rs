@@ -11,13 +11,13 @@ impl WorkerCore {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        let Phase::Handshake { received, .. } = &mut conn.phase else {
+        let Phase::Handshake(handshake) = &mut conn.phase else {
             return;
         };
         if self.proxied.is_parked(slot) {
             return self.on_parked_bytes(slot, data);
         }
-        received.extend_from_slice(data);
+        handshake.received.extend_from_slice(data);
         self.parse_requests(slot);
     }
 
@@ -28,14 +28,15 @@ impl WorkerCore {
             let Some(conn) = self.conns.get_mut(slot) else {
                 return;
             };
-            let Phase::Handshake { received, .. } = &mut conn.phase else {
+            let Phase::Handshake(handshake) = &mut conn.phase else {
                 return;
             };
+            let (received, remote) = (&handshake.received, handshake.remote);
             if received.is_empty() {
                 return;
             }
             let routes = &self.routes;
-            match http::parse_request_limited(received, conn.remote, &|path| routes.body_limit(path)) {
+            match http::parse_request_limited(received, remote, &|path| routes.body_limit(path)) {
                 Ok(Parse::Partial) => return,
                 Err(response) => return self.reject(slot, response),
                 Ok(Parse::Complete(request, used)) => {
@@ -77,7 +78,9 @@ impl WorkerCore {
         let bytes = response.to_bytes_keep_alive();
         count_http_out(conn, &self.service.shared.stats[self.index], bytes.len());
         conn.out.push(bytes);
-        conn.phase = Phase::Handshake { received: leftover, since: self.now };
+        if let Phase::Handshake(handshake) = &mut conn.phase {
+            (handshake.received, handshake.since) = (leftover, self.now);
+        }
         self.mark_dirty(slot);
         true
     }
@@ -141,20 +144,20 @@ impl WorkerCore {
         let routes = self.routes.clone();
         let route = &routes.sockets[route_index];
         let id = ConnId::new_v4();
-        let Some(conn) = self.conns.get_mut(slot) else {
+        if !self.conns.contains(slot) {
             self.service.shared.limits.release(request.remote.ip());
             return;
-        };
+        }
         let session = Arc::new(Connection {
             id,
             profile: profile.unwrap_or_else(|| Profile::anonymous(id)),
-            remote: conn.remote,
+            remote: request.remote,
             path: route.path.clone(),
             channel: match self.channels.get_key_value(channel.as_str()) {
                 Some((name, _)) => name.clone(),
                 None => Arc::from(channel.as_str()),
             },
-            connected_at: SystemTime::now(),
+            connected_at: crate::service::connection::unix_millis(SystemTime::now()),
             counters: Default::default(),
         });
         let agreement = self.negotiate_deflate(request);
@@ -168,7 +171,6 @@ impl WorkerCore {
         count_http_out(conn, &self.service.shared.stats[self.index], answer.len());
         conn.out.push(answer);
         conn.phase = Phase::Open;
-        conn.id = id;
         conn.route = route_index as u32;
         conn.session = Some(session.clone());
         conn.rate = RateBucket::full(self.service.shared.config.rate_limit, self.now);

@@ -14,7 +14,7 @@ impl WorkerCore {
         };
         match conn.phase {
             Phase::Closing { .. } => return,
-            Phase::Handshake { .. } => return self.doom(slot),
+            Phase::Handshake(_) => return self.doom(slot),
             Phase::Open => {}
         }
         conn.out.push(frame::close(code, reason));

@@ -194,11 +194,11 @@ impl WorkerCore {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        conn.last_heard = self.now;
+        conn.heard(self.now);
         conn.counters.bytes_in += data.len() as u64;
         bump(&self.service.shared.stats[self.index].bytes_in, data.len() as u64);
         match conn.phase {
-            Phase::Handshake { .. } => self.on_handshake_bytes(slot, data),
+            Phase::Handshake(_) => self.on_handshake_bytes(slot, data),
             Phase::Open => self.on_frame_bytes(slot, data),
             Phase::Closing { .. } => {}
         }
@@ -218,8 +218,8 @@ fn expiry_of(profile: &Profile) -> Option<Box<Expiry>> {
 
 /// The connection id and user id of a connection with a session.
 fn session_ids(conn: &Conn) -> (ConnId, String) {
-    let user = conn.session.as_ref().map_or_else(|| conn.id.to_string(), |s| s.profile.id.clone());
-    (conn.id, user)
+    let user = conn.session.as_ref().map_or_else(|| conn.id().to_string(), |s| s.profile.id.clone());
+    (conn.id(), user)
 }
 
 /// Queues a shared frame on an open connection; false if it is not open (nothing queued,

@@ -163,7 +163,7 @@ impl WorkerCore {
         if conn.out.footprint() <= route.send_buffer_bytes {
             return;
         }
-        log::info!("closing slow consumer {} ({} bytes queued)", conn.id, conn.out.queued_bytes());
+        log::info!("closing slow consumer {} ({} bytes queued)", conn.id(), conn.out.queued_bytes());
         conn.out.clear();
         bump(&self.service.shared.stats[self.index].slow_consumer_closes, 1);
         conn.write_blocked = false;

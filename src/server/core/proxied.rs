@@ -127,8 +127,8 @@ impl WorkerCore {
             let busy = HttpResponse::text(503, "the backend is unavailable").with_header("Retry-After", "5");
             return self.reject(slot, busy);
         }
-        if let Some(Phase::Handshake { received, .. }) = self.conns.get_mut(slot).map(|c| &mut c.phase) {
-            *received = Vec::new();
+        if let Some(Phase::Handshake(handshake)) = self.conns.get_mut(slot).map(|c| &mut c.phase) {
+            handshake.received = Vec::new();
         }
         let (request, accept, leftover) = (request.clone(), accept.to_string(), leftover.to_vec());
         let parked = Parked { ticket, route: route_index, request, accept, profile, leftover };
@@ -236,7 +236,7 @@ impl WorkerCore {
             if !valid_channel_name(target) || publish.cmd.is_empty() {
                 return self.send_error(slot, "backend-error", "the backend published to an invalid channel");
             }
-            let Some(id) = self.conns.get(slot).map(|c| c.id) else { return };
+            let Some(id) = self.conns.get(slot).map(|c| c.id()) else { return };
             let param = publish.param.as_deref().unwrap_or(null());
             if let Err(e) = ops::write_channel(self, Some(&id), &publish.cmd, param, target, None) {
                 log::warn!("a backend publish was not sent: {e}");

@@ -24,12 +24,12 @@ impl WorkerCore {
         let grace = config.token_grace;
         for (slot, conn) in self.conns.iter_mut() {
             match &conn.phase {
-                Phase::Handshake { since, .. } if now.duration_since(*since) >= handshake => {
+                Phase::Handshake(h) if now.duration_since(h.since) >= handshake => {
                     bump(&self.service.shared.stats[self.index].handshake_timeouts, 1);
                     expired.push(slot);
                 }
                 Phase::Closing { since } if now.duration_since(*since) >= closing => expired.push(slot),
-                Phase::Open if now.duration_since(conn.last_heard) >= idle => idle_out.push(slot),
+                Phase::Open if conn.silent_for(now) >= idle => idle_out.push(slot),
                 Phase::Open if ping_due => {
                     conn.out.push(self.common.ping.clone());
                     self.flush.fanout(conn, slot, self.now);
@@ -47,7 +47,7 @@ impl WorkerCore {
                     _ => {}
                 }
             }
-            if now.duration_since(conn.last_heard) >= self.tick && !conn.reply_listed && !conn.fanout_listed {
+            if conn.silent_for(now) >= self.tick && !conn.reply_listed && !conn.fanout_listed {
                 conn.out.release_if_empty();
             }
             if let Some(session) = &conn.session {

@@ -14,7 +14,7 @@ fn conn(user: &str) -> Arc<Connection> {
         remote: "127.0.0.1:1".parse().unwrap(),
         path: "/s".into(),
         channel: "c".into(),
-        connected_at: std::time::SystemTime::now(),
+        connected_at: 0,
         counters: Default::default(),
     })
 }
@@ -80,7 +80,34 @@ fn anonymous() -> Connection {
         remote: "127.0.0.1:1".parse().unwrap(),
         path: "/s".into(),
         channel: "c".into(),
-        connected_at: std::time::SystemTime::now(),
+        connected_at: 0,
         counters: Default::default(),
     }
+}
+
+/// What an idle connection pays in the registry (README, "What one idle connection holds"):
+/// these must not silently grow.
+#[test]
+fn a_channel_entry_stays_small() {
+    use std::mem::size_of;
+    assert_eq!(size_of::<Entry>(), 40, "connection map value (+16 of key per bucket)");
+    assert_eq!(size_of::<ChannelEntry>(), 32, "channel entry (+16 of name per B-tree slot)");
+    let registry = Registry::default();
+    let (ann, anon) = (conn("ann"), Arc::new(anonymous()));
+    registry.add(ann.clone(), 0);
+    registry.add(anon.clone(), 0);
+    registry.join(&anon.id, "room");
+    {
+        let inner = registry.read();
+        let entry = &inner.channels["room"];
+        assert!(entry.users.is_none(), "anonymous members need no user table");
+        assert!(matches!(entry.members, Members::One(_)), "one member is inline");
+        assert!(matches!(inner.conns[&anon.id].channels, ChannelList::One(_)), "one channel is inline");
+    }
+    assert!(registry.join(&ann.id, "room").user_first);
+    assert_eq!(registry.channels()[0].users, 2);
+    assert!(registry.has_user("room", "ann") && registry.has_user("room", &anon.id.to_string()));
+    assert!(registry.leave(&ann.id, "room").user_last);
+    assert!(registry.read().channels["room"].users.is_none(), "the user table goes with its last user");
+    assert_eq!(registry.channels()[0].users, 1);
 }
