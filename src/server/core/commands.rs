@@ -36,9 +36,11 @@ impl WorkerCore {
             }
             Command::Join { id, channel, since } => {
                 let since = since.map(|since| *since);
-                self.ids.get(&id).copied().is_some_and(|t| self.join_here_from(t, &channel, since))
+                self.ids.get(&id).map(|&s| s as Slot).is_some_and(|t| self.join_here_from(t, &channel, since))
             }
-            Command::Leave { id, channel } => self.ids.get(&id).copied().is_some_and(|t| self.leave_here(t, &channel)),
+            Command::Leave { id, channel } => {
+                self.ids.get(&id).map(|&s| s as Slot).is_some_and(|t| self.leave_here(t, &channel))
+            }
             Command::Presence { channel, changes } => {
                 self.announce_here(&channel, &changes);
                 true
@@ -67,7 +69,7 @@ impl WorkerCore {
     pub(super) fn with_conn(&mut self, id: ConnId, f: impl FnOnce(&mut Self, usize)) -> bool {
         let slot = match self.handling {
             Some((current, slot)) if current == id => Some(slot),
-            _ => self.ids.get(&id).copied(),
+            _ => self.ids.get(&id).map(|&s| s as Slot),
         };
         match slot {
             Some(slot) => {

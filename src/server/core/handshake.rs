@@ -175,7 +175,7 @@ impl WorkerCore {
         conn.session = Some(session.clone());
         conn.rate = RateBucket::full(self.service.shared.config.rate_limit, self.now);
         conn.expiry = expiry_of(&session.profile);
-        self.ids.insert(id, slot);
+        self.ids.insert(id, slot as u32);
         let is_tap = matches!(route.kind, SocketKind::Tap);
         bump(if is_tap { &self.stats().tap_connections } else { &self.stats().connections }, 1);
         bump(&self.stats().connections_opened, 1);

@@ -106,7 +106,8 @@ pub struct WorkerCore {
     pub index: usize,
     pub conns: Slab<Conn>,
     channels: HashMap<Arc<str>, Members<Slot>, FastHash>,
-    ids: HashMap<ConnId, usize, FastHash>,
+    /// Connection id → slot (a `u32`: 20-byte buckets, not 24).
+    ids: HashMap<ConnId, u32, FastHash>,
     /// The connection whose message a handler is handling (its id and slot): its replies
     /// need no look-up in `ids`. Cleared when its session ends.
     handling: Option<(ConnId, Slot)>,

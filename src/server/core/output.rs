@@ -88,7 +88,7 @@ impl WorkerCore {
         let Some(members) = self.channels.get(channel) else {
             return;
         };
-        let skip = except.and_then(|id| self.ids.get(&id).copied());
+        let skip = except.and_then(|id| self.ids.get(&id).map(|&s| s as Slot));
         let stats = &self.service.shared.stats[self.index];
         let threshold = self.service.shared.config.compression_threshold;
         for &slot in members {
@@ -114,6 +114,12 @@ impl WorkerCore {
         match result {
             Ok(Flushed::All) => {
                 conn.pending_pongs = 0;
+                if conn.counters.messages_out == 0 {
+                    // Only the handshake's answer was written: most connections now idle,
+                    // so the ring goes now, not a tick later (a burst of upgrades would
+                    // leave its last tick's rings as holes between the sessions' records).
+                    conn.out.release_if_empty();
+                }
                 if conn.is_closing() && !conn.write_shut {
                     conn.write_shut = true;
                     return AfterWrite::ShutdownWrite;

@@ -72,14 +72,14 @@ impl WorkerCore {
     }
 
     fn route_proxy(&self, id: ConnId) -> Option<Arc<dyn EventProxy>> {
-        let conn = self.ids.get(&id).and_then(|slot| self.conns.get(*slot))?;
+        let conn = self.ids.get(&id).and_then(|&slot| self.conns.get(slot as Slot))?;
         self.routes.sockets[conn.route as usize].proxy.clone()
     }
 
     /// Sends a `subscribe` or `command` event of connection `id` to its route's backend; the
     /// answer is applied when it and every earlier call's answer have arrived.
     pub(super) fn proxy_call(&mut self, id: ConnId, request: ProxyRequest) {
-        let Some((slot, proxy)) = self.ids.get(&id).copied().zip(self.route_proxy(id)) else { return };
+        let Some((slot, proxy)) = self.ids.get(&id).map(|&s| s as Slot).zip(self.route_proxy(id)) else { return };
         if let ProxyRequest::Subscribe(event) = &request {
             if self.conns.get(slot).is_some_and(|c| c.in_channel(&event.channel)) {
                 return;

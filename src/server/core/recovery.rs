@@ -90,7 +90,7 @@ impl WorkerCore {
         let Some(members) = self.channels.get(channel) else {
             return;
         };
-        let skip = except.and_then(|id| self.ids.get(&id).copied());
+        let skip = except.and_then(|id| self.ids.get(&id).map(|&s| s as Slot));
         let stats = &self.service.shared.stats[self.index];
         let limit = self.service.shared.config.send_buffer_bytes;
         let threshold = self.service.shared.config.compression_threshold;
@@ -126,7 +126,7 @@ impl WorkerCore {
     /// held meanwhile that are newer than the answer.
     pub(super) fn on_recovered(&mut self, answer: Recovery) {
         let Recovery { conn, channel, replay } = answer;
-        let Some(slot) = self.ids.get(&conn).copied() else { return };
+        let Some(slot) = self.ids.get(&conn).map(|&s| s as Slot) else { return };
         let Some(waiting) = self.recovering.take(slot, conn, &channel) else { return };
         let Replay { frames, offset, epoch, recovered } = replay;
         let envelope = Envelope { from: None, channel: Some(&channel) };
