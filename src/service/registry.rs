@@ -82,7 +82,7 @@ impl ChannelEntry {
 
 #[derive(Default)]
 struct Inner {
-    conns: HashMap<ConnId, Entry>,
+    conns: conns::Conns,
     channels: BTreeMap<Arc<str>, ChannelEntry>,
     /// Authenticated users' connections (anonymous ones are found by their connection id).
     users: HashMap<String, Vec<ConnId>>,
@@ -159,7 +159,7 @@ impl Registry {
             conns.push(conn.id);
             conns.len() == 1
         };
-        inner.conns.insert(conn.id, Entry { conn, worker, channels: ChannelList::default() });
+        inner.conns.insert(Entry { conn, worker, channels: ChannelList::default() });
         first
     }
 
@@ -359,5 +359,6 @@ fn info(entry: &Entry) -> ConnectionInfo {
     }
 }
 
+mod conns;
 #[cfg(test)]
 mod tests;

@@ -102,7 +102,10 @@ fn a_channel_entry_stays_small() {
         let entry = &inner.channels["room"];
         assert!(entry.users.is_none(), "anonymous members need no user table");
         assert!(matches!(entry.members, Members::One(_)), "one member is inline");
-        assert!(matches!(inner.conns[&anon.id].channels, ChannelList::One(_)), "one channel is inline");
+        assert!(
+            matches!(inner.conns.get(&anon.id).expect("registered").channels, ChannelList::One(_)),
+            "one channel is inline"
+        );
     }
     assert!(registry.join(&ann.id, "room").user_first);
     assert_eq!(registry.channels()[0].users, 2);
