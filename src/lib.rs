@@ -27,7 +27,9 @@
 //!   (what a handler can do, on its worker, over the `Dispatch` trait), `Handler` and
 //!   `Router`; the operations both share, each write encoded once (`ops.rs`); the JSON
 //!   envelope (`message.rs`); the cold-path `registry.rs` (who is where, presence
-//!   transitions); the inter-worker `bus.rs`; `stats.rs` (every counter defined once);
+//!   transitions; its connections in `registry/conns.rs`, a table keyed by the id inside each
+//!   entry); a channel's member set (`members.rs`) and a connection's channel list
+//!   (`channel_list.rs`), both inline for the usual one; the inter-worker `bus.rs`; `stats.rs` (every counter defined once);
 //!   the admin live tap (`tap.rs`); the cross-worker admission `limits.rs`;
 //!   `backplane.rs`, the trait scale-out implements; and `history/`, channel history: the
 //!   `HistoryStore` trait (append with an offset in one critical section, recovery answered
@@ -45,7 +47,8 @@
 //!     `presence.rs` (coalesced for big channels), `lifecycle.rs`, `timers.rs`,
 //!     `commands.rs` (bus commands), `isolation.rs` (handler panics cost one connection),
 //!     `recovery.rs` (a join of a channel with history: live frames held per worker until
-//!     the store's replay or position is out).
+//!     the store's replay or position is out), `trim.rs` (the heap a burst of connects
+//!     left behind given back once it is over, by the release the binary supplies).
 //!     `compression.rs` (permessage-deflate: the worker's compressor, bounded inflation, the
 //!     side table of inflaters of clients that keep their context).
 //!   - `frames.rs`: client frames to messages (checks, unmasking, reassembly, UTF-8), on
