@@ -19,8 +19,8 @@
 //!   `fanout.rs` (a message's plain frame and its compressed twin, made at most once).
 //! - [`config`]: `Config`, every limit and its default (`Config::default()` reads nothing);
 //!   also the binary's flags and `SWITCHYARD_*` variables (`Config::from_env_and_args()`).
-//! - [`auth`]: the `Profile` of a user, the `Authenticator` an upgrade passes through and
-//!   its `Refusal`, the `ChannelAuthorizer` (who may join and publish, and which channels
+//! - [`auth`]: the `Profile` of a user (`profile.rs`), the `Authenticator` an upgrade passes
+//!   through and its `Refusal`, the `ChannelAuthorizer` (who may join and publish, and which channels
 //!   announce presence), the built-in HS256 JWT authenticator (`jwt.rs`), and the
 //!   constant-time compare, random keys and HMAC every credential check uses (`secret.rs`).
 //! - [`service`]: the public API. `Service` (a clonable handle for any thread), `Context`
@@ -60,11 +60,13 @@
 //!     on SIGHUP; `transport.rs` holds each connection's TLS session in a side table keyed by
 //!     slot, decrypts reads into the core and encrypts the out-queue onto the socket;
 //!     `session.rs` is one connection: rustls' unbuffered API for the handshake
-//!     (`handshake.rs`), then our record layer (`records.rs`, on `keys.rs`) on the keys rustls
+//!     (`handshake.rs`), then our record layer (`records.rs`, on `keys.rs` and the record
+//!     headers, limits and nonces of `format.rs`) on the keys rustls
 //!     hands over (the record buffers are the worker's; a connection keeps none while idle);
 //!     `any_certificate.rs` (feature `test-util`) the verifier the test clients use.
 //!   - `harness.rs` (feature `test-util`): a worker core driven by hand (fuzzing, benches).
-//! - [`cluster`]: scale-out through Redis pub/sub: a minimal RESP client (`resp.rs`,
+//! - [`cluster`]: scale-out through Redis pub/sub (channel and key names in `topics.rs`,
+//!   reconnect delays in `backoff.rs`): a minimal RESP client (`resp.rs`,
 //!   `conn.rs`, `url.rs`), the link thread that publishes and subscribes (`link.rs`), the
 //!   subscriber thread that delivers (`subscriber.rs`), the wire envelope, node heartbeats,
 //!   expiry and goodbye (`link/heartbeat.rs`), the cluster-wide presence view (`nodes.rs`,
