@@ -10,6 +10,7 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { CHROMIUM_FLAGS, launchChromium, skipWithoutChromium } from "../browser-support/chromium.mjs";
+import { openChat as openExampleChat, say } from "../browser-support/example-page.mjs";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const BINARY = resolve(HERE, process.env.SWITCHYARD_BIN ?? "../../target/release/switchyard");
@@ -55,22 +56,7 @@ after(async () => {
   server?.kill("SIGKILL");
 });
 
-async function openChat(name) {
-  const page = await browser.context.newPage();
-  page.on("console", (m) => m.type() === "error" && problems.push(`${name} console: ${m.text()}`));
-  page.on("pageerror", (e) => problems.push(`${name} page error: ${e.message}`));
-  await page.goto(`${origin}/example?ch=tls-lobby`);
-  await page.locator("#state-text", { hasText: "open" }).waitFor({ timeout: 10_000 });
-  await page.fill("#name", name);
-  await page.dispatchEvent("#name", "change");
-  await page.locator("#me", { hasNotText: "…" }).waitFor({ timeout: 5_000 });
-  return page;
-}
-
-async function say(page, text) {
-  await page.fill("#text", text);
-  await page.press("#text", "Enter");
-}
+const openChat = (name) => openExampleChat(browser.context, { origin, room: "tls-lobby", name, problems });
 
 test("two Chromium pages chat over https:// and wss://", { skip }, async () => {
   const alice = await openChat("Alice");
