@@ -1,8 +1,8 @@
 //! A message's frames for many recipients: the plain frame every member without
 //! compression shares, and its compressed twins (RSV1): one per window size members
 //! negotiated (almost always only the 32 KiB window every browser gets), each shared by
-//! every member with that window, made at most once per message, by the first worker that
-//! has such a member, and only if the payload reaches the compression threshold.
+//! every member with that window, made exactly once per message, by the first worker that
+//! has such a member (another worker needing it meanwhile waits for it), and only if the payload reaches the compression threshold.
 //!
 //! Owns the frames and the once-only rule; it does not decide who gets which (the worker's
 //! fan-out does) and holds no compressor (the caller lends one). No I/O.
@@ -61,23 +61,19 @@ impl Fanout {
     /// yet), or the plain frame when the payload is under `threshold` bytes or the message
     /// is not compressible.
     ///
-    /// Never waits for another worker's compression: two workers that race here both
-    /// compress, and the first result is kept (the cost of a rare race, instead of a lock on
-    /// this path). The flag says whether this call compressed.
+    /// Exactly once per message and window: a worker that reaches the message while another
+    /// is compressing it waits for that compression (never longer than making it itself would
+    /// take) instead of compressing it again. The flag says whether this call compressed.
     pub fn for_compressed(&self, deflater: &mut Deflater, threshold: usize, window_bits: u8) -> (&SharedFrame, bool) {
         let Some(twins) = &self.deflated else {
             return (&self.plain, false);
         };
-        let cell = twins.for_window(window_bits);
-        let (made, now) = match cell.get() {
-            Some(made) => (made, false),
-            None => {
-                let fresh = deflater.recompress(&self.plain, threshold, window_bits);
-                let compressed = fresh.is_some();
-                let _ = cell.set(fresh);
-                (cell.get().unwrap_or(&None), compressed)
-            }
-        };
+        let mut now = false;
+        let made = twins.for_window(window_bits).get_or_init(|| {
+            let fresh = deflater.recompress(&self.plain, threshold, window_bits);
+            now = fresh.is_some();
+            fresh
+        });
         (made.as_ref().unwrap_or(&self.plain), now)
     }
 }
