@@ -5,12 +5,12 @@
 // Chromium.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { CHROMIUM_FLAGS, launchChromium, skipWithoutChromium } from "../browser-support/chromium.mjs";
 import { openChat as openExampleChat, say } from "../browser-support/example-page.mjs";
+import { startSwitchyard } from "../browser-support/server.mjs";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const BINARY = resolve(HERE, process.env.SWITCHYARD_BIN ?? "../../target/release/switchyard");
@@ -22,29 +22,10 @@ let origin;
 let browser;
 const problems = [];
 
-function startServer() {
-  return new Promise((resolveStart, reject) => {
-    const args = ["--listen", "127.0.0.1:0", "--workers", "2",
-      "--tls-cert", `${FIXTURES}/cert-a.pem`, "--tls-key", `${FIXTURES}/key-a.pem`];
-    const child = spawn(BINARY, args, { env: { ...process.env, RUST_LOG: "info" }, stdio: ["ignore", "ignore", "pipe"] });
-    let log = "";
-    const timer = setTimeout(() => reject(new Error(`switchyard did not start:\n${log}`)), 10_000);
-    child.stderr.on("data", (chunk) => {
-      log += chunk;
-      const found = /listening on (https:\/\/[0-9.:]+)/.exec(log);
-      if (found && !origin) {
-        origin = found[1];
-        clearTimeout(timer);
-        resolveStart(child);
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`switchyard exited with ${code}:\n${log}`)));
-  });
-}
-
 before(async () => {
   if (skip) return;
-  server = await startServer();
+  ({ child: server, origin } = await startSwitchyard(BINARY, ["--workers", "2",
+    "--tls-cert", `${FIXTURES}/cert-a.pem`, "--tls-key", `${FIXTURES}/key-a.pem`]));
   browser = await launchChromium(chromium, {
     profile: "switchyard-tls",
     args: [...CHROMIUM_FLAGS, "--ignore-certificate-errors"],
