@@ -69,6 +69,8 @@ pub struct Conn {
     pub write_blocked: bool,
     /// Our side of the TCP connection is shut down.
     pub write_shut: bool,
+    /// Its session has ended and its socket waits to be closed (`WorkerCore::doom`).
+    pub doomed: bool,
     /// Pongs queued and not yet written (a client that pings without reading gets at most
     /// `MAX_PENDING_PONGS`; RFC 6455 5.5.3 allows answering only the latest pings).
     pub pending_pongs: u8,
@@ -204,6 +206,7 @@ impl Conn {
             fanout_listed: false,
             write_blocked: false,
             write_shut: false,
+            doomed: false,
             pending_pongs: 0,
             writable_interest: false,
             deflate: Deflate::OFF,

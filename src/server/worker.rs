@@ -33,6 +33,12 @@ pub const WAKER: Token = Token(usize::MAX - 2);
 /// milliseconds; events not taken wait in the kernel's ready list for the next turn.
 const EVENTS_PER_TURN: usize = 256;
 
+/// Sockets of ended connections closed per turn while the poll still returns full batches
+/// (a close costs the kernel ~10-20 µs: a wave of disconnects closed at once would hold up
+/// the events queued behind it, an open client's message among them); once a turn's events
+/// no longer fill a batch, the loop has caught up and closes all that wait.
+const REAPS_PER_BUSY_TURN: usize = 32;
+
 /// Size of the per-worker read buffer.
 const SCRATCH_BYTES: usize = 64 * 1024;
 
@@ -78,6 +84,8 @@ impl Worker {
             let wake_at = self.core.presence_due().map_or(next_sweep, |due| due.min(next_sweep));
             // Fan-out due to be written: look for reads and go on writing at once.
             let wake_at = self.core.fanout_due().map_or(wake_at, |due| due.min(wake_at));
+            // Sockets still to close: look for events and go on closing at once.
+            let wake_at = if self.core.doomed_waiting() { Instant::now() } else { wake_at };
             let timeout = wake_at.saturating_duration_since(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -86,6 +94,7 @@ impl Worker {
                 }
             }
             self.core.now = Instant::now();
+            let caught_up = events.iter().count() < EVENTS_PER_TURN;
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
@@ -101,20 +110,22 @@ impl Worker {
                 }
             }
             if self.core.presence_due().is_some_and(|due| self.core.now >= due) {
-                self.core.flush_presence();
+                self.core.flush_due_presence();
             }
             flush_dirty_via(&mut self.core, Some(self.poll.registry()), self.tls.as_mut(), Some(FANOUT_TURN_BUDGET));
-            self.reap();
+            let reaps = if caught_up { usize::MAX } else { REAPS_PER_BUSY_TURN };
+            self.reap(reaps);
             if self.core.now >= next_sweep {
                 self.core.sweep();
                 flush_dirty_via(&mut self.core, Some(self.poll.registry()), self.tls.as_mut(), Some(Duration::ZERO));
-                self.reap();
+                self.reap(reaps);
                 next_sweep = self.core.now + tick;
             }
             if self.finished() {
                 // Departures still waiting to be coalesced are told before the worker ends.
                 self.core.flush_presence();
                 flush_dirty_via(&mut self.core, Some(self.poll.registry()), self.tls.as_mut(), None);
+                self.reap(usize::MAX);
                 return;
             }
         }
@@ -166,6 +177,9 @@ impl Worker {
     /// unless the peer has also closed its side (`peer_closed`): then the FIN that came with
     /// the data gets no event of its own, so reading goes on to the end of the stream.
     fn read_all(&mut self, slot: Slot, peer_closed: bool) {
+        if self.core.conns.get(slot).is_none_or(|conn| conn.doomed) {
+            return; // ended: its socket waits to be closed, nothing it sends matters now
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
         if let Some(tls) = self.tls.as_mut() {
             tls.read_all(&mut self.core, slot, &mut scratch, peer_closed);
@@ -215,8 +229,10 @@ impl Worker {
     }
 
     /// Drops the sockets of connections that have ended.
-    fn reap(&mut self) {
-        for slot in self.core.take_doomed() {
+    /// Closes the sockets of up to `most` ended connections, oldest first.
+    fn reap(&mut self, most: usize) {
+        let doomed: Vec<Slot> = self.core.take_doomed(most).collect();
+        for slot in doomed {
             if self.core.conns.contains(slot) {
                 let mut conn = self.core.conns.remove(slot);
                 let _ = self.poll.registry().deregister(&mut conn.socket);

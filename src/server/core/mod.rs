@@ -45,7 +45,7 @@ mod session;
 mod timers;
 mod trim;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -113,7 +113,8 @@ pub struct WorkerCore {
     handling: Option<(ConnId, Slot)>,
     /// The connections to write: replies this turn, fan-out within a budget per turn.
     flush: flushlist::FlushLists,
-    doomed: Vec<usize>,
+    /// Ended connections whose sockets are still to be closed, oldest first.
+    doomed: VecDeque<Slot>,
     pub now: Instant,
     pub service: Service,
     routes: Arc<Routes>,
@@ -152,7 +153,7 @@ impl WorkerCore {
             ids: HashMap::default(),
             handling: None,
             flush: Default::default(),
-            doomed: Vec::new(),
+            doomed: VecDeque::new(),
             now: Instant::now(),
             tick: service.shared.config.tick(),
             next_ping: Instant::now() + service.shared.config.ping_interval,
@@ -178,14 +179,26 @@ impl WorkerCore {
         &self.service.shared.stats[self.index]
     }
 
-    /// Tokens of connections to remove from the slab (the worker drops their sockets).
-    pub fn take_doomed(&mut self) -> Vec<usize> {
-        std::mem::take(&mut self.doomed)
+    /// Up to `most` connections to remove from the slab, oldest first (the worker closes
+    /// their sockets). A doomed connection keeps its slot until then, so no newer connection
+    /// can be mistaken for it.
+    pub fn take_doomed(&mut self, most: usize) -> impl Iterator<Item = Slot> + '_ {
+        let count = most.min(self.doomed.len());
+        self.doomed.drain(..count)
     }
 
+    /// Connections are waiting to be removed.
+    pub fn doomed_waiting(&self) -> bool {
+        !self.doomed.is_empty()
+    }
+
+    /// Ends the connection's session now; its socket is closed by the worker's next reap.
     fn doom(&mut self, slot: Slot) {
         self.end_session(slot);
-        self.doomed.push(slot);
+        if let Some(conn) = self.conns.get_mut(slot).filter(|conn| !conn.doomed) {
+            conn.doomed = true;
+            self.doomed.push_back(slot);
+        }
     }
 
     // ---- input -------------------------------------------------------------------------

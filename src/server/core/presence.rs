@@ -5,9 +5,13 @@
 //! node, changes are coalesced per channel for `--presence-interval` (stretched up to five
 //! times for channels of many thousands) and sent as one
 //! `online-updates {joined, left, joined_count, left_count, truncated}` to every member, so a
-//! join storm of n clients costs O(n) frames per interval instead of O(n²) frames. A user who
-//! joins and leaves within one interval cancels out. Once a channel has changes waiting, its
-//! later changes wait too (whatever its size), so no member sees them out of order.
+//! join storm of n clients costs O(n) frames per interval instead of O(n²) frames. A batch is
+//! due once it is older than the interval the channel's size calls for *now*: while a storm
+//! grows the channel, its batch keeps waiting (up to five intervals after its first change),
+//! so a storm of n joins costs about 1.2 n frames instead of one frame per member for every
+//! doubling. A user who joins and leaves within one batch cancels out. Once a channel has
+//! changes waiting, its later changes wait too (whatever its size), so no member sees them
+//! out of order.
 //!
 //! It owns only the waiting changes; membership itself is `channels.rs`'s.
 
@@ -39,18 +43,36 @@ struct OnlineUpdates<'a> {
     truncated: bool,
 }
 
-/// Presence changes waiting to be sent, per channel: user → connected (the net change).
+/// Presence changes waiting to be sent, per channel.
 #[derive(Default)]
 pub(super) struct PendingPresence {
-    channels: HashMap<Arc<str>, IndexMap<String, bool>, FastHash>,
-    /// When the waiting changes are due (set by the first change of a batch).
-    due: Option<Instant>,
+    channels: HashMap<Arc<str>, Batch, FastHash>,
+}
+
+/// One channel's waiting changes.
+struct Batch {
+    /// When its first change came.
+    since: Instant,
+    /// The channel's members when its last change came.
+    members: usize,
+    /// User → connected (the net change).
+    changes: IndexMap<String, bool>,
+}
+
+impl Batch {
+    /// When it is due: its age reaches the interval for the channel's current size.
+    fn due(&self, base: Duration) -> Instant {
+        self.since + interval_for(base, self.members)
+    }
 }
 
 impl PendingPresence {
     /// Adds a change; a join and a leave of the same user in one batch cancel out.
-    fn add(&mut self, channel: Arc<str>, user: &str, connected: bool, due: Instant) {
-        let changes = self.channels.entry(channel).or_default();
+    fn add(&mut self, channel: Arc<str>, user: &str, connected: bool, now: Instant, members: usize) {
+        let batch =
+            self.channels.entry(channel).or_insert_with(|| Batch { since: now, members, changes: IndexMap::new() });
+        batch.members = members;
+        let changes = &mut batch.changes;
         match changes.get(user) {
             Some(&before) if before != connected => {
                 changes.shift_remove(user);
@@ -60,7 +82,24 @@ impl PendingPresence {
                 changes.insert(user.to_string(), connected);
             }
         }
-        self.due.get_or_insert(due);
+    }
+
+    /// When the first batch is due, if any waits.
+    fn due(&self, base: Duration) -> Option<Instant> {
+        self.channels.values().map(|batch| batch.due(base)).min()
+    }
+
+    /// Takes the batches due at `now` (`None`: all of them).
+    fn take_due(&mut self, base: Duration, now: Option<Instant>) -> Vec<(Arc<str>, IndexMap<String, bool>)> {
+        let is_due = |batch: &Batch| now.is_none_or(|now| batch.due(base) <= now);
+        if self.channels.values().all(is_due) {
+            return self.channels.drain().map(|(channel, batch)| (channel, batch.changes)).collect();
+        }
+        let due: Vec<Arc<str>> =
+            self.channels.iter().filter(|(_, batch)| is_due(batch)).map(|(channel, _)| channel.clone()).collect();
+        due.into_iter()
+            .filter_map(|channel| self.channels.remove(&channel).map(|batch| (channel, batch.changes)))
+            .collect()
     }
 
     fn is_waiting(&self, channel: &str) -> bool {
@@ -77,9 +116,8 @@ impl WorkerCore {
         }
         let config = &self.service.shared.config;
         if members > config.presence_batch_above || self.pending_presence.is_waiting(channel) {
-            let due = self.now + interval_for(config.presence_interval, members);
             let name = self.channel_name(channel);
-            self.pending_presence.add(name, user, connected, due);
+            self.pending_presence.add(name, user, connected, self.now, members);
             return;
         }
         let update = OnlineUpdate { user_id: user, connected };
@@ -115,15 +153,23 @@ impl WorkerCore {
         }
     }
 
-    /// When coalesced presence changes are due, if any wait.
+    /// When coalesced presence changes are next due, if any wait.
     pub fn presence_due(&self) -> Option<Instant> {
-        self.pending_presence.due
+        self.pending_presence.due(self.service.shared.config.presence_interval)
     }
 
-    /// Sends every waiting batch of presence changes, one `online-updates` per channel.
+    /// Sends the batches of presence changes that are due, one `online-updates` per channel.
+    pub fn flush_due_presence(&mut self) {
+        self.flush_presence_at(Some(self.now));
+    }
+
+    /// Sends every waiting batch of presence changes, due or not (shutdown).
     pub fn flush_presence(&mut self) {
-        let pending = std::mem::take(&mut self.pending_presence.channels);
-        self.pending_presence.due = None;
+        self.flush_presence_at(None);
+    }
+
+    fn flush_presence_at(&mut self, now: Option<Instant>) {
+        let pending = self.pending_presence.take_due(self.service.shared.config.presence_interval, now);
         let list_max = self.service.shared.config.presence_list_max;
         for (channel, changes) in pending {
             if changes.is_empty() {
@@ -151,7 +197,7 @@ impl WorkerCore {
 }
 
 /// How long a big channel's changes wait: the configured interval, stretched up to five
-/// times as the channel grows past 2,000 members here, so the bytes a join storm costs per
+/// times as the channel grows past 2,000 members, so the frames a join storm costs per
 /// second stay bounded (every batch goes to every member) while a member still learns of a
 /// join within half a second at the default interval.
 fn interval_for(base: Duration, members: usize) -> Duration {
@@ -186,14 +232,36 @@ mod tests {
     fn a_join_and_a_leave_in_one_batch_cancel_out() {
         let mut pending = PendingPresence::default();
         let now = Instant::now();
-        pending.add(Arc::from("c"), "ann", true, now);
-        pending.add(Arc::from("c"), "bob", true, now);
-        pending.add(Arc::from("c"), "ann", false, now);
-        pending.add(Arc::from("c"), "cid", false, now);
-        let changes = &pending.channels["c"];
+        pending.add(Arc::from("c"), "ann", true, now, 100);
+        pending.add(Arc::from("c"), "bob", true, now, 101);
+        pending.add(Arc::from("c"), "ann", false, now, 100);
+        pending.add(Arc::from("c"), "cid", false, now, 99);
+        let changes = &pending.channels["c"].changes;
         let update = summarize(changes, 10);
         assert_eq!((update.joined, update.left), (vec!["bob"], vec!["cid"]));
-        assert_eq!(pending.due, Some(now));
+        assert_eq!(pending.due(Duration::from_millis(100)), Some(now + Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn a_growing_channel_waits_for_the_interval_of_its_current_size() {
+        let base = Duration::from_millis(100);
+        let mut pending = PendingPresence::default();
+        let start = Instant::now();
+        pending.add(Arc::from("big"), "u0", true, start, 2_000);
+        assert_eq!(pending.due(base), Some(start + base));
+        // The channel doubled before the batch was due: it waits for the doubled interval.
+        pending.add(Arc::from("big"), "u1", true, start + base / 2, 4_000);
+        assert_eq!(pending.due(base), Some(start + base * 2));
+        assert!(pending.take_due(base, Some(start + base)).is_empty());
+        // However big it grows, a batch waits five intervals at most from its first change.
+        pending.add(Arc::from("big"), "u2", true, start + base, 1_000_000);
+        assert_eq!(pending.due(base), Some(start + base * 5));
+        pending.add(Arc::from("small"), "v0", true, start + base, 65);
+        let due = pending.take_due(base, Some(start + base * 2));
+        assert_eq!(due.iter().map(|(channel, _)| &**channel).collect::<Vec<_>>(), ["small"]);
+        let due = pending.take_due(base, Some(start + base * 5));
+        assert_eq!(due[0].1.len(), 3);
+        assert!(pending.due(base).is_none());
     }
 
     #[test]
