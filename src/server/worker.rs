@@ -1,11 +1,13 @@
 //! One worker: a thread with its own `mio::Poll`, its own `SO_REUSEPORT` listener, its
 //! inbox, and the loop that turns readiness into calls on its `WorkerCore`.
 //!
-//! The loop, per turn: accept, read every readable socket into the worker's one scratch
-//! buffer (connections hold no read buffer of their own), apply inbox commands, then flush
-//! the connections that have something queued with one vectored write each (every reply,
-//! then fan-out within a budget per turn: `core/flushlist.rs`), and run the timer sweep
-//! when due. It never blocks except in `poll`. This file does all of a worker's
+//! The loop, per turn: read every readable socket into the worker's one scratch
+//! buffer (connections hold no read buffer of their own), apply inbox commands, accept new
+//! connections, then flush the connections that have something queued with one vectored
+//! write each (every reply, then fan-out within a budget per turn: `core/flushlist.rs`),
+//! close the sockets of ended connections, and run the timer sweep when due. Accepts and
+//! closes are bounded per turn, like fan-out, so a storm of connects or disconnects never
+//! makes one turn (and every reply in it) wait for all of it. It never blocks except in `poll`. This file does all of a worker's
 //! socket I/O (reads, writes, re-registration); what to write and when is the core's
 //! decision (`core/output.rs`). On a TLS server the same reads and writes go through
 //! `tls/transport.rs`, which the loop calls instead of the socket.
@@ -33,6 +35,12 @@ pub const WAKER: Token = Token(usize::MAX - 2);
 /// milliseconds; events not taken wait in the kernel's ready list for the next turn.
 const EVENTS_PER_TURN: usize = 256;
 
+/// Connections accepted per loop turn; the rest wait in the listen backlog for the next
+/// turns (the loop polls without sleeping until the listener has none left). Accepting
+/// everything a storm has queued (hundreds) made one turn, and every reply in it, wait for
+/// all of their handshakes.
+const ACCEPTS_PER_TURN: usize = 64;
+
 /// Sockets of ended connections closed per loop turn, oldest first (the rest wait for the
 /// next turns, and the loop polls without sleeping while any wait). A close costs the kernel
 /// ~15 µs: 3,000 clients dropping at once, closed in one turn, held every other client's
@@ -49,6 +57,9 @@ pub struct Worker {
     core: WorkerCore,
     scratch: Vec<u8>,
     shutdown_deadline: Option<Instant>,
+    /// The listener may have connections left to accept (a turn stopped at
+    /// `ACCEPTS_PER_TURN`; edge-triggered, it gets no new event for them).
+    accept_pending: bool,
     /// On a TLS server, every connection's TLS state.
     tls: Option<TlsTransport>,
 }
@@ -72,6 +83,7 @@ impl Worker {
             core: WorkerCore::new(index, service, routes),
             scratch: vec![0; SCRATCH_BYTES],
             shutdown_deadline: None,
+            accept_pending: false,
             tls: tls.map(TlsTransport::new),
         })
     }
@@ -84,8 +96,9 @@ impl Worker {
             let wake_at = self.core.presence_due().map_or(next_sweep, |due| due.min(next_sweep));
             // Fan-out due to be written: look for reads and go on writing at once.
             let wake_at = self.core.fanout_due().map_or(wake_at, |due| due.min(wake_at));
-            // Sockets still to close: look for events and go on closing at once.
-            let wake_at = if self.core.doomed_waiting() { Instant::now() } else { wake_at };
+            // Sockets still to close or connections to accept: look for events, go on at once.
+            let busy = self.core.doomed_waiting() || self.accept_pending;
+            let wake_at = if busy { Instant::now() } else { wake_at };
             let timeout = wake_at.saturating_duration_since(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -94,9 +107,10 @@ impl Worker {
                 }
             }
             self.core.now = Instant::now();
+            let mut listener_ready = self.accept_pending;
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_all(),
+                    LISTENER => listener_ready = true,
                     WAKER => self.drain_inbox(),
                     Token(slot) => {
                         if event.is_writable() {
@@ -107,6 +121,9 @@ impl Worker {
                         }
                     }
                 }
+            }
+            if listener_ready {
+                self.accept_some();
             }
             if self.core.presence_due().is_some_and(|due| self.core.now >= due) {
                 self.core.flush_due_presence();
@@ -136,8 +153,11 @@ impl Worker {
         }
     }
 
-    fn accept_all(&mut self) {
-        loop {
+    /// Accepts up to `ACCEPTS_PER_TURN` connections; `accept_pending` says whether more may
+    /// wait.
+    fn accept_some(&mut self) {
+        self.accept_pending = false;
+        for _ in 0..ACCEPTS_PER_TURN {
             let Some(listener) = &self.listener else {
                 return;
             };
@@ -152,6 +172,7 @@ impl Worker {
                 }
             }
         }
+        self.accept_pending = true;
     }
 
     fn add_connection(&mut self, mut socket: mio::net::TcpStream, remote: SocketAddr) {
