@@ -14,6 +14,12 @@ install() {
         echo "redis-server is missing: install the redis-server package (needs root)" >&2
         exit 1
     fi
+    # Test threads call this at once on a fresh machine: one installs, the others wait for it.
+    exec 9>/tmp/switchyard-redis-install.lock
+    flock 9
+    if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+        return
+    fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get install -y redis-server >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y redis-server >/dev/null; }
 }
