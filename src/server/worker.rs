@@ -7,10 +7,11 @@
 //! write each (every reply, then fan-out within a budget per turn: `core/flushlist.rs`),
 //! close the sockets of ended connections, and run the timer sweep when due. Accepts and
 //! closes are bounded per turn, like fan-out, so a storm of connects or disconnects never
-//! makes one turn (and every reply in it) wait for all of it. It never blocks except in `poll`. This file does all of a worker's
-//! socket I/O (reads, writes, re-registration); what to write and when is the core's
-//! decision (`core/output.rs`). On a TLS server the same reads and writes go through
-//! `tls/transport.rs`, which the loop calls instead of the socket.
+//! makes one turn (and every reply in it) wait for all of it. It never blocks except in
+//! `poll`. This file does all of a worker's socket I/O (reads, writes, re-registration);
+//! what to write and when is the core's decision (`core/output.rs`). On a TLS server the
+//! same reads and writes go through `tls/transport.rs`, which the loop calls instead of the
+//! socket.
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -27,7 +28,6 @@ use super::tls::TlsTransport;
 use crate::service::bus::{Command, InboxReceiver};
 use crate::service::Service;
 
-thread_local!{ static POLLT: std::cell::Cell<Instant> = std::cell::Cell::new(Instant::now()); }
 pub const LISTENER: Token = Token(usize::MAX - 1);
 pub const WAKER: Token = Token(usize::MAX - 2);
 
@@ -108,7 +108,6 @@ impl Worker {
                 }
             }
             self.core.now = Instant::now();
-            let t0 = Instant::now(); let nev = events.iter().count(); let polled = t0.saturating_duration_since(POLLT.with(|c| c.get()));
             let mut listener_ready = self.accept_pending;
             for event in events.iter() {
                 match event.token() {
@@ -124,17 +123,13 @@ impl Worker {
                     }
                 }
             }
-            let ta = Instant::now();
             if listener_ready {
                 self.accept_some();
             }
-            let t1 = Instant::now();
             if self.core.presence_due().is_some_and(|due| self.core.now >= due) {
                 self.core.flush_due_presence();
             }
-            let t2 = Instant::now();
             flush_dirty_via(&mut self.core, Some(self.poll.registry()), self.tls.as_mut(), Some(FANOUT_TURN_BUDGET));
-            let t3 = Instant::now();
             self.reap(REAPS_PER_TURN);
             if self.core.now >= next_sweep {
                 self.core.sweep();
@@ -142,11 +137,6 @@ impl Worker {
                 self.reap(REAPS_PER_TURN);
                 next_sweep = self.core.now + tick;
             }
-            let t5 = Instant::now();
-            if t5 - t0 > Duration::from_millis(4) || polled > Duration::from_millis(4) {
-                eprintln!("TURN {:?} polled={:?} ev={} events={:?} accept={:?} presence={:?} flush={:?} rest={:?} conns={}", t5-t0, polled, nev, ta-t0, t1-ta, t2-t1, t3-t2, t5-t3, self.core.conns.len());
-            }
-            POLLT.with(|c| c.set(Instant::now()));
             if self.finished() {
                 // Departures still waiting to be coalesced are told before the worker ends.
                 self.core.flush_presence();
