@@ -262,7 +262,7 @@ pub struct Config {
     pub presence_batch_above: usize,
 
     /// How long coalesced presence changes wait before they are sent (stretched up to five
-    /// times for channels of more than 2,000 members on a node, one step per 2,000).
+    /// times for channels of more than 1,000 members, one step per 1,000).
     #[arg(long, env = "SWITCHYARD_PRESENCE_INTERVAL", default_value = "100ms", value_parser = parse_duration)]
     pub presence_interval: Duration,
 

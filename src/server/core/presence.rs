@@ -197,11 +197,11 @@ impl WorkerCore {
 }
 
 /// How long a big channel's changes wait: the configured interval, stretched up to five
-/// times as the channel grows past 2,000 members, so the frames a join storm costs per
+/// times as the channel grows past 1,000 members (one step per 1,000), so the frames a join storm costs per
 /// second stay bounded (every batch goes to every member) while a member still learns of a
 /// join within half a second at the default interval.
 fn interval_for(base: Duration, members: usize) -> Duration {
-    base * (members / 2_000).clamp(1, 5) as u32
+    base * (members / 1_000).clamp(1, 5) as u32
 }
 
 /// One batch as the members see it: the exact counts, and at most `list_max` ids of each kind.
@@ -247,10 +247,10 @@ mod tests {
         let base = Duration::from_millis(100);
         let mut pending = PendingPresence::default();
         let start = Instant::now();
-        pending.add(Arc::from("big"), "u0", true, start, 2_000);
+        pending.add(Arc::from("big"), "u0", true, start, 1_000);
         assert_eq!(pending.due(base), Some(start + base));
         // The channel doubled before the batch was due: it waits for the doubled interval.
-        pending.add(Arc::from("big"), "u1", true, start + base / 2, 4_000);
+        pending.add(Arc::from("big"), "u1", true, start + base / 2, 2_000);
         assert_eq!(pending.due(base), Some(start + base * 2));
         assert!(pending.take_due(base, Some(start + base)).is_empty());
         // However big it grows, a batch waits five intervals at most from its first change.
@@ -268,7 +268,7 @@ mod tests {
     fn big_channels_wait_longer_up_to_five_intervals() {
         let base = Duration::from_millis(100);
         assert_eq!(interval_for(base, 65), base);
-        assert_eq!(interval_for(base, 4_000), base * 2);
+        assert_eq!(interval_for(base, 2_000), base * 2);
         assert_eq!(interval_for(base, 100_000), base * 5);
     }
 
