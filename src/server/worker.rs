@@ -254,8 +254,9 @@ impl Worker {
         let doomed: Vec<Slot> = self.core.take_doomed(most).collect();
         for slot in doomed {
             if self.core.conns.contains(slot) {
-                let mut conn = self.core.conns.remove(slot);
-                let _ = self.poll.registry().deregister(&mut conn.socket);
+                // Dropping the socket closes its descriptor, the process's only one for it,
+                // which takes it out of the epoll set too: no `deregister` call (as nginx).
+                drop(self.core.conns.remove(slot));
                 if let Some(tls) = self.tls.as_mut() {
                     tls.forget(slot);
                 }
