@@ -12,7 +12,7 @@ mod scan;
 
 use std::borrow::Cow;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
@@ -127,46 +127,46 @@ pub struct Envelope<'a> {
     pub channel: Option<&'a str>,
 }
 
-/// Serializes one message (compact JSON, no frame header) into `out`, after what it holds:
-/// `{"from"?,"channel"?,"cmd","param"}`. The envelope is written by hand (its keys are
-/// constants, its strings are copied as they are unless they need escaping); only `param`
-/// goes through serde, and a raw `param` is copied as it is.
+/// Serializes one message (compact JSON, no frame header) into `out` (a `Vec`, or a
+/// connection's cork), after what it holds: `{"from"?,"channel"?,"cmd","param"}`. The
+/// envelope is written by hand (its keys are constants, its strings are copied as they are
+/// unless they need escaping); only `param` goes through serde, and a raw `param` is copied
+/// as it is.
 pub fn serialize_into<P: Serialize + ?Sized>(
-    out: &mut Vec<u8>,
+    out: &mut impl BufMut,
     envelope: Envelope<'_>,
     cmd: &str,
     param: &P,
 ) -> Result<(), serde_json::Error> {
-    out.push(b'{');
+    out.put_u8(b'{');
     if let Some(from) = envelope.from {
-        out.extend_from_slice(br#""from":""#);
-        out.extend_from_slice(from.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes());
-        out.extend_from_slice(b"\",");
+        out.put_slice(br#""from":""#);
+        out.put_slice(from.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes());
+        out.put_slice(b"\",");
     }
     if let Some(channel) = envelope.channel {
-        out.extend_from_slice(br#""channel":"#);
+        out.put_slice(br#""channel":"#);
         put_json_string(out, channel)?;
-        out.push(b',');
+        out.put_u8(b',');
     }
-    out.extend_from_slice(br#""cmd":"#);
+    out.put_slice(br#""cmd":"#);
     put_json_string(out, cmd)?;
-    out.extend_from_slice(br#","param":"#);
-    serde_json::to_writer(&mut *out, param)?;
-    out.push(b'}');
+    out.put_slice(br#","param":"#);
+    serde_json::to_writer((&mut *out).writer(), param)?;
+    out.put_u8(b'}');
     Ok(())
 }
 
 /// Writes `text` as a JSON string, as serde_json would: copied between quotes when nothing
 /// in it needs escaping (the usual command or channel name), through serde_json otherwise.
-fn put_json_string(out: &mut Vec<u8>, text: &str) -> Result<(), serde_json::Error> {
+fn put_json_string(out: &mut impl BufMut, text: &str) -> Result<(), serde_json::Error> {
     let plain = text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
     if !plain {
-        return serde_json::to_writer(out, text);
+        return serde_json::to_writer((&mut *out).writer(), text);
     }
-    out.reserve(text.len() + 2);
-    out.push(b'"');
-    out.extend_from_slice(text.as_bytes());
-    out.push(b'"');
+    out.put_u8(b'"');
+    out.put_slice(text.as_bytes());
+    out.put_u8(b'"');
     Ok(())
 }
 

@@ -28,19 +28,20 @@ pub(super) fn scan(text: &str) -> Option<Inbound<'_>> {
     let mut param: Option<&RawValue> = None;
     at += 1;
     loop {
-        let (key, after_key) = plain_string(text, skip_whitespace(bytes, at))?;
-        at = skip_whitespace(bytes, after_key);
+        at = skip_whitespace(bytes, at);
+        let key = Key::at(bytes.get(at..)?)?;
+        at = skip_whitespace(bytes, at + key.len());
         if bytes.get(at) != Some(&b':') {
             return None;
         }
         at = skip_whitespace(bytes, at + 1);
         at = match key {
-            "cmd" if cmd.is_none() => {
+            Key::Cmd if cmd.is_none() => {
                 let (value, after) = plain_string(text, at)?;
                 cmd = Some(value);
                 after
             }
-            "channel" if channel.is_none() => {
+            Key::Channel if channel.is_none() => {
                 if bytes.get(at..)?.starts_with(b"null") {
                     channel = Some(None);
                     at + 4
@@ -50,7 +51,7 @@ pub(super) fn scan(text: &str) -> Option<Inbound<'_>> {
                     after
                 }
             }
-            "param" if param.is_none() => {
+            Key::Param if param.is_none() => {
                 let (value, after) = raw_value(text, at)?;
                 param = Some(value);
                 after
@@ -73,6 +74,39 @@ pub(super) fn scan(text: &str) -> Option<Inbound<'_>> {
         // serde_json reads `"param": null` into an absent `Option`.
         param: param.filter(|raw| raw.get() != "null"),
     })
+}
+
+/// A key of the envelope, written plainly (an escaped or unknown key is none of these).
+#[derive(Clone, Copy)]
+enum Key {
+    Cmd,
+    Channel,
+    Param,
+}
+
+impl Key {
+    /// The key `rest` starts with, quotes included.
+    #[inline]
+    fn at(rest: &[u8]) -> Option<Key> {
+        if rest.starts_with(b"\"cmd\"") {
+            Some(Key::Cmd)
+        } else if rest.starts_with(b"\"param\"") {
+            Some(Key::Param)
+        } else if rest.starts_with(b"\"channel\"") {
+            Some(Key::Channel)
+        } else {
+            None
+        }
+    }
+
+    /// Its length in the text, quotes included.
+    fn len(self) -> usize {
+        match self {
+            Key::Cmd => 5,
+            Key::Channel => 9,
+            Key::Param => 7,
+        }
+    }
 }
 
 /// The index of the first byte at or after `at` that is not JSON whitespace.
@@ -301,7 +335,7 @@ mod tests {
             let mut text = String::from(self.piece(SPACE, ODD_SPACE));
             text.push_str(self.piece(&["{"], &["[", "", "{{"]));
             // Usually each key at most once, in varied orders (`cmd` sometimes left out).
-            let mut keys = vec![r#""cmd""#, r#""param""#, r#""channel""#];
+            let mut keys = KEYS.to_vec();
             keys.swap(1, 1 + self.next(2));
             let first = self.next(3).min(self.next(3));
             keys.swap(0, first);
