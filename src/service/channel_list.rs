@@ -45,7 +45,9 @@ impl ChannelList {
     }
 
     pub fn contains(&self, channel: &str) -> bool {
-        self.iter().any(|c| &**c == channel)
+        // The very same string (a connection's own channel, shared with its session, as most
+        // messages name it) is found without comparing bytes.
+        self.iter().any(|c| std::ptr::eq(&**c, channel) || &**c == channel)
     }
 
     /// Adds a channel (the caller checked it is not in the list).

@@ -66,11 +66,11 @@ impl WorkerCore {
     }
 
     /// Whether the channel policy allows it; a panicking authorizer denies.
-    pub(super) fn authorized(&mut self, profile: &Profile, channel: &str, action: ChannelAction) -> bool {
-        let Some(authorizer) = self.service.shared.authorizer.get().cloned() else {
+    pub(super) fn authorized(&self, profile: &Profile, channel: &str, action: ChannelAction) -> bool {
+        let Some(authorizer) = self.service.shared.authorizer.get() else {
             return true;
         };
-        self.isolated("authorize", |_| authorizer.authorize(profile, channel, action)).unwrap_or(false)
+        self.isolated_apart("authorize", || authorizer.authorize(profile, channel, action)).unwrap_or(false)
     }
 
     /// Records a leave in the registry; tells the others if the user is gone from the

@@ -16,15 +16,32 @@ impl WorkerCore {
         match catch_unwind(AssertUnwindSafe(|| f(self))) {
             Ok(result) => Some(result),
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a non-string panic".to_string());
-                log::error!("worker {}: {what} panicked: {message}", self.index);
-                bump(&self.stats().handler_panics, 1);
+                self.panicked(what, &*panic);
                 None
             }
         }
+    }
+
+    /// `isolated` for application code that needs nothing of the worker (an authorizer):
+    /// no `&mut self`, so the caller can lend it what the worker holds, without a clone.
+    pub(super) fn isolated_apart<R>(&self, what: &str, f: impl FnOnce() -> R) -> Option<R> {
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(result) => Some(result),
+            Err(panic) => {
+                self.panicked(what, &*panic);
+                None
+            }
+        }
+    }
+
+    /// Logs and counts a panic of application code.
+    fn panicked(&self, what: &str, panic: &(dyn std::any::Any + Send)) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic".to_string());
+        log::error!("worker {}: {what} panicked: {message}", self.index);
+        bump(&self.stats().handler_panics, 1);
     }
 }
