@@ -136,6 +136,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn masking_is_the_byte_by_byte_xor_at_every_length() {
+        let mask = [0x5a, 0x17, 0xc3, 0x9e];
+        for length in 0..100 {
+            let plain: Vec<u8> = (0..length).map(|i| (i * 7 + 3) as u8).collect();
+            let mut masked = plain.clone();
+            apply_mask(&mut masked, mask);
+            let expected: Vec<u8> = plain.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
+            assert_eq!(masked, expected, "{length}");
+            apply_mask(&mut masked, mask);
+            assert_eq!(masked, plain, "{length}");
+        }
+    }
+
+    #[test]
     fn server_frames_have_the_right_headers() {
         assert_eq!(&text(b"hi")[..], &[0x81, 2, b'h', b'i']);
         let long = text(&[b'a'; 300]);
