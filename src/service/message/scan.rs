@@ -68,12 +68,12 @@ pub(super) fn scan(text: &str) -> Option<Inbound<'_>> {
     if skip_whitespace(bytes, at + 1) != bytes.len() {
         return None;
     }
-    Some(Inbound {
-        channel: channel.flatten().map(Cow::Borrowed),
-        cmd: Cow::Borrowed(cmd?),
-        // serde_json reads `"param": null` into an absent `Option`.
-        param: param.filter(|raw| raw.get() != "null"),
-    })
+    // serde_json reads `"param": null` into an absent `Option`.
+    let param = match param {
+        Some(raw) if raw.get() == "null" => None,
+        param => param,
+    };
+    Some(Inbound { channel: channel.flatten().map(Cow::Borrowed), cmd: Cow::Borrowed(cmd?), param })
 }
 
 /// A key of the envelope, written plainly (an escaped or unknown key is none of these).
