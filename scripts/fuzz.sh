@@ -17,7 +17,7 @@ set -euo pipefail
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(http_upgrade connection resp)
+[ ${#targets[@]} -gt 0 ] || targets=(http_upgrade connection resp envelope)
 sanitizer="${FUZZ_SANITIZER:-address}"
 jobs="${FUZZ_JOBS:-1}"
 cd "$(dirname "$0")/../fuzz"
