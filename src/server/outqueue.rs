@@ -4,7 +4,8 @@
 //! Owns the bytes waiting to be sent to one client. Chunks are `Bytes` handles: a frame
 //! fanned out to ten thousand members is queued ten thousand times but stored once. A reply
 //! to this connection alone (an echo, an error, a handler's `write_connection`) is not a
-//! shared frame: it is framed straight into the connection's cork buffer, which is sealed into
+//! shared frame: it is framed straight into the connection's cork buffer (a handler's
+//! uncompressed `write_connection` is even serialized there, `push_own_with`), which is sealed into
 //! a chunk before anything else is queued (order is kept) and reused once written, so a steady
 //! echo allocates nothing. The queue holds no heap while empty and idle. It does not decide what a slow consumer is
 //! (the worker compares `queued_bytes` against the route's limit).
@@ -15,7 +16,7 @@ use std::io::{self, IoSlice, Write};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tungstenite::protocol::frame::coding::OpCode;
 
-use crate::wire::frame::put_header;
+use crate::wire::frame::{put_header, MAX_SERVER_HEADER};
 
 /// How many chunks one `writev` takes at most: Linux's `IOV_MAX`. A connection in a busy
 /// big channel has a whole fan-out cycle's frames queued when its turn comes (100+ at 10,000
@@ -69,6 +70,40 @@ impl OutQueue {
         put_header(&mut **cork, opcode, payload.len());
         cork.put_slice(payload);
         self.queued_bytes += cork.len() - before;
+    }
+
+    /// Frames the payload `write` puts straight into the cork (a reply serialized in place:
+    /// no copy on the way). The header of a short payload is reserved in front and widened
+    /// if the payload turns out longer; if `write` fails, the cork is as it was.
+    pub fn push_own_with<E>(
+        &mut self,
+        opcode: OpCode,
+        write: impl FnOnce(&mut BytesMut) -> Result<(), E>,
+    ) -> Result<(), E> {
+        const RESERVED: usize = 2;
+        let cork = self.cork.get_or_insert_with(Default::default);
+        let start = cork.len();
+        cork.put_u16(0);
+        if let Err(e) = write(cork) {
+            cork.truncate(start);
+            return Err(e);
+        }
+        let length = cork.len() - start - RESERVED;
+        if length < 126 {
+            // The usual short reply: its two header bytes, where they were reserved.
+            cork[start] = 0x80 | u8::from(opcode);
+            cork[start + 1] = length as u8;
+        } else {
+            let mut header = [0u8; MAX_SERVER_HEADER];
+            let mut unused = &mut header[..];
+            put_header(&mut unused, opcode, length);
+            let header_len = MAX_SERVER_HEADER - unused.len();
+            cork.put_bytes(0, header_len - RESERVED);
+            cork.copy_within(start + RESERVED..start + RESERVED + length, start + header_len);
+            cork[start..start + header_len].copy_from_slice(&header[..header_len]);
+        }
+        self.queued_bytes += cork.len() - start;
+        Ok(())
     }
 
     /// Moves what is corked into the chunk queue, so later chunks follow it.
@@ -216,6 +251,50 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    /// Everything `queue` writes, on a socket that takes it all.
+    fn written(queue: &mut OutQueue) -> Vec<u8> {
+        let mut socket = Trickle { taken: vec![], limit: usize::MAX, budget: usize::MAX, calls: 0 };
+        assert_eq!(queue.flush_into(&mut socket).unwrap(), Flushed::All);
+        socket.taken
+    }
+
+    #[test]
+    fn a_payload_written_in_place_is_framed_as_a_copied_one() {
+        use tungstenite::protocol::frame::coding::Data;
+        let text = OpCode::Data(Data::Text);
+        // Around each header width: 2 bytes up to 125, 4 up to 65,535, 10 beyond.
+        for length in [0, 1, 125, 126, 127, 65_535, 65_536, 70_000] {
+            let payload: Vec<u8> = (0..length).map(|i| b'a' + (i % 26) as u8).collect();
+            let (mut copied, mut in_place) = (OutQueue::default(), OutQueue::default());
+            for queue in [&mut copied, &mut in_place] {
+                queue.push_own(text, b"before");
+            }
+            copied.push_own(text, &payload);
+            let wrote = in_place.push_own_with(text, |cork| {
+                cork.put_slice(&payload);
+                Ok::<(), ()>(())
+            });
+            assert_eq!(wrote, Ok(()));
+            assert_eq!(in_place.queued_bytes(), copied.queued_bytes(), "{length}");
+            assert_eq!(written(&mut in_place), written(&mut copied), "{length}");
+        }
+    }
+
+    #[test]
+    fn a_failed_write_in_place_leaves_the_cork_as_it_was() {
+        use tungstenite::protocol::frame::coding::Data;
+        let mut queue = OutQueue::default();
+        queue.push_own(OpCode::Data(Data::Text), b"kept");
+        let before = queue.queued_bytes();
+        let wrote = queue.push_own_with(OpCode::Data(Data::Text), |cork| {
+            cork.put_slice(&[b'x'; 300]);
+            Err("no")
+        });
+        assert_eq!(wrote, Err("no"));
+        assert_eq!(queue.queued_bytes(), before);
+        assert_eq!(written(&mut queue), b"\x81\x04kept");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::backplane::Scope;
 use super::bus::Command;
 use super::connection::ConnId;
 use super::history::{Appended, Position, Stamped};
-use super::message::{encode, seal, serialize_body, Envelope};
+use super::message::{encode, seal, serialize_body, serialize_into, Envelope};
 use super::proxy::{ProxyEvent, ProxyRequest};
 use super::tap::TapEvent;
 use super::{Error, Shared};
@@ -55,6 +55,18 @@ pub(crate) trait Dispatch {
     /// inbox otherwise. False if it could not be delivered.
     fn send_text(&mut self, worker: usize, id: ConnId, payload: &[u8]) -> bool {
         self.dispatch(worker, Command::ToConn { id, frame: crate::wire::frame::text(payload) })
+    }
+
+    /// Serializes one message with `write` straight into the out-queue of connection `id`
+    /// when it is on the caller's own worker, open and uncompressed (no copy); `None`, and
+    /// nothing written, otherwise: the caller serializes it and calls `send_text`.
+    fn send_in_place(
+        &mut self,
+        _worker: usize,
+        _id: ConnId,
+        _write: &mut dyn FnMut(&mut bytes::BytesMut) -> Result<(), serde_json::Error>,
+    ) -> Option<Result<bool, serde_json::Error>> {
+        None
     }
 
     /// Runs `command` on `worker`; false if it could not be delivered or did nothing.
@@ -163,10 +175,17 @@ pub(crate) fn write_connection<P: Serialize + ?Sized>(
     let Some(worker) = d.locate(&id) else {
         return Ok(false);
     };
-    let mut payload = d.take_scratch();
-    let serialized = super::message::serialize_into(&mut payload, envelope, cmd, param);
-    let sent = serialized.map(|()| d.send_text(worker, id, &payload));
-    d.return_scratch(payload);
+    let mut write = |out: &mut bytes::BytesMut| serialize_into(out, envelope, cmd, param);
+    let sent = match d.send_in_place(worker, id, &mut write) {
+        Some(sent) => sent,
+        None => {
+            let mut payload = d.take_scratch();
+            let serialized = serialize_into(&mut payload, envelope, cmd, param);
+            let sent = serialized.map(|()| d.send_text(worker, id, &payload));
+            d.return_scratch(payload);
+            sent
+        }
+    };
     tap_out(d, "conn", Target { conn: Some(id), ..Target::default() }, cmd, param);
     Ok(sent?)
 }

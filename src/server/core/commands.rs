@@ -67,16 +67,20 @@ impl WorkerCore {
     }
 
     pub(super) fn with_conn(&mut self, id: ConnId, f: impl FnOnce(&mut Self, usize)) -> bool {
-        let slot = match self.handling {
-            Some((current, slot)) if current == id => Some(slot),
-            _ => self.ids.get(&id).map(|&s| s as Slot),
-        };
-        match slot {
+        match self.local_slot(id) {
             Some(slot) => {
                 f(self, slot);
                 true
             }
             None => false,
+        }
+    }
+
+    /// The slot of connection `id` on this worker (the one being handled, without a lookup).
+    pub(super) fn local_slot(&self, id: ConnId) -> Option<Slot> {
+        match self.handling {
+            Some((current, slot)) if current == id => Some(slot),
+            _ => self.ids.get(&id).map(|&s| s as Slot),
         }
     }
 }

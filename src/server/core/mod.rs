@@ -271,6 +271,20 @@ impl Dispatch for WorkerCore {
         self.with_conn(id, |core, slot| core.queue_own(slot, OpCode::Data(Data::Text), payload))
     }
 
+    fn send_in_place(
+        &mut self,
+        worker: usize,
+        id: ConnId,
+        write: &mut dyn FnMut(&mut bytes::BytesMut) -> Result<(), serde_json::Error>,
+    ) -> Option<Result<bool, serde_json::Error>> {
+        if worker != self.index {
+            return None;
+        }
+        let slot = self.local_slot(id)?;
+        let written = self.queue_own_in_place(slot, OpCode::Data(Data::Text), write)?;
+        Some(written.map(|()| true))
+    }
+
     fn service(&self) -> Service {
         self.service.clone()
     }

@@ -57,6 +57,32 @@ impl WorkerCore {
         };
         let before = conn.out.queued_bytes();
         conn.out.push_own(opcode, payload);
+        self.counted_own(slot, before);
+    }
+
+    /// `queue_own` with the payload serialized by `write` straight into the cork (no copy);
+    /// `None`, and nothing written, unless the connection is open and sends uncompressed.
+    pub(super) fn queue_own_in_place<E>(
+        &mut self,
+        slot: Slot,
+        opcode: OpCode,
+        write: impl FnOnce(&mut bytes::BytesMut) -> Result<(), E>,
+    ) -> Option<Result<(), E>> {
+        let conn = self.conns.get_mut(slot).filter(|c| c.is_open() && !c.deflate.is_on())?;
+        let before = conn.out.queued_bytes();
+        if let Err(e) = conn.out.push_own_with(opcode, write) {
+            return Some(Err(e));
+        }
+        self.counted_own(slot, before);
+        Some(Ok(()))
+    }
+
+    /// Counts the frame just framed into a connection's cork (its queue held `before` bytes)
+    /// and lists the connection for this turn's writes.
+    fn counted_own(&mut self, slot: Slot, before: usize) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
         let len = (conn.out.queued_bytes() - before) as u64;
         conn.counters.messages_out += 1;
         conn.counters.bytes_out += len;
