@@ -26,7 +26,8 @@
 //! - [`service`]: the public API. `Service` (a clonable handle for any thread), `Context`
 //!   (what a handler can do, on its worker, over the `Dispatch` trait), `Handler` and
 //!   `Router`; the operations both share, each write encoded once (`ops.rs`); the JSON
-//!   envelope (`message.rs`); the cold-path `registry.rs` (who is where, presence
+//!   envelope (`message.rs`; `message/scan.rs` reads the plain client envelope by hand, serde_json
+//!   anything else); the cold-path `registry.rs` (who is where, presence
 //!   transitions; its connections in `registry/conns.rs`, a table keyed by the id inside each
 //!   entry); a channel's member set (`members.rs`) and a connection's channel list
 //!   (`channel_list.rs`), both inline for the usual one; the inter-worker `bus.rs`; `stats.rs` (every counter defined once);
