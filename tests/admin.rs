@@ -461,6 +461,10 @@ fn metrics_are_valid_exposition_format_and_move() {
         after["switchyard_worker_connections{worker=\"0\"}"] + after["switchyard_worker_connections{worker=\"1\"}"];
     assert_eq!(per_worker, 1.0);
     assert!(after.contains_key("switchyard_closes_total{reason=\"slow_consumer\"}"));
+    // Every turn that read the echoes was timed, and a turn this small is under 1 s.
+    let turns = "switchyard_loop_turn_microseconds_count";
+    assert!(after[turns] >= before[turns] + 6.0, "loop turns counted: {} then {}", before[turns], after[turns]);
+    assert!(after["switchyard_loop_turn_microseconds_bucket{le=\"1000000\"}"] > 0.0);
     running.shutdown();
 }
 

@@ -137,6 +137,7 @@ impl Worker {
                 self.reap(REAPS_PER_TURN);
                 next_sweep = self.core.now + tick;
             }
+            self.core.turn_ended();
             if self.finished() {
                 // Departures still waiting to be coalesced are told before the worker ends.
                 self.core.flush_presence();

@@ -277,7 +277,7 @@ impl Service {
         self.shared.registry.users()
     }
 
-    /// Message-size and fan-out-width histograms, summed over workers.
+    /// Message-size, fan-out-width and loop-turn histograms, summed over workers.
     pub fn histograms(&self) -> Vec<stats::HistogramSnapshot> {
         stats::histograms(&self.shared.stats)
     }

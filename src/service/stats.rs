@@ -12,6 +12,8 @@ use serde::Serialize;
 pub const MESSAGE_BYTES_BOUNDS: [u64; 8] = [64, 256, 1024, 4096, 16384, 65536, 262_144, 1_048_576];
 /// Upper bounds of the fan-out-width histogram, in recipients on one worker.
 pub const FANOUT_WIDTH_BOUNDS: [u64; 6] = [1, 10, 100, 1000, 10_000, 100_000];
+/// Upper bounds of the loop-turn histogram, in microseconds.
+pub const LOOP_TURN_US_BOUNDS: [u64; 7] = [100, 1_000, 5_000, 10_000, 50_000, 100_000, 1_000_000];
 
 /// A histogram one worker writes (single writer, relaxed atomics); the last bucket is +Inf.
 #[derive(Debug)]
@@ -84,6 +86,9 @@ macro_rules! counters {
             pub message_bytes: Histogram<8>,
             /// Recipients of one channel write on this worker.
             pub fanout_width: Histogram<6>,
+            /// How long this worker's loop turns took (µs): a reply read in a turn waits
+            /// for that turn at most, so the tail is the worst delay the loop added.
+            pub loop_turn_us: Histogram<7>,
             $($(#[doc = $doc])* pub $name: AtomicU64,)*
         }
 
@@ -92,6 +97,7 @@ macro_rules! counters {
                 WorkerStats {
                     message_bytes: Histogram::new(&MESSAGE_BYTES_BOUNDS),
                     fanout_width: Histogram::new(&FANOUT_WIDTH_BOUNDS),
+                    loop_turn_us: Histogram::new(&LOOP_TURN_US_BOUNDS),
                     $($name: AtomicU64::new(0),)*
                 }
             }
@@ -188,13 +194,17 @@ counters! {
     messages_compressed,
 }
 
-/// Both histograms, summed over workers.
+/// Every histogram, summed over workers.
 pub(crate) fn histograms(stats: &[WorkerStats]) -> Vec<HistogramSnapshot> {
     let sizes: Vec<&Histogram<8>> = stats.iter().map(|s| &s.message_bytes).collect();
     let widths: Vec<&Histogram<6>> = stats.iter().map(|s| &s.fanout_width).collect();
+    let turns: Vec<&Histogram<7>> = stats.iter().map(|s| &s.loop_turn_us).collect();
+    let turn_help = "How long the workers' loop turns took, from a poll's return to the next poll, in microseconds \
+                     (the longest any reply read in a turn waited for the loop).";
     vec![
         HistogramSnapshot::sum_of("switchyard_message_bytes", "Sizes of the messages clients sent.", &sizes),
         HistogramSnapshot::sum_of("switchyard_fanout_width", "Recipients of one channel write on one worker.", &widths),
+        HistogramSnapshot::sum_of("switchyard_loop_turn_microseconds", turn_help, &turns),
     ]
 }
 

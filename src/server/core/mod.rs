@@ -170,6 +170,12 @@ impl WorkerCore {
         }
     }
 
+    /// The loop turn that began at `now` is over (its length goes to the loop-turn histogram).
+    pub fn turn_ended(&mut self) {
+        let micros = self.now.elapsed().as_micros();
+        self.stats().loop_turn_us.observe(u64::try_from(micros).unwrap_or(u64::MAX));
+    }
+
     /// A connection was accepted (counted for the heap trim after a burst).
     pub fn opened(&mut self) {
         self.heap_trim.opened();
