@@ -6,7 +6,7 @@
 #   3. the admin page in headless Chromium, and /metrics parsed by prometheus_client
 #   4. the Autobahn|Testsuite conformance gate against the /echo route, over ws:// and wss://
 #      (three parts in parallel)
-#   5. the fuzz targets, briefly (30 s each) plus every saved crash input
+#   5. the fuzz targets, briefly (20 s each) plus every saved crash input
 #   6. the load generator's own tests and its smoke run against the release binary
 # A part can be skipped with SKIP_CLIENT=1, SKIP_ADMIN_BROWSER=1, SKIP_AUTOBAHN=1,
 # SKIP_FUZZ=1 or SKIP_BENCH=1 (CI skips nothing).
@@ -68,7 +68,7 @@ fi
 
 if [ "${SKIP_FUZZ:-0}" != 1 ] && [ -x scripts/fuzz.sh ]; then
   step "fuzz smoke runs"
-  scripts/fuzz.sh 30
+  scripts/fuzz.sh 20
 fi
 
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
