@@ -3,9 +3,10 @@
 //! a plain tungstenite client: echo replies, chat fan-out to every member (the sender too),
 //! presence frames, pong to a ping, 404 for an unknown route.
 
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
@@ -19,22 +20,27 @@ struct Peer {
 }
 
 impl Peer {
+    /// Starts the peer on a port the kernel picks and reads it from the peer's first line
+    /// (`peer-tokio listening on ADDR (...)`): no free port picked here for the peer to race
+    /// other tests' connections for, no connect probe that could meet itself.
     fn start(engine: &str) -> Peer {
-        let port =
-            TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port").port();
-        let child = Command::new(env!("CARGO_BIN_EXE_peer-tokio"))
-            .args(["--engine", engine, "--listen", &format!("127.0.0.1:{port}")])
+        let mut child = Command::new(env!("CARGO_BIN_EXE_peer-tokio"))
+            .args(["--engine", engine, "--listen", "127.0.0.1:0"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("peer-tokio starts");
-        let peer = Peer { child, port };
-        let until = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < until, "{engine} peer never accepted");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        peer
+        let mut stderr = BufReader::new(child.stderr.take().expect("the peer's stderr"));
+        let mut first = String::new();
+        stderr.read_line(&mut first).expect("the peer's first line");
+        let address: SocketAddr = first
+            .strip_prefix("peer-tokio listening on ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("{engine} peer did not say where it listens: {first:?}"));
+        // Keep draining its stderr so it never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stderr.into_inner(), &mut std::io::sink()));
+        Peer { child, port: address.port() }
     }
 
     fn connect(&self, path: &str) -> Result<Client, String> {

@@ -66,9 +66,13 @@ fn main() -> std::io::Result<()> {
 
 async fn serve(args: PeerArgs) -> std::io::Result<()> {
     let listener = listen(args.listen)?;
+    // The address actually bound (with port 0, the one the kernel chose): tests read it here.
     eprintln!(
         "peer-tokio listening on {} ({:?}, {} worker(s), read buffer {:?})",
-        args.listen, args.engine, args.workers, args.read_buffer_size
+        listener.local_addr()?,
+        args.engine,
+        args.workers,
+        args.read_buffer_size
     );
     match args.engine {
         Engine::Tungstenite => {
