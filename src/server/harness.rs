@@ -137,8 +137,7 @@ impl Harness {
     /// `fanout_budget` (`None`: all of it).
     pub fn turn_within(&mut self, fanout_budget: Option<std::time::Duration>) {
         super::worker::flush_dirty(&mut self.core, None, fanout_budget);
-        let doomed: Vec<_> = self.core.take_doomed(usize::MAX).collect();
-        for slot in doomed {
+        while let Some(slot) = self.core.next_doomed() {
             if self.core.conns.contains(slot) {
                 self.core.conns.remove(slot);
             }

@@ -252,8 +252,8 @@ impl Worker {
     /// Drops the sockets of connections that have ended.
     /// Closes the sockets of up to `most` ended connections, oldest first.
     fn reap(&mut self, most: usize) {
-        let doomed: Vec<Slot> = self.core.take_doomed(most).collect();
-        for slot in doomed {
+        for _ in 0..most {
+            let Some(slot) = self.core.next_doomed() else { return };
             if self.core.conns.contains(slot) {
                 // Dropping the socket closes its descriptor, the process's only one for it,
                 // which takes it out of the epoll set too: no `deregister` call (as nginx).

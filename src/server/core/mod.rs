@@ -185,12 +185,11 @@ impl WorkerCore {
         &self.service.shared.stats[self.index]
     }
 
-    /// Up to `most` connections to remove from the slab, oldest first (the worker closes
-    /// their sockets). A doomed connection keeps its slot until then, so no newer connection
-    /// can be mistaken for it.
-    pub fn take_doomed(&mut self, most: usize) -> impl Iterator<Item = Slot> + '_ {
-        let count = most.min(self.doomed.len());
-        self.doomed.drain(..count)
+    /// The oldest ended connection still to be removed from the slab (the worker closes its
+    /// socket). A doomed connection keeps its slot until then, so no newer connection can be
+    /// mistaken for it.
+    pub fn next_doomed(&mut self) -> Option<Slot> {
+        self.doomed.pop_front()
     }
 
     /// Connections are waiting to be removed.
