@@ -27,6 +27,11 @@ fn counting_server(config: switchyard::Config) -> (switchyard::Running, Arc<Atom
                 .map(|_| ())
                 .map_err(|e| switchyard::HandlerError::other(e.to_string()))
         })
+        .route("stall", |_, _, _, millis: u64| {
+            // A handler that blocks its worker (what a well-behaved one never does).
+            std::thread::sleep(Duration::from_millis(millis));
+            Ok(())
+        })
         .on_open(move |_, _| {
             o.fetch_add(1, Ordering::SeqCst);
         })
@@ -316,5 +321,41 @@ fn a_panicking_handler_costs_one_message_not_the_worker() {
     send(&mut bystander, json!({"cmd": "echo", "param": 8}));
     assert_eq!(recv_cmd(&mut bystander, "echo")["param"], 8);
     assert_eq!(service.status().handler_panics, 2);
+    server.shutdown();
+}
+
+/// A burst of connects larger than one loop turn accepts (64), then all of them dropped at
+/// once, more than one turn closes: every connection is still accepted without a new connect
+/// to wake the listener (it is edge-triggered), every session ends once, and the worker
+/// serves afterwards.
+#[test]
+fn a_burst_bigger_than_a_turn_is_accepted_and_its_drop_cleaned_up() {
+    const BURST: usize = 300;
+    let (server, opened, closed) = counting_server(config(1));
+    let addr = server.local_addr();
+    let service = server.service();
+    // The one worker is held up in a handler while the connects land, so all of them wait in
+    // the listen backlog behind a single listener event.
+    let mut staller = connect(addr, "/socket?ch=stall");
+    send(&mut staller, json!({"cmd": "stall", "param": 400}));
+    std::thread::sleep(Duration::from_millis(50));
+    let streams: Vec<TcpStream> = (0..BURST).map(|_| TcpStream::connect(addr).expect("connect")).collect();
+    let mut clients = Vec::with_capacity(BURST);
+    for (i, stream) in streams.into_iter().enumerate() {
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let url = format!("ws://{addr}/socket?ch=burst");
+        let (client, _) = tungstenite::client::client(url.as_str(), stream)
+            .unwrap_or_else(|e| panic!("connection {i} of the burst was not upgraded: {e}"));
+        clients.push(client);
+    }
+    eventually(Duration::from_secs(5), "the burst open", || opened.load(Ordering::SeqCst) == BURST + 1);
+    assert_eq!(service.status().connections, BURST as u64 + 1);
+    drop(clients);
+    eventually(Duration::from_secs(10), "every session ended once", || {
+        closed.load(Ordering::SeqCst) == BURST && service.status().connections == 1
+    });
+    let mut after = connect(addr, "/socket?ch=burst");
+    send(&mut after, json!({"cmd": "echo", "param": 1}));
+    assert_eq!(recv_cmd(&mut after, "echo")["param"], 1);
     server.shutdown();
 }
